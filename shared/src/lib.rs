@@ -1,0 +1,14 @@
+//! The scheduled jobs' core: domain tasks, time and slots, the job runtime and the ports it talks through.
+//! Nothing here names AWS or SQL; adapters live in `infra`, wiring in the binaries.
+
+pub mod backoff;
+pub mod deliveries;
+pub mod error;
+pub mod invocation;
+pub mod memory;
+pub mod ports;
+pub mod runtime;
+pub mod tasks;
+pub mod time;
+
+pub use error::{Error, Result};

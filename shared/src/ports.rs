@@ -1,0 +1,221 @@
+//! The ports: small, capability-sized traits the runtime and the tasks talk through. Each has a production
+//! adapter (PostgreSQL, SQS, SES), an embedded one (SQLite, the embedded queue, the file outbox), and where a
+//! unit test needs it an in-memory one (`crate::memory`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::Result;
+
+/// One message as a queue hands it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    /// How many times it has been received, this time included (SQS ApproximateReceiveCount).
+    pub receive_count: u32,
+}
+
+/// A message that left its queue for the dead-letter queue, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub body: String,
+    pub reason: String,
+}
+
+/// A task's queue with SQS semantics: visibility timeout, receive count, and a dead-letter queue that takes a
+/// message after `max_receive_count` receives.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends at most ten bodies in one call (SendMessageBatch); fails whole if any entry fails.
+    async fn send_batch(&self, bodies: &[String]) -> Result<()>;
+    /// Receives up to `max` visible messages (at most ten) and hides them for `visibility`.
+    async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>>;
+    async fn delete(&self, receipt: &str) -> Result<()>;
+    async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<()>;
+    /// Puts a body straight into the dead-letter queue with the reason it could not be processed.
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<()>;
+    /// The dead-lettered messages, without taking them.
+    async fn peek_dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>>;
+    /// Messages visible or in flight (not dead-lettered): what is left to do.
+    async fn depth(&self) -> Result<u64>;
+}
+
+/// What `begin_run` found for a `(task, slot)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStart {
+    /// The first invocation of this slot: plan it.
+    Started,
+    /// A plan of this slot started before and did not finish (its planner died): plan it again; the
+    /// delivery ledger keeps what was already sent from being sent twice.
+    Resumed,
+    /// This slot was planned already: plan nothing.
+    AlreadyPlanned(RunRecord),
+}
+
+/// A row of `job_runs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    pub task: String,
+    pub slot: DateTime<Utc>,
+    /// planning, planned, done, or skipped
+    pub status: String,
+    pub planned: u64,
+    pub messages: u64,
+    pub messages_done: u64,
+    pub sent: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The last five errors, newest last.
+    pub errors: Vec<String>,
+}
+
+/// What one processed message adds to its run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkTally {
+    pub sent: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub errors: Vec<String>,
+    /// Whether the message is finished (done, or failed for good); false when it will be redelivered.
+    pub message_finished: bool,
+}
+
+/// `job_runs` and the planner leases.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    async fn begin_run(&self, task: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> Result<RunStart>;
+    /// Closes the planning of a run; `errors` are what planning found wrong (bad time zones…).
+    async fn finish_plan(
+        &self,
+        task: &str,
+        slot: DateTime<Utc>,
+        planned: u64,
+        messages: u64,
+        errors: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Adds a message's outcome to its run; the run is done when every message is finished.
+    async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()>;
+    async fn run(&self, task: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>>;
+    /// The newest runs first, of one task or of all.
+    async fn recent_runs(&self, task: Option<&str>, limit: u32) -> Result<Vec<RunRecord>>;
+    /// Takes the named lease for `holder` until `now + ttl` if it is free or expired (or already theirs).
+    async fn acquire_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, ttl: Duration) -> Result<bool>;
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+}
+
+/// One side effect on one subject in one period: the unit that must happen at most once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DeliveryKey {
+    pub subject: String,
+    pub period: String,
+}
+
+/// Where a key stood when a claim did not win it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimState {
+    /// Won: this caller, and only this one, performs the side effect now.
+    Won,
+    /// Performed before: skip.
+    Done,
+    /// Failed for good before: skip.
+    Failed,
+    /// Another worker holds an unexpired claim: come back later.
+    Busy,
+}
+
+/// How a claimed side effect ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    Done,
+    /// Failed in a way worth retrying: the key can be claimed again at once.
+    Retry(String),
+    /// Failed for good: never claimed again.
+    Failed(String),
+}
+
+/// The delivery ledger: `deliveries (task, subject, period)`.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Claims every key it can in one go; a claim expires after `hold` so a crashed worker's keys come back.
+    async fn claim(
+        &self,
+        task: &str,
+        keys: &[DeliveryKey],
+        now: DateTime<Utc>,
+        hold: Duration,
+    ) -> Result<Vec<(DeliveryKey, ClaimState)>>;
+    async fn settle(&self, task: &str, outcomes: &[(DeliveryKey, Settlement)], now: DateTime<Utc>) -> Result<()>;
+}
+
+/// An email with a text and an HTML part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends one email and returns the provider's message id.
+    async fn send(&self, email: &Email) -> Result<String>;
+}
+
+/// A user as the daily summary needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub user_id: i64,
+    pub name: String,
+    pub email: String,
+    pub time_zone: String,
+    pub email_opt_in: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkoutLine {
+    pub name: String,
+    pub duration_minutes: i64,
+    pub calories: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordLine {
+    pub exercise: String,
+    pub weight_kg: f64,
+    pub reps: i64,
+}
+
+/// One user's activity on one of their local days.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayActivity {
+    pub user_id: i64,
+    pub day: NaiveDate,
+    pub workouts: Vec<WorkoutLine>,
+    /// Σ weight × reps over the day's sets.
+    pub volume_kg: f64,
+    pub records: Vec<RecordLine>,
+    /// Consecutive active local days ending with `day`.
+    pub streak_days: i64,
+}
+
+/// Users and their workouts, read by the activity tasks.
+#[async_trait]
+pub trait ActivityStore: Send + Sync {
+    /// Every distinct time zone users have, valid or not.
+    async fn time_zones(&self) -> Result<Vec<String>>;
+    /// Ids of users in `zones`, ordered, after `after` (keyset pagination).
+    async fn users_in_zones(&self, zones: &[String], after: i64, limit: u32) -> Result<Vec<i64>>;
+    async fn recipients(&self, user_ids: &[i64]) -> Result<Vec<Recipient>>;
+    /// The activity of each `(user, local day)` that has any; users with none are absent.
+    async fn day_activity(&self, days: &[(i64, NaiveDate)]) -> Result<Vec<DayActivity>>;
+}

@@ -1,0 +1,436 @@
+//! The job runtime: one entry point per task function. A scheduled invocation plans a slot (lease, `job_runs`
+//! dedup, fan-out to the task's queue); an SQS batch works its messages and answers with the exact ids to
+//! retry. Locally, `drain` plays the part of Lambda's SQS event source over any `Queue`.
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use crate::{
+    backoff::Backoff,
+    deliveries::{Deliveries, DeliveryTally},
+    invocation::{recognise, Invocation, Trigger, TriggerSource},
+    ports::{Ledger, Queue, Received, RunStart, RunStore, WorkTally},
+    time::{Clock, Slot},
+    Error, Result,
+};
+
+/// The body of every message a planner sends to its task's queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub task: String,
+    pub slot: DateTime<Utc>,
+    pub payload: Value,
+}
+
+/// A scheduled job: what to plan for a slot, and what to do with one planned message.
+#[async_trait]
+pub trait Task: Send + Sync {
+    /// Kebab-case; equal to the function crate, its binary and its queue's name.
+    fn name(&self) -> &'static str;
+    /// Slots are truncated to this: the period of the task's schedule, at most.
+    fn granularity(&self) -> chrono::Duration;
+    /// Selects the subjects due in `slot` and pushes them in chunks to `fanout`.
+    async fn plan(&self, slot: Slot, fanout: &mut Fanout<'_>) -> Result<()>;
+    /// Performs one planned chunk. A `Permanent` error means the payload itself is bad.
+    async fn work(&self, slot: Slot, payload: Value, deliveries: &Deliveries<'_>) -> Result<WorkReport>;
+}
+
+/// What working one message did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WorkReport {
+    pub sent: u64,
+    pub failed: u64,
+    /// Subjects passed over, by reason ("already sent", "no activity", "opted out"…).
+    pub skipped: BTreeMap<String, u64>,
+    pub errors: Vec<String>,
+    /// Set when the message must come back: something retryable failed, or another worker holds a subject.
+    pub retry: Option<String>,
+}
+
+impl WorkReport {
+    pub fn skip(&mut self, reason: &str, count: u64) {
+        if count > 0 {
+            *self.skipped.entry(reason.to_owned()).or_default() += count;
+        }
+    }
+
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+
+    pub fn add(&mut self, deliveries: DeliveryTally) {
+        self.sent += deliveries.sent;
+        self.failed += deliveries.failed;
+        self.skip("already sent", deliveries.already_done);
+        self.errors.extend(deliveries.errors);
+        if deliveries.retry.is_some() {
+            self.retry = deliveries.retry;
+        }
+    }
+
+    fn merge(&mut self, other: &WorkReport) {
+        self.sent += other.sent;
+        self.failed += other.failed;
+        for (reason, n) in &other.skipped {
+            self.skip(reason, *n);
+        }
+        self.errors.extend(other.errors.iter().cloned());
+    }
+}
+
+/// Buffers a planner's chunks and sends them ten to a SendMessageBatch call.
+pub struct Fanout<'a> {
+    queue: &'a dyn Queue,
+    task: &'static str,
+    slot: Slot,
+    buffer: Vec<String>,
+    messages: u64,
+    subjects: u64,
+    errors: Vec<String>,
+}
+
+impl Fanout<'_> {
+    /// Queues one chunk of `subjects` subjects.
+    pub async fn push(&mut self, payload: Value, subjects: u64) -> Result<()> {
+        let message = JobMessage { task: self.task.to_owned(), slot: self.slot.time(), payload };
+        self.buffer.push(serde_json::to_string(&message).expect("a JSON value serialises"));
+        self.subjects += subjects;
+        if self.buffer.len() == 10 {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Notes something wrong the plan passed over (a user with an unknown time zone…): it goes into the run.
+    pub fn error(&mut self, error: String) {
+        tracing::warn!(task = self.task, slot = %self.slot, %error, "planning passed over");
+        self.errors.push(error);
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        if !self.buffer.is_empty() {
+            self.queue.send_batch(&self.buffer).await?;
+            self.messages += self.buffer.len() as u64;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+}
+
+/// How a plan invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    Planned,
+    /// Planned again after an earlier planner of the same slot died part-way.
+    Resumed,
+    /// The slot had been planned before: nothing new was sent.
+    AlreadyPlanned,
+    /// Another planner of the task held the lease: this one did nothing.
+    Overlap,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanReport {
+    pub task: &'static str,
+    pub slot: DateTime<Utc>,
+    pub status: PlanStatus,
+    pub planned: u64,
+    pub messages: u64,
+    pub errors: Vec<String>,
+}
+
+/// What happened to one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum MessageOutcome {
+    Done { report: WorkReport },
+    /// Reported in batchItemFailures, hidden for `delay_ms` first.
+    Retry { reason: String, delay_ms: u64 },
+    /// Moved to the dead-letter queue at once: it could never succeed.
+    DeadLettered { reason: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    /// Message id → outcome, in batch order.
+    pub messages: Vec<(String, MessageOutcome)>,
+}
+
+impl BatchReport {
+    pub fn response(&self) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for (id, outcome) in &self.messages {
+            if matches!(outcome, MessageOutcome::Retry { .. }) {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id.clone();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    /// The sum of the finished messages' reports.
+    pub fn totals(&self) -> WorkReport {
+        let mut total = WorkReport::default();
+        for (_, outcome) in &self.messages {
+            if let MessageOutcome::Done { report } = outcome {
+                total.merge(report);
+            }
+        }
+        total
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Identifies this process in leases.
+    pub holder: String,
+    pub lease_ttl: Duration,
+    /// How long a delivery claim holds before another worker may take it over.
+    pub claim_hold: Duration,
+    pub send_concurrency: usize,
+    pub backoff: Backoff,
+    /// The visibility timeout `drain` receives with.
+    pub visibility: Duration,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            holder: format!("pid-{}", std::process::id()),
+            lease_ttl: Duration::from_secs(15 * 60),
+            claim_hold: Duration::from_secs(5 * 60),
+            send_concurrency: 16,
+            backoff: Backoff::default(),
+            visibility: Duration::from_secs(6 * 60),
+        }
+    }
+}
+
+pub struct JobRuntime {
+    pub task: Arc<dyn Task>,
+    pub runs: Arc<dyn RunStore>,
+    pub ledger: Arc<dyn Ledger>,
+    pub queue: Arc<dyn Queue>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: RuntimeSettings,
+}
+
+/// What `handle` did, in the shape Lambda answers with.
+#[derive(Debug)]
+pub enum Handled {
+    Plan(PlanReport),
+    Batch(BatchReport),
+}
+
+impl Handled {
+    /// The function's answer: the plan report, or the `SqsBatchResponse` Lambda reads partial failures from.
+    pub fn into_response(self) -> Value {
+        match self {
+            Self::Plan(report) => serde_json::to_value(report),
+            Self::Batch(report) => serde_json::to_value(report.response()),
+        }
+        .expect("reports serialise")
+    }
+}
+
+impl JobRuntime {
+    /// The function's one entry point: recognises the event and plans or works.
+    pub async fn handle(&self, event: Value) -> Result<Handled> {
+        match recognise(event)? {
+            Invocation::Scheduled(trigger) => self.plan(trigger).await.map(Handled::Plan),
+            Invocation::Batch(batch) => Ok(Handled::Batch(self.work(batch).await)),
+        }
+    }
+
+    /// Plans the slot a trigger names, once per `(task, slot)`, under the task's planner lease.
+    pub async fn plan(&self, trigger: Trigger) -> Result<PlanReport> {
+        let task = self.task.name();
+        if let Some(named) = trigger.task.as_deref().filter(|named| *named != task) {
+            return Err(Error::permanent(format!("unknown task {named:?}: this function runs {task:?}")));
+        }
+        let slot = Slot::new(trigger.time, self.task.granularity());
+        let lease = format!("plan:{task}");
+        let holder = &self.settings.holder;
+        if !self.runs.acquire_lease(&lease, holder, self.clock.now(), self.settings.lease_ttl).await? {
+            tracing::warn!(task, %slot, "another planner of this task holds its lease; skipping this plan");
+            return Ok(self.report(slot, PlanStatus::Overlap));
+        }
+        let planned = self.plan_leased(slot, trigger.source).await;
+        if let Err(e) = self.runs.release_lease(&lease, holder).await {
+            tracing::warn!(task, %slot, error = %e, "could not release the planner lease; it expires by itself");
+        }
+        planned
+    }
+
+    fn report(&self, slot: Slot, status: PlanStatus) -> PlanReport {
+        PlanReport { task: self.task.name(), slot: slot.time(), status, planned: 0, messages: 0, errors: vec![] }
+    }
+
+    async fn plan_leased(&self, slot: Slot, source: TriggerSource) -> Result<PlanReport> {
+        let task = self.task.name();
+        let status = match self.runs.begin_run(task, slot.time(), self.clock.now()).await? {
+            RunStart::AlreadyPlanned(run) => {
+                tracing::info!(task, %slot, ?source, status = %run.status, "slot planned before; planning nothing new");
+                return Ok(self.report(slot, PlanStatus::AlreadyPlanned));
+            }
+            RunStart::Resumed => {
+                tracing::warn!(task, %slot, "an earlier plan of this slot did not finish; planning it again");
+                PlanStatus::Resumed
+            }
+            RunStart::Started => PlanStatus::Planned,
+        };
+        let mut fanout = Fanout {
+            queue: self.queue.as_ref(),
+            task,
+            slot,
+            buffer: Vec::with_capacity(10),
+            messages: 0,
+            subjects: 0,
+            errors: vec![],
+        };
+        self.task.plan(slot, &mut fanout).await?;
+        fanout.flush().await?;
+        let Fanout { messages, subjects, errors, .. } = fanout;
+        self.runs.finish_plan(task, slot.time(), subjects, messages, &errors, self.clock.now()).await?;
+        tracing::info!(task, %slot, ?source, planned = subjects, messages, errors = errors.len(), "planned");
+        Ok(PlanReport { task, slot: slot.time(), status, planned: subjects, messages, errors })
+    }
+
+    /// Works a batch: each message succeeds, is retried with backoff, or is dead-lettered with its reason.
+    pub async fn work(&self, batch: SqsEvent) -> BatchReport {
+        let mut report = BatchReport::default();
+        for record in &batch.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            let outcome = match self.work_one(record).await {
+                Ok(outcome) => outcome,
+                Err(e) => self.retry(record, e.to_string()).await,
+            };
+            match &outcome {
+                MessageOutcome::Retry { reason, delay_ms } => {
+                    tracing::warn!(message_id = %id, %reason, delay_ms, "message will be retried")
+                }
+                MessageOutcome::DeadLettered { reason } => {
+                    tracing::error!(message_id = %id, %reason, "message dead-lettered")
+                }
+                MessageOutcome::Done { .. } => {}
+            }
+            report.messages.push((id, outcome));
+        }
+        report
+    }
+
+    async fn work_one(&self, record: &SqsMessage) -> Result<MessageOutcome> {
+        let task = self.task.name();
+        let body = record.body.as_deref().unwrap_or_default();
+        let message: JobMessage = match serde_json::from_str(body) {
+            Ok(m) => m,
+            Err(e) => return self.dead_letter(body, format!("unparseable message: {e}")).await,
+        };
+        if message.task != task {
+            return self.dead_letter(body, format!("message for task {:?} reached {task:?}", message.task)).await;
+        }
+        let slot = Slot::new(message.slot, self.task.granularity());
+        let deliveries = Deliveries {
+            ledger: self.ledger.as_ref(),
+            clock: self.clock.as_ref(),
+            task,
+            hold: self.settings.claim_hold,
+            concurrency: self.settings.send_concurrency,
+        };
+        let now = self.clock.now();
+        match self.task.work(slot, message.payload, &deliveries).await {
+            Ok(report) => {
+                let tally = WorkTally {
+                    sent: report.sent,
+                    skipped: report.skipped_total(),
+                    failed: report.failed,
+                    errors: report.errors.iter().chain(&report.retry).cloned().collect(),
+                    message_finished: report.retry.is_none(),
+                };
+                self.runs.record_work(task, slot.time(), &tally, now).await?;
+                Ok(match &report.retry {
+                    Some(reason) => self.retry(record, reason.clone()).await,
+                    None => MessageOutcome::Done { report },
+                })
+            }
+            Err(Error::Permanent(reason)) => {
+                let tally = WorkTally { errors: vec![reason.clone()], message_finished: true, ..Default::default() };
+                self.runs.record_work(task, slot.time(), &tally, now).await?;
+                self.dead_letter(body, reason).await
+            }
+            Err(Error::Retryable(reason)) => {
+                let tally = WorkTally { errors: vec![reason.clone()], ..Default::default() };
+                // The run's bookkeeping is best effort here: the message comes back whatever it says.
+                if let Err(e) = self.runs.record_work(task, slot.time(), &tally, now).await {
+                    tracing::warn!(error = %e, "could not record a retryable failure in job_runs");
+                }
+                Ok(self.retry(record, reason).await)
+            }
+        }
+    }
+
+    async fn dead_letter(&self, body: &str, reason: String) -> Result<MessageOutcome> {
+        // If this fails the message is retried instead, so it is never dropped.
+        self.queue.dead_letter(body, &reason).await?;
+        Ok(MessageOutcome::DeadLettered { reason })
+    }
+
+    async fn retry(&self, record: &SqsMessage, reason: String) -> MessageOutcome {
+        let receives = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let delay = self.settings.backoff.delay(receives, &mut rand::rng());
+        if let Some(receipt) = record.receipt_handle.as_deref() {
+            if let Err(e) = self.queue.change_visibility(receipt, delay).await {
+                tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
+            }
+        }
+        MessageOutcome::Retry { reason, delay_ms: delay.as_millis() as u64 }
+    }
+
+    /// Lambda's SQS event source, locally: receives batches of up to ten, works them, deletes what succeeded,
+    /// until no message is visible. Messages waiting out a retry delay stay for a later drain.
+    pub async fn drain(&self) -> Result<Vec<BatchReport>> {
+        let mut reports = vec![];
+        loop {
+            let received = self.queue.receive(10, self.settings.visibility).await?;
+            if received.is_empty() {
+                return Ok(reports);
+            }
+            let batch = sqs_event(&received);
+            let report = self.work(batch).await;
+            for (message, (_, outcome)) in received.iter().zip(&report.messages) {
+                if !matches!(outcome, MessageOutcome::Retry { .. }) {
+                    self.queue.delete(&message.receipt).await?;
+                }
+            }
+            reports.push(report);
+        }
+    }
+}
+
+/// The event Lambda would build from these messages.
+pub fn sqs_event(messages: &[Received]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(m.message_id.clone());
+            record.receipt_handle = Some(m.receipt.clone());
+            record.body = Some(m.body.clone());
+            record.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
+            record.event_source = Some("aws:sqs".into());
+            record
+        })
+        .collect();
+    event
+}

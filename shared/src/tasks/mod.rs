@@ -1,0 +1,3 @@
+//! The scheduled tasks, one module each, named as their functions are.
+
+pub mod daily_summary;
