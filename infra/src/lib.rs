@@ -1,1 +1,14 @@
-//! placeholder
+//! Adapters of the scheduled jobs to the world: PostgreSQL and SQLite stores (sqlx), SQS and the embedded
+//! queue, SES and the file outbox. They implement `shared`'s ports and decide no business rule.
+
+pub mod aws;
+pub mod embedded_queue;
+pub mod error;
+pub mod mime;
+pub mod outbox;
+pub mod postgres;
+pub mod ses;
+pub mod sqlite;
+pub mod sqs;
+
+pub use error::Error;

@@ -93,9 +93,8 @@ fn task_name(map: &serde_json::Map<String, Value>) -> Result<Option<String>> {
 }
 
 fn timestamp(field: &str, value: &Value) -> Result<DateTime<Utc>> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| Error::permanent(format!("`{field}` must be an RFC 3339 string, got {value}")))?;
+    let text =
+        value.as_str().ok_or_else(|| Error::permanent(format!("`{field}` must be an RFC 3339 string, got {value}")))?;
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| Error::permanent(format!("`{field}` is not an RFC 3339 time ({text:?}): {e}")))

@@ -219,3 +219,43 @@ pub trait ActivityStore: Send + Sync {
     /// The activity of each `(user, local day)` that has any; users with none are absent.
     async fn day_activity(&self, days: &[(i64, NaiveDate)]) -> Result<Vec<DayActivity>>;
 }
+
+/// A user as the app creates them: for seeding the demo, tests and benchmarks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub time_zone: String,
+    pub email_opt_in: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSet {
+    pub exercise_id: i64,
+    pub weight_kg: f64,
+    pub reps: i64,
+    pub personal_record: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWorkout {
+    pub user_id: i64,
+    pub name: String,
+    pub started_at: DateTime<Utc>,
+    /// The user's calendar day of the workout, in their zone.
+    pub local_date: NaiveDate,
+    pub duration_minutes: i64,
+    pub calories: i64,
+    pub sets: Vec<NewSet>,
+}
+
+/// The app's side of its tables, in bulk: what seeds the demo, the tests and the benchmarks.
+#[async_trait]
+pub trait AppWriter: Send + Sync {
+    /// Inserts exercises (or finds them by name) and returns their ids in order.
+    async fn add_exercises(&self, names: &[String]) -> Result<Vec<i64>>;
+    /// Inserts users and returns their ids in order.
+    async fn add_users(&self, users: &[NewUser]) -> Result<Vec<i64>>;
+    async fn add_workouts(&self, workouts: &[NewWorkout]) -> Result<()>;
+}

@@ -148,11 +148,18 @@ pub struct PlanReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum MessageOutcome {
-    Done { report: WorkReport },
+    Done {
+        report: WorkReport,
+    },
     /// Reported in batchItemFailures, hidden for `delay_ms` first.
-    Retry { reason: String, delay_ms: u64 },
+    Retry {
+        reason: String,
+        delay_ms: u64,
+    },
     /// Moved to the dead-letter queue at once: it could never succeed.
-    DeadLettered { reason: String },
+    DeadLettered {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -382,11 +389,7 @@ impl JobRuntime {
     }
 
     async fn retry(&self, record: &SqsMessage, reason: String) -> MessageOutcome {
-        let receives = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1);
+        let receives = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
         let delay = self.settings.backoff.delay(receives, &mut rand::rng());
         if let Some(receipt) = record.receipt_handle.as_deref() {
             if let Err(e) = self.queue.change_visibility(receipt, delay).await {

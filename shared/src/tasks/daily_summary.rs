@@ -171,12 +171,7 @@ pub fn render(from: &str, to: &Recipient, day: &DayActivity) -> Email {
     if !day.records.is_empty() {
         html += "<h3>Personal records</h3><ul>";
         for r in &day.records {
-            html += &format!(
-                "<li>{}: {} kg &times; {}</li>",
-                escape(&r.exercise),
-                trim_weight(r.weight_kg),
-                r.reps
-            );
+            html += &format!("<li>{}: {} kg &times; {}</li>", escape(&r.exercise), trim_weight(r.weight_kg), r.reps);
         }
         html += "</ul>";
     }
