@@ -1,1 +1,161 @@
-fn main() {}
+//! The `jobs` command: run the scheduled jobs on this machine (embedded SQLite, embedded queue, file outbox)
+//! or against AWS and PostgreSQL, and look at what they did.
+
+mod bench;
+mod demo;
+mod seed;
+
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use infra::{config::Config, wiring::Backend};
+use shared::{
+    invocation::{Trigger, TriggerSource},
+    ports::RunRecord,
+    runtime::{RuntimeSettings, WorkReport},
+    time::{Clock, SystemClock},
+};
+
+#[derive(Parser)]
+#[command(name = "jobs", version, about = "Run and inspect the scheduled jobs, locally or against AWS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Seeds a demo data set and runs daily-summary through every hourly slot of one simulated day, on the
+    /// embedded backend (SQLite, embedded queue, file outbox). Running it again writes nothing new.
+    Demo {
+        /// Where the database and the outbox go [default: .local/ in the workspace].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The UTC day to simulate; users get the summary of their previous local day.
+        #[arg(long, default_value = "2026-11-22")]
+        day: chrono::NaiveDate,
+    },
+    /// Runs one slot of a task now: plan, then work its queue until it is empty.
+    Run {
+        task: String,
+        /// The slot's scheduled time [default: now].
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
+    },
+    /// Recent runs with their counts and last errors.
+    Runs {
+        task: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Creates or updates the database schema.
+    Migrate,
+    /// The measurements behind BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { data_dir, day } => demo::run(&data_dir.unwrap_or_else(local_dir), day).await,
+        Command::Run { task, at } => {
+            let clock = Arc::new(SystemClock);
+            let backend = Backend::connect(local_config()?, clock.clone()).await?;
+            let runtime = backend.runtime(&task, RuntimeSettings::default())?;
+            let time = at.unwrap_or_else(|| clock.now());
+            let plan = runtime.plan(Trigger { time, source: TriggerSource::Manual, task: Some(task) }).await?;
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+            let batches = runtime.drain().await?;
+            let mut totals = WorkReport::default();
+            for batch in &batches {
+                totals.merge(&batch.totals());
+            }
+            let messages: usize = batches.iter().map(|b| b.messages.len()).sum();
+            println!(
+                "{messages} messages worked: {} sent, {} skipped, {} failed",
+                totals.sent,
+                totals.skipped_total(),
+                totals.failed
+            );
+            Ok(())
+        }
+        Command::Runs { task, limit, json } => {
+            let backend = Backend::connect(local_config()?, Arc::new(SystemClock)).await?;
+            let runs = backend.store.runs().recent_runs(task.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print_runs(&runs);
+            }
+            Ok(())
+        }
+        Command::Migrate => {
+            Backend::connect(local_config()?, Arc::new(SystemClock)).await?;
+            println!("schema is up to date");
+            Ok(())
+        }
+        Command::Bench(bench) => bench::run(bench).await,
+    }
+}
+
+/// `.local/` in the workspace: git-ignored, where the embedded database and the outbox live.
+fn local_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(".local")
+}
+
+/// The environment's configuration, with the embedded backend for whatever it leaves unset.
+fn local_config() -> Result<Config> {
+    let dir = local_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let db = format!("sqlite://{}", dir.join("jobs.db").display());
+    let outbox = dir.join("outbox").display().to_string();
+    Ok(Config::from_lookup(|name| {
+        std::env::var(name).ok().filter(|v| !v.is_empty()).or_else(|| match name {
+            "DATABASE_URL" => Some(db.clone()),
+            "OUTBOX_DIR" if std::env::var_os("QUEUE_URL").is_none() => Some(outbox.clone()),
+            "MAIL_FROM" => Some("jobs@localhost".into()),
+            _ => None,
+        })
+    })?)
+}
+
+fn print_runs(runs: &[RunRecord]) {
+    if runs.is_empty() {
+        println!("no runs yet");
+        return;
+    }
+    println!("{:<16} {:<20} {:<9} {:>8} {:>8} {:>6} {:>8} {:>6}  last error", "task", "slot (UTC)", "status", "planned", "messages", "sent", "skipped", "failed");
+    for r in runs {
+        println!(
+            "{:<16} {:<20} {:<9} {:>8} {:>4}/{:<3} {:>6} {:>8} {:>6}  {}",
+            r.task,
+            r.slot.format("%Y-%m-%d %H:%M"),
+            r.status,
+            r.planned,
+            r.messages_done,
+            r.messages,
+            r.sent,
+            r.skipped,
+            r.failed,
+            r.errors.last().map(String::as_str).unwrap_or("")
+        );
+    }
+}

@@ -15,6 +15,14 @@ pub enum Error {
     Outbox(#[from] std::io::Error),
     #[error("email: {0}")]
     Email(String),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl From<crate::config::ConfigError> for Error {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Self::Config(e.to_string())
+    }
 }
 
 impl From<Error> for JobError {
@@ -24,7 +32,7 @@ impl From<Error> for JobError {
             Error::Migrate(_) => false,
             Error::Aws { retryable, .. } => *retryable,
             Error::Outbox(_) => true,
-            Error::Email(_) => false,
+            Error::Email(_) | Error::Config(_) => false,
         };
         if retryable {
             JobError::Retryable(e.to_string())

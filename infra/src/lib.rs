@@ -2,6 +2,7 @@
 //! queue, SES and the file outbox. They implement `shared`'s ports and decide no business rule.
 
 pub mod aws;
+pub mod config;
 pub mod embedded_queue;
 pub mod error;
 pub mod mime;

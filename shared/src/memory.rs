@@ -1,5 +1,5 @@
 //! In-memory adapters for unit tests and benchmarks: a mailer that keeps what it is given (or only counts
-//! it) and a ledger with the same claim rules as the SQL ones.
+//! it), a ledger with the same claim rules as the SQL ones, and a queue without time.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -119,5 +119,75 @@ impl Ledger for MemoryLedger {
             map.insert((task.to_owned(), key.clone()), Entry { status, expires_at: now });
         }
         Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    next_id: u64,
+    /// (id, body, receive count, in flight)
+    messages: std::collections::VecDeque<(u64, String, u32, bool)>,
+    dead: Vec<crate::ports::DeadLetter>,
+}
+
+/// A queue in memory for benchmarks: receive takes messages in order and holds them in flight until they are
+/// deleted or their visibility is changed; time never passes, so there is no redelivery by timeout.
+#[derive(Debug, Default)]
+pub struct MemoryQueue(Mutex<QueueState>);
+
+#[async_trait]
+impl crate::ports::Queue for MemoryQueue {
+    async fn send_batch(&self, bodies: &[String]) -> Result<()> {
+        let mut q = self.0.lock().expect("queue lock");
+        for body in bodies {
+            q.next_id += 1;
+            let id = q.next_id;
+            q.messages.push_back((id, body.clone(), 0, false));
+        }
+        Ok(())
+    }
+
+    async fn receive(&self, max: u32, _visibility: Duration) -> Result<Vec<crate::ports::Received>> {
+        let mut q = self.0.lock().expect("queue lock");
+        Ok(q.messages
+            .iter_mut()
+            .filter(|m| !m.3)
+            .take(max as usize)
+            .map(|(id, body, count, in_flight)| {
+                *count += 1;
+                *in_flight = true;
+                crate::ports::Received {
+                    message_id: id.to_string(),
+                    receipt: id.to_string(),
+                    body: body.clone(),
+                    receive_count: *count,
+                }
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<()> {
+        self.0.lock().expect("queue lock").messages.retain(|m| m.0.to_string() != receipt);
+        Ok(())
+    }
+
+    async fn change_visibility(&self, _receipt: &str, _visibility: Duration) -> Result<()> {
+        // Time does not pass here: a message being retried stays in flight until the next benchmark run.
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<()> {
+        let mut q = self.0.lock().expect("queue lock");
+        let message_id = format!("dead-{}", q.dead.len() + 1);
+        q.dead.push(crate::ports::DeadLetter { message_id, body: body.to_owned(), reason: reason.to_owned() });
+        Ok(())
+    }
+
+    async fn peek_dead_letters(&self, max: u32) -> Result<Vec<crate::ports::DeadLetter>> {
+        Ok(self.0.lock().expect("queue lock").dead.iter().take(max as usize).cloned().collect())
+    }
+
+    async fn depth(&self) -> Result<u64> {
+        Ok(self.0.lock().expect("queue lock").messages.len() as u64)
     }
 }

@@ -72,7 +72,7 @@ impl WorkReport {
         }
     }
 
-    fn merge(&mut self, other: &WorkReport) {
+    pub fn merge(&mut self, other: &WorkReport) {
         self.sent += other.sent;
         self.failed += other.failed;
         for (reason, n) in &other.skipped {

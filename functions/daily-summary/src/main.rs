@@ -1,1 +1,25 @@
-fn main() {}
+//! Lambda: daily-summary. Reads its config once, builds its adapters once, and hands every invocation —
+//! the hourly schedule, a manual trigger, an SQS batch — to the job runtime.
+
+use std::sync::Arc;
+
+use infra::{config::Config, wiring::Backend};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use shared::{runtime::RuntimeSettings, tasks::daily_summary::NAME, time::SystemClock};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    // JSON lines with the request id when the function's LoggingConfig says LogFormat: JSON.
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    tracing::info!(task = NAME, queue = ?config.queue, mail = ?config.mail, "starting");
+    let backend = Backend::connect(config, Arc::new(SystemClock)).await?;
+    let runtime = backend.runtime(NAME, RuntimeSettings::default())?;
+    let runtime = &runtime;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let handled = runtime.handle(event.payload).await?;
+        Ok::<Value, shared::Error>(handled.into_response())
+    }))
+    .await
+}

@@ -1,0 +1,206 @@
+//! `jobs bench`: the measurements behind BENCHMARKS.md. `throughput` runs daily-summary through plan and work
+//! for every hourly slot of a day on PostgreSQL, with a null mailer and an in-memory queue, so what is timed is
+//! the runtime and its SQL; `cold-start` times a function binary from process start to its first poll of the
+//! Lambda runtime API, served here by a stand-in that never answers.
+
+use std::{sync::Arc, time::Instant};
+
+use anyhow::{Context, Result};
+use chrono::{Duration, NaiveDate};
+use infra::postgres::PgStore;
+use shared::{
+    invocation::{Trigger, TriggerSource},
+    memory::{MemoryQueue, NullMailer},
+    runtime::{JobRuntime, RuntimeSettings, WorkReport},
+    tasks::{self, daily_summary, Deps},
+    time::VirtualClock,
+};
+use sqlx::{Connection, PgConnection};
+
+use crate::seed::{self, SeedSpec};
+
+#[derive(clap::Subcommand)]
+pub enum Bench {
+    /// Users per second through plan + work, and peak memory.
+    Throughput(Args),
+    /// Process start to the first poll of the runtime API.
+    ColdStart(ColdStartArgs),
+}
+
+pub async fn run(bench: Bench) -> Result<()> {
+    match bench {
+        Bench::Throughput(args) => throughput(args).await,
+        Bench::ColdStart(args) => cold_start(args).await,
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The PostgreSQL server; the benchmark makes and keeps its own database there.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    server: String,
+    #[arg(long, default_value = "jobs_bench")]
+    database: String,
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// The UTC day whose 24 slots are run.
+    #[arg(long, default_value = "2026-11-22")]
+    day: NaiveDate,
+}
+
+async fn throughput(args: Args) -> Result<()> {
+    let url = format!("{}/{}", args.server, args.database);
+    let users = existing_users(&args, &url).await?;
+    let store = Arc::new(PgStore::connect(&url).await.context("connecting to the benchmark database")?);
+    if users != args.users as i64 {
+        let started = Instant::now();
+        let spec = SeedSpec { users: args.users, last_day: args.day, days: 30, with_unknown_zone: false, seed: 7 };
+        let seeded = seed::seed(store.as_ref(), &spec).await?;
+        println!(
+            "seeded {} users, {} workouts, {} sets in {:.1} s",
+            seeded.users,
+            seeded.workouts,
+            seeded.sets,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    sqlx::query("TRUNCATE job_runs, deliveries, leases").execute(store.pool()).await?;
+
+    let mailer = Arc::new(NullMailer::default());
+    let start = args.day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let clock = Arc::new(VirtualClock::new(start));
+    let deps = Deps { activity: store.clone(), mailer: mailer.clone(), mail_from: "bench@localhost".into() };
+    let runtime = JobRuntime {
+        task: tasks::build(daily_summary::NAME, &deps)?,
+        runs: store.clone(),
+        ledger: store.clone(),
+        queue: Arc::new(MemoryQueue::default()),
+        clock: clock.clone(),
+        settings: RuntimeSettings::default(),
+    };
+
+    let (mut plan_time, mut work_time, mut planned, mut messages) = (0.0, 0.0, 0, 0);
+    let mut total = WorkReport::default();
+    for hour in 1..=24 {
+        let slot = start + Duration::hours(hour);
+        clock.set(slot);
+        let started = Instant::now();
+        let plan = runtime.plan(Trigger { time: slot, source: TriggerSource::Scheduler, task: None }).await?;
+        plan_time += started.elapsed().as_secs_f64();
+        planned += plan.planned;
+        messages += plan.messages;
+        let started = Instant::now();
+        for batch in runtime.drain().await? {
+            total.merge(&batch.totals());
+        }
+        work_time += started.elapsed().as_secs_f64();
+    }
+    let seconds = plan_time + work_time;
+    println!("daily-summary over 24 hourly slots of {}, PostgreSQL, null mailer:", args.day);
+    println!("  users planned   {planned} in {messages} messages");
+    println!("  emails          {} (null mailer saw {})", total.sent, mailer.count());
+    println!("  skipped         {:?}", total.skipped);
+    println!("  plan            {plan_time:.2} s");
+    println!("  work            {work_time:.2} s");
+    println!("  throughput      {:.0} users/s through plan + work", planned as f64 / seconds);
+    println!("  peak RSS        {} MiB (VmHWM of this process, seeding included)", peak_rss_mib());
+    Ok(())
+}
+
+/// The benchmark database's user count, creating the database when it is missing.
+async fn existing_users(args: &Args, url: &str) -> Result<i64> {
+    let mut admin = PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&args.database)
+        .fetch_one(&mut admin)
+        .await?;
+    if !exists {
+        sqlx::query(&format!("CREATE DATABASE \"{}\"", args.database.replace('"', ""))).execute(&mut admin).await?;
+        return Ok(0);
+    }
+    let mut db = PgConnection::connect(url).await?;
+    let users: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut db).await.ok();
+    match users {
+        Some(n) if n == args.users as i64 => Ok(n),
+        Some(_) => {
+            // A different size: start again from an empty schema.
+            sqlx::query("DROP SCHEMA public CASCADE; CREATE SCHEMA public").execute(&mut db).await?;
+            Ok(0)
+        }
+        None => Ok(0),
+    }
+}
+
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        .map_or(0, |kb| kb / 1024)
+}
+
+#[derive(clap::Args)]
+pub struct ColdStartArgs {
+    /// The function binary, e.g. target/release/daily-summary.
+    binary: std::path::PathBuf,
+    /// The database the function connects to at init.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+}
+
+async fn cold_start(args: ColdStartArgs) -> Result<()> {
+    use tokio::{io::AsyncReadExt, net::TcpListener, process::Command};
+    let size = std::fs::metadata(&args.binary).with_context(|| format!("{}", args.binary.display()))?.len();
+    let mut times = vec![];
+    for _ in 0..args.runs {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let api = listener.local_addr()?.to_string();
+        let started = Instant::now();
+        let mut child = Command::new(&args.binary)
+            .env_clear()
+            .envs([
+                ("AWS_LAMBDA_RUNTIME_API", api.as_str()),
+                ("AWS_LAMBDA_FUNCTION_NAME", "daily-summary"),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+                ("AWS_LAMBDA_LOG_GROUP_NAME", "bench"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "bench"),
+                ("AWS_SECRET_ACCESS_KEY", "bench"),
+                ("DATABASE_URL", args.database_url.as_str()),
+                ("QUEUE_URL", "http://127.0.0.1:9/queue/daily-summary"),
+                ("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:9/queue/daily-summary-dlq"),
+                ("MAIL_FROM", "jobs@example.com"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let (mut socket, _) = tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept())
+            .await
+            .context("the function did not poll the runtime API within 10 s")??;
+        let mut request = [0u8; 256];
+        let n = socket.read(&mut request).await?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(
+            String::from_utf8_lossy(&request[..n]).contains("/runtime/invocation/next"),
+            "the first request was not a poll for the next invocation"
+        );
+        child.kill().await?;
+        times.push(elapsed.as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    println!("{}: {:.1} MiB", args.binary.display(), size as f64 / (1024.0 * 1024.0));
+    println!(
+        "init to first poll over {} runs: median {:.1} ms, p90 {:.1} ms, min {:.1} ms, max {:.1} ms",
+        times.len(),
+        times[times.len() / 2],
+        times[times.len() * 9 / 10],
+        times[0],
+        times[times.len() - 1]
+    );
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Builds the adapters a process uses from its `Config`, once, and a task's runtime over them: the same
+//! wiring for the Lambda functions, the `jobs` command, the demo and the tests.
+
+use std::sync::Arc;
+
+use shared::{
+    ports::{ActivityStore, AppWriter, Ledger, Mailer, Queue, RunStore},
+    runtime::{JobRuntime, RuntimeSettings},
+    tasks::{self, Deps},
+    time::Clock,
+};
+
+use crate::{
+    config::{Config, MailConfig, QueueConfig},
+    embedded_queue::EmbeddedQueue,
+    outbox::OutboxMailer,
+    postgres::PgStore,
+    ses::SesMailer,
+    sqlite::SqliteStore,
+    sqs::SqsQueue,
+    Error,
+};
+
+/// The store, in whichever backend the URL names.
+#[derive(Clone)]
+pub enum Store {
+    Postgres(Arc<PgStore>),
+    Sqlite(Arc<SqliteStore>),
+}
+
+impl Store {
+    pub async fn connect(database_url: &str) -> Result<Self, Error> {
+        Ok(if database_url.starts_with("sqlite:") {
+            Self::Sqlite(Arc::new(SqliteStore::connect(database_url).await?))
+        } else {
+            Self::Postgres(Arc::new(PgStore::connect(database_url).await?))
+        })
+    }
+
+    pub fn runs(&self) -> Arc<dyn RunStore> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn ledger(&self) -> Arc<dyn Ledger> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn activity(&self) -> Arc<dyn ActivityStore> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn writer(&self) -> Arc<dyn AppWriter> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+}
+
+/// Everything a process talks to, built once.
+pub struct Backend {
+    pub store: Store,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+    sqs: Option<aws_sdk_sqs::Client>,
+}
+
+impl Backend {
+    pub async fn connect(config: Config, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let store = Store::connect(config.database_url.expose()).await?;
+        if matches!(config.queue, QueueConfig::Embedded { .. }) && !matches!(store, Store::Sqlite(_)) {
+            return Err(Error::Config("the embedded queue lives in a SQLite database: set QUEUE_URL".into()));
+        }
+        let needs_aws = matches!(config.queue, QueueConfig::Sqs { .. }) || config.mail == MailConfig::Ses;
+        let aws = if needs_aws { Some(crate::aws::sdk_config().await) } else { None };
+        let mailer: Arc<dyn Mailer> = match &config.mail {
+            MailConfig::Outbox(dir) => Arc::new(OutboxMailer::new(dir)?),
+            MailConfig::Ses => Arc::new(SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES")))),
+        };
+        let sqs = match &config.queue {
+            QueueConfig::Sqs { .. } => Some(aws_sdk_sqs::Client::new(aws.as_ref().expect("loaded for SQS"))),
+            QueueConfig::Embedded { .. } => None,
+        };
+        Ok(Self { store, mailer, clock, config, sqs })
+    }
+
+    /// The task's queue: the configured SQS queue, or the task's embedded queue.
+    pub fn queue(&self, task: &str) -> Arc<dyn Queue> {
+        match (&self.config.queue, &self.store, &self.sqs) {
+            (QueueConfig::Sqs { url, dead_letter_url }, _, Some(client)) => {
+                Arc::new(SqsQueue::new(client.clone(), url.clone(), dead_letter_url.clone()))
+            }
+            (QueueConfig::Embedded { max_receive_count }, Store::Sqlite(store), _) => {
+                Arc::new(EmbeddedQueue::new(store.pool().clone(), task, self.clock.clone(), *max_receive_count))
+            }
+            _ => unreachable!("Backend::connect checked the queue against the store"),
+        }
+    }
+
+    /// The named task's runtime over these adapters; an unknown name is a clear error.
+    pub fn runtime(&self, task: &str, settings: RuntimeSettings) -> shared::Result<JobRuntime> {
+        let deps = Deps {
+            activity: self.store.activity(),
+            mailer: self.mailer.clone(),
+            mail_from: self.config.mail_from.clone(),
+        };
+        Ok(JobRuntime {
+            task: tasks::build(task, &deps)?,
+            runs: self.store.runs(),
+            ledger: self.store.ledger(),
+            queue: self.queue(task),
+            clock: self.clock.clone(),
+            settings,
+        })
+    }
+}

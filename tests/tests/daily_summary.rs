@@ -1,0 +1,328 @@
+//! daily-summary end to end through the real runtime, written once and run on both stacks: the embedded one
+//! (SQLite, embedded queue, virtual time) and the production one (PostgreSQL, SQS and SES on moto).
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use infra::{embedded_queue::EmbeddedQueue, ses::SesMailer, sqs::SqsQueue};
+use integration_tests::{db, moto::Moto};
+use shared::{
+    backoff::Backoff,
+    invocation::{Trigger, TriggerSource},
+    memory::MemoryMailer,
+    ports::{AppWriter, Email, Mailer, NewSet, NewUser, NewWorkout, Queue},
+    runtime::{sqs_event, JobRuntime, MessageOutcome, PlanStatus, RuntimeSettings, WorkReport},
+    tasks::{self, daily_summary, Deps},
+    time::{Clock, VirtualClock},
+    Error,
+};
+
+const MAX_RECEIVES: u32 = 3;
+
+fn utc(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// Fails retryably while `failing` is set, as a throttled provider would; otherwise passes on.
+struct Flaky {
+    inner: Arc<dyn Mailer>,
+    failing: AtomicU64,
+}
+
+#[async_trait]
+impl Mailer for Flaky {
+    async fn send(&self, email: &Email) -> shared::Result<String> {
+        if self.failing.load(Ordering::SeqCst) > 0 {
+            return Err(Error::retryable("Throttling: maximum sending rate exceeded (test)"));
+        }
+        self.inner.send(email).await
+    }
+}
+
+/// One stack: the runtime over it, and how to see what it sent and let time pass.
+#[async_trait]
+trait Stack: Send + Sync {
+    fn runtime(&self) -> &JobRuntime;
+    fn mailer(&self) -> &Flaky;
+    /// Recipients of the emails sent so far.
+    async fn sent_to(&self) -> Vec<String>;
+    async fn pass(&self, by: Duration);
+}
+
+/// Users due at 01:00 UTC (Asia/Kolkata reaches 06:00 at 00:30 UTC) and one due at 11:00 UTC (New York).
+async fn seed(writer: &dyn AppWriter) -> Vec<i64> {
+    let users = [
+        ("Ana", "ana@example.com", "Asia/Kolkata", true),
+        ("Bo", "bo@example.com", "Asia/Kolkata", false),
+        ("Cy", "cy@example.com", "Asia/Kolkata", true),
+        ("Di", "di@example.com", "America/New_York", true),
+    ];
+    let users: Vec<NewUser> = users
+        .iter()
+        .map(|(name, email, zone, opt_in)| NewUser {
+            name: name.to_string(),
+            email: email.to_string(),
+            phone: None,
+            time_zone: zone.to_string(),
+            email_opt_in: *opt_in,
+        })
+        .collect();
+    let ids = writer.add_users(&users).await.unwrap();
+    let bench = writer.add_exercises(&["Bench press".into()]).await.unwrap()[0];
+    let day: NaiveDate = "2026-11-21".parse().unwrap();
+    let workout = |user_id, name: &str| NewWorkout {
+        user_id,
+        name: name.into(),
+        started_at: utc("2026-11-21T12:00:00Z"),
+        local_date: day,
+        duration_minutes: 45,
+        calories: 400,
+        sets: vec![NewSet { exercise_id: bench, weight_kg: 80.0, reps: 5, personal_record: true }],
+    };
+    // Ana and Bo (opted out) trained on their 21 November; Cy did not; Di did.
+    writer
+        .add_workouts(&[workout(ids[0], "Upper body"), workout(ids[1], "Leg day"), workout(ids[3], "Pull")])
+        .await
+        .unwrap();
+    ids
+}
+
+fn runtime(
+    store: &infra::wiring::Store,
+    queue: Arc<dyn Queue>,
+    mailer: Arc<Flaky>,
+    clock: Arc<dyn Clock>,
+) -> JobRuntime {
+    let deps = Deps { activity: store.activity(), mailer, mail_from: "jobs@example.com".into() };
+    let one_second = Duration::from_secs(1);
+    JobRuntime {
+        task: tasks::build(daily_summary::NAME, &deps).unwrap(),
+        runs: store.runs(),
+        ledger: store.ledger(),
+        queue,
+        clock,
+        settings: RuntimeSettings {
+            backoff: Backoff { base: one_second, cap: one_second },
+            visibility: Duration::from_secs(30),
+            ..RuntimeSettings::default()
+        },
+    }
+}
+
+struct Embedded {
+    runtime: JobRuntime,
+    mailer: Arc<Flaky>,
+    memory: Arc<MemoryMailer>,
+    clock: Arc<VirtualClock>,
+}
+
+impl Embedded {
+    async fn start() -> Self {
+        let store = db::fresh_sqlite().await;
+        seed(&store).await;
+        let clock = Arc::new(VirtualClock::new(utc("2026-11-22T01:00:05Z")));
+        let queue = Arc::new(EmbeddedQueue::new(store.pool().clone(), daily_summary::NAME, clock.clone(), MAX_RECEIVES));
+        let memory = Arc::new(MemoryMailer::default());
+        let mailer = Arc::new(Flaky { inner: memory.clone(), failing: AtomicU64::new(0) });
+        let store = infra::wiring::Store::Sqlite(Arc::new(store));
+        Self { runtime: runtime(&store, queue, mailer.clone(), clock.clone()), mailer, memory, clock }
+    }
+}
+
+#[async_trait]
+impl Stack for Embedded {
+    fn runtime(&self) -> &JobRuntime {
+        &self.runtime
+    }
+    fn mailer(&self) -> &Flaky {
+        &self.mailer
+    }
+    async fn sent_to(&self) -> Vec<String> {
+        self.memory.sent().into_iter().map(|e| e.to).collect()
+    }
+    async fn pass(&self, by: Duration) {
+        self.clock.advance(chrono::Duration::from_std(by).unwrap());
+    }
+}
+
+struct Aws {
+    runtime: JobRuntime,
+    mailer: Arc<Flaky>,
+    moto: Moto,
+}
+
+impl Aws {
+    async fn start() -> Self {
+        let moto = Moto::start().await;
+        let store = db::fresh_postgres().await;
+        seed(&store).await;
+        let (url, dlq) = moto.create_queue_pair(&format!("daily-summary-{}", uuid()), MAX_RECEIVES, 30).await;
+        let ses = moto.ses().await;
+        ses.verify_email_identity().email_address("jobs@example.com").send().await.unwrap();
+        let queue = Arc::new(SqsQueue::new(moto.sqs().await, url, dlq));
+        let mailer = Arc::new(Flaky { inner: Arc::new(SesMailer::new(ses)), failing: AtomicU64::new(0) });
+        // SQS keeps real time; the runtime's clock only dates runs and claims.
+        let clock = Arc::new(shared::time::SystemClock);
+        let store = infra::wiring::Store::Postgres(Arc::new(store));
+        Self { runtime: runtime(&store, queue, mailer.clone(), clock), mailer, moto }
+    }
+}
+
+fn uuid() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
+
+#[async_trait]
+impl Stack for Aws {
+    fn runtime(&self) -> &JobRuntime {
+        &self.runtime
+    }
+    fn mailer(&self) -> &Flaky {
+        &self.mailer
+    }
+    async fn sent_to(&self) -> Vec<String> {
+        self.moto
+            .raw_emails()
+            .await
+            .iter()
+            .filter_map(|raw| raw.lines().find_map(|l| l.strip_prefix("To: ")).map(str::to_owned))
+            .collect()
+    }
+    async fn pass(&self, by: Duration) {
+        tokio::time::sleep(by).await;
+    }
+}
+
+fn trigger(at: &str) -> Trigger {
+    Trigger { time: utc(at), source: TriggerSource::Scheduler, task: Some(daily_summary::NAME.into()) }
+}
+
+async fn drain_totals(stack: &dyn Stack) -> WorkReport {
+    let mut total = WorkReport::default();
+    for batch in stack.runtime().drain().await.unwrap() {
+        total.merge(&batch.totals());
+    }
+    total
+}
+
+async fn fans_out_and_mails_each_due_active_user_once(stack: &dyn Stack) {
+    let rt = stack.runtime();
+    let plan = rt.plan(trigger("2026-11-22T01:00:00Z")).await.unwrap();
+    assert_eq!((plan.status, plan.planned, plan.messages), (PlanStatus::Planned, 3, 1));
+    assert_eq!(rt.queue.depth().await.unwrap(), 1);
+    let work = drain_totals(stack).await;
+    assert_eq!(work.sent, 1);
+    assert_eq!(work.skipped.get("opted out of email"), Some(&1));
+    assert_eq!(work.skipped.get("no activity"), Some(&1));
+    assert_eq!(stack.sent_to().await, vec!["ana@example.com".to_owned()]);
+    let run = rt.runs.run(daily_summary::NAME, utc("2026-11-22T01:00:00Z")).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.planned, run.sent, run.skipped), ("done", 3, 1, 2));
+
+    // The same slot again, as a retried or duplicated invocation: nothing new.
+    let again = rt.plan(trigger("2026-11-22T01:00:00Z")).await.unwrap();
+    assert_eq!((again.status, again.messages), (PlanStatus::AlreadyPlanned, 0));
+    assert_eq!(rt.queue.depth().await.unwrap(), 0);
+    // New York's slot is another run.
+    let ny = rt.plan(trigger("2026-11-22T11:00:00Z")).await.unwrap();
+    assert_eq!(ny.planned, 1);
+    assert_eq!(drain_totals(stack).await.sent, 1);
+}
+
+async fn a_redelivered_message_sends_nothing_twice(stack: &dyn Stack) {
+    let rt = stack.runtime();
+    rt.plan(trigger("2026-11-22T01:00:00Z")).await.unwrap();
+    let received = rt.queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(received.len(), 1);
+    let first = rt.work(sqs_event(&received)).await;
+    let second = rt.work(sqs_event(&received)).await;
+    assert_eq!(first.totals().sent, 1);
+    assert_eq!(second.totals().sent, 0);
+    assert_eq!(second.totals().skipped.get("already sent"), Some(&1));
+    assert!(second.response().batch_item_failures.is_empty());
+    assert_eq!(stack.sent_to().await, vec!["ana@example.com".to_owned()]);
+}
+
+async fn a_message_failing_every_receive_lands_in_the_dead_letter_queue(stack: &dyn Stack) {
+    let rt = stack.runtime();
+    stack.mailer().failing.store(1, Ordering::SeqCst);
+    rt.plan(trigger("2026-11-22T01:00:00Z")).await.unwrap();
+    let mut retries = 0;
+    for _ in 0..10 {
+        for batch in rt.drain().await.unwrap() {
+            let failures = batch.response().batch_item_failures;
+            retries += failures.len();
+            assert!(matches!(batch.messages[0].1, MessageOutcome::Retry { .. }));
+        }
+        if !rt.queue.peek_dead_letters(10).await.unwrap().is_empty() {
+            break;
+        }
+        stack.pass(Duration::from_millis(1_500)).await;
+    }
+    assert_eq!(retries, MAX_RECEIVES as usize, "each receive but the last failed and asked for a retry");
+    let dead = rt.queue.peek_dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body.contains("\"daily-summary\""));
+    assert_eq!(rt.queue.depth().await.unwrap(), 0);
+    assert!(stack.sent_to().await.is_empty());
+    let run = rt.runs.run(daily_summary::NAME, utc("2026-11-22T01:00:00Z")).await.unwrap().unwrap();
+    assert!(run.errors.last().unwrap().contains("Throttling"), "{:?}", run.errors);
+}
+
+async fn a_malformed_message_is_dead_lettered_while_its_batch_goes_on(stack: &dyn Stack) {
+    let rt = stack.runtime();
+    rt.plan(trigger("2026-11-22T01:00:00Z")).await.unwrap();
+    rt.queue.send_batch(&["{not json".to_owned()]).await.unwrap();
+    let reports = rt.drain().await.unwrap();
+    let outcomes: Vec<&MessageOutcome> = reports.iter().flat_map(|b| b.messages.iter().map(|(_, o)| o)).collect();
+    assert_eq!(outcomes.len(), 2);
+    assert!(reports.iter().all(|b| b.response().batch_item_failures.is_empty()));
+    assert_eq!(stack.sent_to().await, vec!["ana@example.com".to_owned()]);
+    let dead = rt.queue.peek_dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "{not json");
+    assert!(dead[0].reason.starts_with("unparseable message"), "{}", dead[0].reason);
+    assert_eq!(rt.queue.depth().await.unwrap(), 0);
+}
+
+macro_rules! on_both_stacks {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(&super::Embedded::start().await).await;
+            })*
+        }
+        mod postgres_and_moto {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(&super::Aws::start().await).await;
+            })*
+        }
+    };
+}
+
+on_both_stacks!(
+    fans_out_and_mails_each_due_active_user_once,
+    a_redelivered_message_sends_nothing_twice,
+    a_message_failing_every_receive_lands_in_the_dead_letter_queue,
+    a_malformed_message_is_dead_lettered_while_its_batch_goes_on,
+);
+
+#[tokio::test]
+async fn the_email_read_back_from_ses_has_a_text_and_an_html_part() {
+    let stack = Aws::start().await;
+    stack.runtime.plan(trigger("2026-11-22T01:00:00Z")).await.unwrap();
+    assert_eq!(drain_totals(&stack).await.sent, 1);
+    let raw = stack.moto.raw_emails().await;
+    assert_eq!(raw.len(), 1);
+    let mail = &raw[0];
+    assert!(mail.contains("text/plain") && mail.contains("text/html"), "{mail}");
+    assert!(mail.contains("Subject: Your Saturday 21 November: 1 workout, 45 min"), "{mail}");
+}
