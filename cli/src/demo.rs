@@ -28,6 +28,7 @@ pub async fn run(dir: &Path, day: NaiveDate) -> Result<()> {
     let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let clock = Arc::new(VirtualClock::new(start));
     let backend = Backend::connect(config, clock.clone()).await?;
+    backend.store.migrate().await?;
 
     let zones = backend.store.activity().time_zones().await?;
     if zones.is_empty() {

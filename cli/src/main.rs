@@ -78,7 +78,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { data_dir, day } => demo::run(&data_dir.unwrap_or_else(local_dir), day).await,
         Command::Run { task, at } => {
             let clock = Arc::new(SystemClock);
-            let backend = Backend::connect(local_config()?, clock.clone()).await?;
+            let backend = connect(clock.clone()).await?;
             let runtime = backend.runtime(&task, RuntimeSettings::default())?;
             let time = at.unwrap_or_else(|| clock.now());
             let plan = runtime.plan(Trigger { time, source: TriggerSource::Manual, task: Some(task) }).await?;
@@ -98,7 +98,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Runs { task, limit, json } => {
-            let backend = Backend::connect(local_config()?, Arc::new(SystemClock)).await?;
+            let backend = connect(Arc::new(SystemClock)).await?;
             let runs = backend.store.runs().recent_runs(task.as_deref(), limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
@@ -108,12 +108,22 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            Backend::connect(local_config()?, Arc::new(SystemClock)).await?;
+            Backend::connect(local_config()?, Arc::new(SystemClock)).await?.store.migrate().await?;
             println!("schema is up to date");
             Ok(())
         }
         Command::Bench(bench) => bench::run(bench).await,
     }
+}
+
+/// The configured backend. The embedded SQLite database is this command's own, so its schema is brought up
+/// to date here; a PostgreSQL schema is migrated only by `jobs migrate`, as a deployment step.
+async fn connect(clock: Arc<dyn Clock>) -> Result<Backend> {
+    let backend = Backend::connect(local_config()?, clock).await?;
+    if matches!(backend.store, infra::wiring::Store::Sqlite(_)) {
+        backend.store.migrate().await?;
+    }
+    Ok(backend)
 }
 
 /// `.local/` in the workspace: git-ignored, where the embedded database and the outbox live.

@@ -37,6 +37,14 @@ impl Store {
         })
     }
 
+    /// Creates or updates the schema. Deployments run it once (`jobs migrate`), never at a Lambda cold start.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        match self {
+            Self::Postgres(s) => s.migrate().await,
+            Self::Sqlite(s) => s.migrate().await,
+        }
+    }
+
     pub fn runs(&self) -> Arc<dyn RunStore> {
         match self {
             Self::Postgres(s) => s.clone(),
