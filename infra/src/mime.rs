@@ -8,11 +8,14 @@ use crate::Error;
 /// `multipart/alternative` with the text part first and the HTML part last (mail clients show the last part
 /// they understand), both UTF-8; non-ASCII headers are encoded by lettre.
 pub fn render(email: &Email) -> Result<Vec<u8>, Error> {
+    let from = mailbox("sender", &email.from)?;
+    // Our own id under the sender's domain, so a filed message reads like a sent one (SES sets its own).
+    let id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), from.email.domain());
     let message = Message::builder()
-        .from(mailbox("sender", &email.from)?)
+        .from(from)
         .to(mailbox("recipient", &email.to)?)
         .subject(email.subject.as_str())
-        .message_id(None)
+        .message_id(Some(id))
         .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
         .map_err(|e| Error::Email(format!("cannot build the message: {e}")))?;
     Ok(message.formatted())
@@ -45,7 +48,7 @@ mod tests {
         let html = raw.find("Content-Type: text/html; charset=utf-8").expect("an HTML part");
         assert!(text < html);
         assert!(raw.contains("<p>3 workouts</p>"));
-        assert!(raw.contains("Message-ID: <"));
+        assert!(raw.contains("@example.com>\r\n"), "a Message-ID under the sender's domain: {raw}");
     }
 
     #[test]
