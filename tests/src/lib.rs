@@ -1,1 +1,4 @@
 //! Shared helpers of the workspace integration tests: fresh databases, the moto server, contract suites.
+
+pub mod moto;
+pub mod queue_contract;
