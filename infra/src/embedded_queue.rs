@@ -8,7 +8,6 @@
 //! ChangeMessageVisibility does.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use shared::ports::{DeadLetter, Queue, Received};
 use shared::time::Clock;
 use shared::{Error as JobError, Result};
@@ -17,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::job;
+use crate::sqlite::{later, stamp};
 use crate::sqs::MAX_VISIBILITY;
 
 /// SendMessageBatch's limit, kept here so the embedded queue refuses what SQS would.
@@ -27,15 +27,6 @@ pub struct EmbeddedQueue {
     queue: String,
     clock: Arc<dyn Clock>,
     max_receive_count: u32,
-}
-
-/// The one format of the queue tables' timestamps: fixed width, so comparing the text compares the times.
-fn stamp(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-fn later(at: DateTime<Utc>, by: Duration) -> String {
-    stamp(at + chrono::Duration::from_std(by.min(MAX_VISIBILITY)).expect("twelve hours fit"))
 }
 
 impl EmbeddedQueue {
@@ -75,7 +66,7 @@ impl Queue for EmbeddedQueue {
 
     async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>> {
         let now = self.clock.now();
-        let (now_text, hidden_until) = (stamp(now), later(now, visibility));
+        let (now_text, hidden_until) = (stamp(now), later(now, visibility.min(MAX_VISIBILITY)));
         // Every statement writes, so the transaction holds SQLite's write lock from its first statement on:
         // two receivers never see the same visible message.
         let mut tx = self.pool.begin().await.map_err(job)?;
@@ -141,7 +132,7 @@ impl Queue for EmbeddedQueue {
 
     async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<()> {
         let changed = sqlx::query("UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?")
-            .bind(later(self.clock.now(), visibility))
+            .bind(later(self.clock.now(), visibility.min(MAX_VISIBILITY)))
             .bind(&self.queue)
             .bind(receipt)
             .execute(&self.pool)
@@ -190,22 +181,5 @@ impl Queue for EmbeddedQueue {
             .await
             .map_err(job)?;
         Ok(count as u64)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn stamps_compare_as_text_in_time_order() {
-        let a = Utc.with_ymd_and_hms(2026, 11, 22, 9, 59, 59).unwrap();
-        let b = a + chrono::Duration::microseconds(1);
-        let c = a + chrono::Duration::seconds(1);
-        let (sa, sb, sc) = (stamp(a), stamp(b), stamp(c));
-        assert_eq!(sa, "2026-11-22T09:59:59.000000Z");
-        assert_eq!(sa.len(), sc.len());
-        assert!(sa < sb && sb < sc);
     }
 }
