@@ -3,3 +3,4 @@
 pub mod db;
 pub mod moto;
 pub mod queue_contract;
+pub mod store_contract;
