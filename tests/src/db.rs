@@ -20,9 +20,9 @@ pub async fn fresh_sqlite() -> SqliteStore {
     store
 }
 
-/// A new database on the server, migrated. Left behind after the test, as `#[sqlx::test]` would on failure:
-/// names start with `jobs_test_` so they are easy to drop.
-pub async fn fresh_postgres() -> PgStore {
+/// A new database on the server, migrated; its URL. Left behind after the test, as `#[sqlx::test]` does on
+/// failure: names start with `jobs_test_`, and `make test` drops them before it runs.
+pub async fn fresh_postgres_url() -> String {
     let server = server_url();
     let name = unique("jobs_test");
     let mut admin = PgConnection::connect(&server)
@@ -30,10 +30,13 @@ pub async fn fresh_postgres() -> PgStore {
         .unwrap_or_else(|e| panic!("PostgreSQL at {server} (set DATABASE_URL): {e}"));
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("creating a test database");
     let url = match server.rsplit_once('/') {
-        Some((base, _)) if base.contains("://") && base.len() > "postgres://".len() => format!("{base}/{name}"),
+        Some((base, _)) if base.len() > "postgres://".len() => format!("{base}/{name}"),
         _ => format!("{server}/{name}"),
     };
-    let store = PgStore::connect(&url).await.expect("connecting to the test database");
-    store.migrate().await.expect("migrating PostgreSQL");
-    store
+    PgStore::connect(&url).await.expect("connecting to the test database").migrate().await.expect("migrating");
+    url
+}
+
+pub async fn fresh_postgres() -> PgStore {
+    PgStore::connect(&fresh_postgres_url().await).await.expect("connecting to the test database")
 }

@@ -44,3 +44,19 @@ on_both_stores!(
     users_are_paged_by_zone_and_read_back,
     a_days_activity_adds_up_with_its_records_and_streak,
 );
+
+#[tokio::test]
+async fn an_unreachable_database_is_named_without_its_password() {
+    let e = infra::postgres::PgStore::connect("postgres://jobs:s3cret@127.0.0.1:1/app").await.err().unwrap();
+    let message = e.to_string();
+    assert!(message.contains("127.0.0.1:1/app"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+    assert!(shared::Error::from(e).is_retryable(), "a database that is down may come back");
+}
+
+#[tokio::test]
+async fn an_unopenable_sqlite_file_is_named() {
+    let url = "sqlite:///no/such/directory/jobs.db";
+    let message = infra::sqlite::SqliteStore::connect(url).await.err().unwrap().to_string();
+    assert!(message.contains("/no/such/directory/jobs.db"), "{message}");
+}
