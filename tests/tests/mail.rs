@@ -137,7 +137,8 @@ async fn an_invalid_address_fails_before_ses_is_asked() {
     let moto = Moto::start().await;
     let e = SesMailer::new(moto.ses().await).send(&Email { to: "ana at example".into(), ..email() }).await.unwrap_err();
     assert!(!e.is_retryable(), "{e}");
-    assert!(e.to_string().contains("\"ana at example\""), "{e}");
+    // Errors reach logs and job_runs: they say which address was wrong, not what it was.
+    assert!(e.to_string().contains("invalid recipient address") && !e.to_string().contains("ana at example"), "{e}");
 }
 
 #[tokio::test]
