@@ -15,6 +15,7 @@ use shared::{
     invocation::{Trigger, TriggerSource},
     ports::RunRecord,
     runtime::{RuntimeSettings, WorkReport},
+    schedule::{Schedule, ScheduleError},
     time::{Clock, SystemClock},
 };
 
@@ -44,6 +45,20 @@ enum Command {
         #[arg(long)]
         at: Option<DateTime<Utc>>,
     },
+    /// The next fire times of a schedule expression, one RFC 3339 UTC timestamp per line (fewer when the
+    /// schedule ends). Exits with 2 and the reason when the expression or zone is invalid.
+    Next {
+        /// cron(…), rate(…) or at(…), as in template.yaml.
+        expression: String,
+        /// The IANA zone the expression is evaluated in.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// Start after this instant [default: now].
+        #[arg(long)]
+        from: Option<DateTime<Utc>>,
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
     /// Recent runs with their counts and last errors.
     Runs {
         task: Option<String>,
@@ -69,7 +84,9 @@ async fn main() {
         .init();
     if let Err(e) = run(Cli::parse()).await {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        // 2: what was asked is invalid (as clap does for bad arguments); 1: it could not be done.
+        let invalid_input = e.downcast_ref::<ScheduleError>().is_some();
+        std::process::exit(if invalid_input { 2 } else { 1 });
     }
 }
 
@@ -95,6 +112,14 @@ async fn run(cli: Cli) -> Result<()> {
                 totals.skipped_total(),
                 totals.failed
             );
+            Ok(())
+        }
+        Command::Next { expression, tz, from, count } => {
+            let schedule = Schedule::parse(&expression, &tz)?;
+            let from = from.unwrap_or_else(|| SystemClock.now());
+            for time in std::iter::successors(schedule.next_after(from), |t| schedule.next_after(*t)).take(count) {
+                println!("{}", time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            }
             Ok(())
         }
         Command::Runs { task, limit, json } => {
