@@ -117,7 +117,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Next { expression, tz, from, count } => {
             let schedule = Schedule::parse(&expression, &tz)?;
             let from = from.unwrap_or_else(|| SystemClock.now());
-            for time in std::iter::successors(schedule.next_after(from), |t| schedule.next_after(*t)).take(count) {
+            for time in schedule.fires_after(from).take(count) {
                 println!("{}", time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             }
             Ok(())

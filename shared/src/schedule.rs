@@ -83,13 +83,18 @@ impl Schedule {
         }
     }
 
+    /// The fire times after `after`, in order, until the schedule ends.
+    pub fn fires_after(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        std::iter::successors(self.next_after(after), move |t| self.next_after(*t))
+    }
+
     /// The fire times in `(after, until]`, in order.
     pub fn fires_between(
         &self,
         after: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
-        std::iter::successors(self.next_after(after), move |t| self.next_after(*t)).take_while(move |t| *t <= until)
+        self.fires_after(after).take_while(move |t| *t <= until)
     }
 
     /// The latest fire time at or before `at`, looking back at most `horizon`.
@@ -419,10 +424,7 @@ mod tests {
     /// The next `n` fire times after `from`, as RFC 3339 strings.
     fn next(expression: &str, zone: &str, from: &str, n: usize) -> Vec<String> {
         let schedule = Schedule::parse(expression, zone).unwrap();
-        std::iter::successors(schedule.next_after(utc(from)), |t| schedule.next_after(*t))
-            .take(n)
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .collect()
+        schedule.fires_after(utc(from)).take(n).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).collect()
     }
 
     fn error(expression: &str) -> (usize, String) {
