@@ -103,6 +103,11 @@ pub trait RunStore: Send + Sync {
     ) -> Result<()>;
     /// Adds a message's outcome to its run; the run is done when every message is finished.
     async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()>;
+    /// Records a slot that was not planned, with why (missed while down, an overlapping planner); a slot that
+    /// already has a run keeps it. Returns whether the slot was recorded.
+    async fn record_skipped(&self, task: &str, slot: DateTime<Utc>, reason: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// The newest slot of the task with a run of any status: where catch-up looks back to.
+    async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>>;
     async fn run(&self, task: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>>;
     /// The newest runs first, of one task or of all.
     async fn recent_runs(&self, task: Option<&str>, limit: u32) -> Result<Vec<RunRecord>>;
