@@ -113,7 +113,8 @@ async fn throughput(args: Args) -> Result<()> {
 
 /// The benchmark database's user count, creating the database when it is missing.
 async fn existing_users(args: &Args, url: &str) -> Result<i64> {
-    let mut admin = PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
+    let mut admin =
+        PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
         .bind(&args.database)
         .fetch_one(&mut admin)

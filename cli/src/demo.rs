@@ -50,6 +50,7 @@ pub async fn run(dir: &Path, day: NaiveDate) -> Result<()> {
     println!("{:<17} {:>7} {:>8} {:>6}  skipped", "slot", "planned", "messages", "emails");
     let mut total = WorkReport::default();
     let (mut planned, mut new_slots, mut retried, mut dead) = (0, 0, 0, 0);
+    let mut notes = std::collections::HashSet::new();
     for hour in 1..=24 {
         let slot = start + Duration::hours(hour);
         // Scheduler fires a few seconds after the slot.
@@ -83,8 +84,10 @@ pub async fn run(dir: &Path, day: NaiveDate) -> Result<()> {
             plan.messages,
             slot_report.sent
         );
-        for error in &plan.errors {
-            println!("{:<17} note: {error}", "");
+        for error in plan.errors {
+            if notes.insert(error.clone()) {
+                println!("{:<17} note: {error} (recorded in every run; said once here)", "");
+            }
         }
         planned += plan.planned;
         total.merge(&slot_report);

@@ -76,13 +76,14 @@ enum Command {
 
 #[tokio::main]
 async fn main() {
+    let cli = Cli::parse();
+    // The demo tells its own story on stdout; elsewhere warnings say what went wrong. RUST_LOG overrides both.
+    let default_level = if matches!(cli.command, Command::Demo { .. }) { "error" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()))
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = run(Cli::parse()).await {
+    if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
         // 2: what was asked is invalid (as clap does for bad arguments); 1: it could not be done.
         let invalid_input = e.downcast_ref::<ScheduleError>().is_some();
@@ -177,7 +178,10 @@ fn print_runs(runs: &[RunRecord]) {
         println!("no runs yet");
         return;
     }
-    println!("{:<16} {:<20} {:<9} {:>8} {:>8} {:>6} {:>8} {:>6}  last error", "task", "slot (UTC)", "status", "planned", "messages", "sent", "skipped", "failed");
+    println!(
+        "{:<16} {:<20} {:<9} {:>8} {:>8} {:>6} {:>8} {:>6}  last error",
+        "task", "slot (UTC)", "status", "planned", "messages", "sent", "skipped", "failed"
+    );
     for r in runs {
         println!(
             "{:<16} {:<20} {:<9} {:>8} {:>4}/{:<3} {:>6} {:>8} {:>6}  {}",

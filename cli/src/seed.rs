@@ -24,8 +24,10 @@ pub const ZONES: &[&str] = &[
     "Pacific/Auckland",
 ];
 
-const FIRST: &[&str] = &["Ana", "Bruno", "Chen", "Divya", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam"];
-const LAST: &[&str] = &["Silva", "Okafor", "Nguyen", "Sharma", "Müller", "Tanaka", "Smith", "Rossi", "Haddad", "Kowalski"];
+const FIRST: &[&str] =
+    &["Ana", "Bruno", "Chen", "Divya", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam"];
+const LAST: &[&str] =
+    &["Silva", "Okafor", "Nguyen", "Sharma", "Müller", "Tanaka", "Smith", "Rossi", "Haddad", "Kowalski"];
 const EXERCISES: &[&str] = &["Bench press", "Back squat", "Deadlift", "Overhead press", "Barbell row", "Pull-up"];
 const STRENGTH: &[&str] = &["Upper body", "Leg day", "Full body", "Push", "Pull"];
 const CARDIO: &[&str] = &["5k run", "Cycling", "HIIT", "Rowing", "Yoga flow"];
@@ -58,7 +60,11 @@ pub async fn seed(writer: &dyn AppWriter, spec: &SeedSpec) -> shared::Result<See
             .map(|i| {
                 let zone = if spec.with_unknown_zone && i == 0 { "Mars/Olympus_Mons" } else { ZONES[i % ZONES.len()] };
                 NewUser {
-                    name: format!("{} {}", FIRST[rng.random_range(0..FIRST.len())], LAST[rng.random_range(0..LAST.len())]),
+                    name: format!(
+                        "{} {}",
+                        FIRST[rng.random_range(0..FIRST.len())],
+                        LAST[rng.random_range(0..LAST.len())]
+                    ),
                     email: format!("user{}@example.com", i + 1),
                     phone: Some(format!("+1555{:07}", i + 1)),
                     time_zone: zone.to_owned(),

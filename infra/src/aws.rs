@@ -1,1 +1,113 @@
-//! (being written)
+//! What the AWS adapters share: the SDK configuration and the one reading of an SDK failure as retryable or
+//! permanent.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::Error;
+
+/// The SDK configuration from the environment: region, credentials, and `AWS_ENDPOINT_URL` (or a per-service
+/// `AWS_ENDPOINT_URL_SQS`…) when a local emulator stands in for AWS.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Error codes that mean "slow down": worth a retry later. Services prefix some (`AWS.SimpleQueueService.…`),
+/// so only the last dotted segment is compared.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequests",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "KmsThrottled",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+];
+
+/// Any SDK failure as the adapters' error: retryable for throttling, timeouts, failures to reach the service
+/// and 5xx answers; permanent for what the service refused on its merits (a rejected message, an unverified
+/// sender, a missing queue) or a request that could not even be built.
+pub(crate) fn aws_error<E>(service: &'static str, e: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let retryable = match &e {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(failure) => !failure.is_user(),
+        SdkError::ServiceError(failure) => {
+            failure.raw().status().is_server_error()
+                || e.code().and_then(|code| code.rsplit('.').next()).is_some_and(|code| THROTTLING.contains(&code))
+        }
+        _ => false,
+    };
+    let message = match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => DisplayErrorContext(&e).to_string(),
+    };
+    Error::Aws { service, message, retryable }
+}
+
+/// A request the SDK's builders refused before anything was sent: a bug on our side, never worth a retry.
+pub(crate) fn invalid_request(service: &'static str, e: impl std::fmt::Display) -> Error {
+    Error::Aws { service, message: format!("invalid request: {e}"), retryable: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ses::error::ErrorMetadata;
+    use aws_sdk_ses::operation::send_raw_email::SendRawEmailError;
+
+    fn service_error(status: u16, code: &str, message: &str) -> SdkError<SendRawEmailError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        let raw = HttpResponse::new(status.try_into().expect("status"), "".into());
+        SdkError::service_error(SendRawEmailError::generic(meta), raw)
+    }
+
+    fn classify(e: SdkError<SendRawEmailError, HttpResponse>) -> (String, bool) {
+        match aws_error("ses", e) {
+            Error::Aws { service: "ses", message, retryable } => (message, retryable),
+            other => panic!("not an AWS error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_retryable() {
+        assert_eq!(
+            classify(service_error(400, "Throttling", "Maximum sending rate exceeded.")),
+            ("Throttling: Maximum sending rate exceeded.".to_owned(), true)
+        );
+        assert!(classify(service_error(400, "AWS.SimpleQueueService.RequestThrottled", "slow down")).1);
+        assert!(classify(service_error(503, "SomethingNew", "unavailable")).1);
+        assert!(classify(SdkError::timeout_error("read timed out")).1);
+    }
+
+    #[test]
+    fn refusals_on_the_merits_are_permanent() {
+        let (message, retryable) =
+            classify(service_error(400, "MessageRejected", "Email address is not verified: a@example.com"));
+        assert_eq!(message, "MessageRejected: Email address is not verified: a@example.com");
+        assert!(!retryable);
+        assert!(!classify(SdkError::construction_failure("missing field")).1);
+    }
+
+    #[test]
+    fn a_dispatch_failure_is_retryable_unless_the_request_itself_was_bad() {
+        use aws_sdk_ses::error::ConnectorError;
+        let io = SdkError::dispatch_failure(ConnectorError::io("connection refused".into()));
+        let (message, retryable) = classify(io);
+        assert!(retryable);
+        assert!(message.contains("connection refused"), "{message}");
+        assert!(!classify(SdkError::dispatch_failure(ConnectorError::user("bad uri".into()))).1);
+    }
+}

@@ -112,7 +112,10 @@ mod tests {
             ("MAIL_FROM", "jobs@example.com"),
         ])
         .unwrap();
-        assert_eq!(c.queue, QueueConfig::Sqs { url: "https://sqs/q".into(), dead_letter_url: "https://sqs/dlq".into() });
+        assert_eq!(
+            c.queue,
+            QueueConfig::Sqs { url: "https://sqs/q".into(), dead_letter_url: "https://sqs/dlq".into() }
+        );
         assert_eq!(c.mail, MailConfig::Ses);
         assert!(!format!("{c:?}").contains("hunter2"), "the database URL leaked into Debug");
     }
@@ -137,7 +140,8 @@ mod tests {
     fn malformed_values_are_refused() {
         let err = config(&[("DATABASE_URL", "mysql://h/db"), ("MAIL_FROM", "a@b.c")]).unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { name: "DATABASE_URL", .. }));
-        let err = config(&[("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a"), ("MAX_RECEIVE_COUNT", "0")]).unwrap_err();
+        let err =
+            config(&[("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a"), ("MAX_RECEIVE_COUNT", "0")]).unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { name: "MAX_RECEIVE_COUNT", .. }));
     }
 }

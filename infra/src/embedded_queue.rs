@@ -1,1 +1,185 @@
-//! (being written)
+//! The queue port on the embedded SQLite database, with SQS's semantics: a visibility timeout, a receive count,
+//! a fresh receipt per receive, and the redrive of a message to the dead letters once it has been received
+//! `max_receive_count` times. Time comes from the `Clock`, so tests and `jobs simulate` can move it.
+//!
+//! A stale receipt (the message was received again, deleted or dead-lettered since) deletes nothing and
+//! succeeds, as SQS documents for DeleteMessage: the ledger keeps the redelivery from acting twice, and a slow
+//! worker's clean-up must not fail its batch. Changing the visibility with a stale receipt fails, as
+//! ChangeMessageVisibility does.
+
+use async_trait::async_trait;
+use shared::ports::{DeadLetter, Queue, Received};
+use shared::time::Clock;
+use shared::{Error as JobError, Result};
+use sqlx::SqlitePool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::job;
+use crate::sqlite::{later, stamp};
+use crate::sqs::MAX_VISIBILITY;
+
+/// SendMessageBatch's limit, kept here so the embedded queue refuses what SQS would.
+const MAX_BATCH: usize = 10;
+
+pub struct EmbeddedQueue {
+    pool: SqlitePool,
+    queue: String,
+    clock: Arc<dyn Clock>,
+    max_receive_count: u32,
+}
+
+impl EmbeddedQueue {
+    pub fn new(pool: SqlitePool, queue: &str, clock: Arc<dyn Clock>, max_receive_count: u32) -> Self {
+        Self { pool, queue: queue.to_owned(), clock, max_receive_count }
+    }
+}
+
+#[async_trait]
+impl Queue for EmbeddedQueue {
+    async fn send_batch(&self, bodies: &[String]) -> Result<()> {
+        if bodies.len() > MAX_BATCH {
+            return Err(JobError::permanent(format!(
+                "embedded queue {}: {} messages in one batch, at most {MAX_BATCH}",
+                self.queue,
+                bodies.len()
+            )));
+        }
+        let now = stamp(self.clock.now());
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        for body in bodies {
+            sqlx::query(
+                "INSERT INTO queue_messages (id, queue, body, receive_count, visible_at, sent_at)
+                 VALUES (?, ?, ?, 0, ?, ?)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&self.queue)
+            .bind(body)
+            .bind(&now)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+        }
+        tx.commit().await.map_err(job)
+    }
+
+    async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>> {
+        let now = self.clock.now();
+        let (now_text, hidden_until) = (stamp(now), later(now, visibility.min(MAX_VISIBILITY)));
+        // Every statement writes, so the transaction holds SQLite's write lock from its first statement on:
+        // two receivers never see the same visible message.
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        // Redrive: a visible message already received max_receive_count times goes to the dead letters
+        // instead of out again.
+        sqlx::query(
+            "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, receive_count, dead_at)
+             SELECT id, queue, body,
+                    'received ' || receive_count || ' times without success (maxReceiveCount ' || ?3 || ')',
+                    receive_count, ?2
+             FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2 AND receive_count >= ?3",
+        )
+        .bind(&self.queue)
+        .bind(&now_text)
+        .bind(self.max_receive_count)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
+        sqlx::query("DELETE FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2 AND receive_count >= ?3")
+            .bind(&self.queue)
+            .bind(&now_text)
+            .bind(self.max_receive_count)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+        let mut rows: Vec<(String, String, String, u32, String, i64)> = sqlx::query_as(
+            "UPDATE queue_messages
+             SET receive_count = receive_count + 1, receipt = lower(hex(randomblob(16))), visible_at = ?3
+             WHERE id IN (SELECT id FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2
+                          ORDER BY sent_at, rowid LIMIT ?4)
+             RETURNING id, receipt, body, receive_count, sent_at, rowid",
+        )
+        .bind(&self.queue)
+        .bind(&now_text)
+        .bind(&hidden_until)
+        .bind(max.min(MAX_BATCH as u32))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(job)?;
+        tx.commit().await.map_err(job)?;
+        // RETURNING keeps no order: oldest first, as they were picked.
+        rows.sort_by(|a, b| (&a.4, a.5).cmp(&(&b.4, b.5)));
+        Ok(rows
+            .into_iter()
+            .map(|(message_id, receipt, body, receive_count, _, _)| Received {
+                message_id,
+                receipt,
+                body,
+                receive_count,
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<()> {
+        sqlx::query("DELETE FROM queue_messages WHERE queue = ? AND receipt = ?")
+            .bind(&self.queue)
+            .bind(receipt)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+
+    async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<()> {
+        let changed = sqlx::query("UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?")
+            .bind(later(self.clock.now(), visibility.min(MAX_VISIBILITY)))
+            .bind(&self.queue)
+            .bind(receipt)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        if changed.rows_affected() == 0 {
+            return Err(JobError::permanent(format!(
+                "embedded queue {}: receipt handle {receipt:?} is invalid (the message was received again, \
+                 deleted or dead-lettered since)",
+                self.queue
+            )));
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dead_letters (id, queue, body, reason, receive_count, dead_at) VALUES (?, ?, ?, ?, 0, ?)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&self.queue)
+        .bind(body)
+        .bind(reason)
+        .bind(stamp(self.clock.now()))
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(())
+    }
+
+    async fn peek_dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, body, reason FROM dead_letters WHERE queue = ? ORDER BY dead_at, rowid LIMIT ?")
+                .bind(&self.queue)
+                .bind(max)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(job)?;
+        Ok(rows.into_iter().map(|(message_id, body, reason)| DeadLetter { message_id, body, reason }).collect())
+    }
+
+    async fn depth(&self) -> Result<u64> {
+        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM queue_messages WHERE queue = ?")
+            .bind(&self.queue)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(count as u64)
+    }
+}

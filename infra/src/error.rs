@@ -6,6 +6,9 @@ use shared::Error as JobError;
 pub enum Error {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database could not be reached or opened; `target` names it without its password.
+    #[error("cannot connect to the database {target}: {message}")]
+    Connect { target: String, message: String },
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// An AWS call failed; `retryable` says whether the SDK classed it as throttling, a timeout or a 5xx.
@@ -30,6 +33,7 @@ impl From<Error> for JobError {
         let retryable = match &e {
             Error::Database(db) => database_retryable(db),
             Error::Migrate(_) => false,
+            Error::Connect { .. } => true,
             Error::Aws { retryable, .. } => *retryable,
             Error::Outbox(_) => true,
             Error::Email(_) | Error::Config(_) => false,

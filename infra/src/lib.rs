@@ -11,5 +11,7 @@ pub mod postgres;
 pub mod ses;
 pub mod sqlite;
 pub mod sqs;
+mod store;
+pub mod wiring;
 
 pub use error::Error;

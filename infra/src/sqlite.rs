@@ -1,4 +1,508 @@
-//! The embedded store: SQLite through sqlx.
+//! The embedded store: SQLite through sqlx, the default on a laptop and in the demo. Lists of keys travel as
+//! one JSON parameter read with `json_each`, so every port call is a constant number of statements, as on
+//! PostgreSQL with arrays.
+
+use std::{collections::HashMap, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use shared::{
+    ports::{
+        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Recipient,
+        RunRecord, RunStart, RunStore, Settlement, WorkTally,
+    },
+    Result,
+};
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    Row, SqlitePool,
+};
+
+use crate::{
+    error::job,
+    store::{activity, claims},
+    Error,
+};
 
 /// The SQLite schema: app tables, job tables and the embedded queue's tables.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The one text form of timestamps in SQLite: fixed width, so comparing the text compares the times.
+pub(crate) fn stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_stamp(text: &str) -> std::result::Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+pub(crate) fn later(now: DateTime<Utc>, by: Duration) -> String {
+    stamp(now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX))
+}
+
+/// The last five errors of a run, newest last, after appending the JSON array bound as parameter `new`.
+fn last_five_errors(new: usize) -> String {
+    format!(
+        "(SELECT json_group_array(value ORDER BY n) FROM (
+             SELECT value, n FROM (
+                 SELECT value, key AS n FROM json_each(job_runs.errors)
+                 UNION ALL SELECT value, 1000000 + key FROM json_each(?{new})
+             ) ORDER BY n DESC LIMIT 5))"
+    )
+}
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database file the URL names. Does not migrate: see `migrate`.
+    pub async fn connect(url: &str) -> std::result::Result<Self, Error> {
+        let unreachable = |e: sqlx::Error| Error::Connect { target: url.to_owned(), message: e.to_string() };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(unreachable)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(unreachable)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn migrate(&self) -> std::result::Result<(), Error> {
+        Ok(MIGRATOR.run(&self.pool).await?)
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn run_record(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<RunRecord, sqlx::Error> {
+    let errors: String = row.try_get("errors")?;
+    let finished: Option<String> = row.try_get("finished_at")?;
+    Ok(RunRecord {
+        task: row.try_get("task")?,
+        slot: parse_stamp(row.try_get("slot")?)?,
+        status: row.try_get("status")?,
+        planned: row.try_get::<i64, _>("planned")? as u64,
+        messages: row.try_get::<i64, _>("messages")? as u64,
+        messages_done: row.try_get::<i64, _>("messages_done")? as u64,
+        sent: row.try_get::<i64, _>("sent")? as u64,
+        skipped: row.try_get::<i64, _>("skipped")? as u64,
+        failed: row.try_get::<i64, _>("failed")? as u64,
+        started_at: parse_stamp(row.try_get("started_at")?)?,
+        finished_at: finished.as_deref().map(parse_stamp).transpose()?,
+        errors: serde_json::from_str(&errors).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+    })
+}
+
+const RUN_COLUMNS: &str =
+    "task, slot, status, planned, messages, messages_done, sent, skipped, failed, started_at, finished_at, errors";
+
+#[async_trait]
+impl RunStore for SqliteStore {
+    async fn begin_run(&self, task: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> Result<RunStart> {
+        let inserted = sqlx::query(
+            "INSERT INTO job_runs (task, slot, status, started_at) VALUES (?, ?, 'planning', ?)
+             ON CONFLICT (task, slot) DO NOTHING",
+        )
+        .bind(task)
+        .bind(stamp(slot))
+        .bind(stamp(now))
+        .execute(&self.pool)
+        .await
+        .map_err(job)?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(RunStart::Started);
+        }
+        let run = self.run(task, slot).await?.ok_or_else(|| shared::Error::retryable("a run vanished"))?;
+        Ok(if run.status == "planning" { RunStart::Resumed } else { RunStart::AlreadyPlanned(run) })
+    }
+
+    async fn finish_plan(
+        &self,
+        task: &str,
+        slot: DateTime<Utc>,
+        planned: u64,
+        messages: u64,
+        errors: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        // Workers may finish messages before the plan closes: the run is done once all of them are.
+        let query = format!(
+            "UPDATE job_runs SET planned = ?1, messages = ?2, errors = {},
+                 status = CASE WHEN messages_done >= ?2 THEN 'done' ELSE 'planned' END,
+                 finished_at = CASE WHEN messages_done >= ?2 THEN ?4 ELSE NULL END
+             WHERE task = ?5 AND slot = ?6",
+            last_five_errors(3)
+        );
+        sqlx::query(&query)
+            .bind(planned as i64)
+            .bind(messages as i64)
+            .bind(json!(errors).to_string())
+            .bind(stamp(now))
+            .bind(task)
+            .bind(stamp(slot))
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+
+    async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()> {
+        let query = format!(
+            "UPDATE job_runs SET sent = sent + ?1, skipped = skipped + ?2, failed = failed + ?3,
+                 messages_done = messages_done + ?4, errors = {},
+                 status = CASE WHEN status = 'planned' AND messages_done + ?4 >= messages THEN 'done' ELSE status END,
+                 finished_at = CASE WHEN status = 'planned' AND messages_done + ?4 >= messages THEN ?6
+                                    ELSE finished_at END
+             WHERE task = ?7 AND slot = ?8",
+            last_five_errors(5)
+        );
+        sqlx::query(&query)
+            .bind(tally.sent as i64)
+            .bind(tally.skipped as i64)
+            .bind(tally.failed as i64)
+            .bind(i64::from(tally.message_finished))
+            .bind(json!(tally.errors).to_string())
+            .bind(stamp(now))
+            .bind(task)
+            .bind(stamp(slot))
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+
+    async fn record_skipped(&self, task: &str, slot: DateTime<Utc>, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO job_runs (task, slot, status, started_at, finished_at, errors)
+             VALUES (?, ?, 'skipped', ?, ?, ?) ON CONFLICT (task, slot) DO NOTHING",
+        )
+        .bind(task)
+        .bind(stamp(slot))
+        .bind(stamp(now))
+        .bind(stamp(now))
+        .bind(json!([reason]).to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>> {
+        let slot: Option<String> = sqlx::query_scalar("SELECT max(slot) FROM job_runs WHERE task = ?")
+            .bind(task)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(job)?;
+        slot.as_deref().map(parse_stamp).transpose().map_err(job)
+    }
+
+    async fn run(&self, task: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>> {
+        sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE task = ? AND slot = ?"))
+            .bind(task)
+            .bind(stamp(slot))
+            .fetch_optional(&self.pool)
+            .await
+            .and_then(|row| row.as_ref().map(run_record).transpose())
+            .map_err(job)
+    }
+
+    async fn recent_runs(&self, task: Option<&str>, limit: u32) -> Result<Vec<RunRecord>> {
+        sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM job_runs WHERE ?1 IS NULL OR task = ?1
+             ORDER BY slot DESC, started_at DESC LIMIT ?2"
+        ))
+        .bind(task)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .and_then(|rows| rows.iter().map(run_record).collect())
+        .map_err(job)
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, ttl: Duration) -> Result<bool> {
+        let taken = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.expires_at <= ?4 OR leases.holder = excluded.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(later(now, ttl))
+        .bind(stamp(now))
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+}
+
+/// Keys as one JSON parameter: `[[subject, period], …]`.
+fn keys_json(keys: &[DeliveryKey]) -> String {
+    json!(keys.iter().map(|k| [&k.subject, &k.period]).collect::<Vec<_>>()).to_string()
+}
+
+#[async_trait]
+impl Ledger for SqliteStore {
+    async fn claim(
+        &self,
+        task: &str,
+        keys: &[DeliveryKey],
+        now: DateTime<Utc>,
+        hold: Duration,
+    ) -> Result<Vec<(DeliveryKey, ClaimState)>> {
+        let unique = claims::unique(keys);
+        if unique.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys_param = keys_json(&unique);
+        let won: Vec<(String, String)> = sqlx::query_as(
+            "INSERT INTO deliveries (task, subject, period, status, attempts, expires_at, updated_at)
+             SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), 'in_progress', 1, ?2, ?3
+             FROM json_each(?4) WHERE true
+             ON CONFLICT (task, subject, period) DO UPDATE SET
+                 status = 'in_progress', attempts = deliveries.attempts + 1,
+                 expires_at = excluded.expires_at, updated_at = excluded.updated_at
+             WHERE deliveries.status = 'retryable'
+                OR (deliveries.status = 'in_progress' AND deliveries.expires_at <= ?3)
+             RETURNING subject, period",
+        )
+        .bind(task)
+        .bind(later(now, hold))
+        .bind(stamp(now))
+        .bind(&keys_param)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        let statuses: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT d.subject, d.period, d.status FROM deliveries d
+             JOIN json_each(?2) k ON d.subject = json_extract(k.value, '$[0]')
+                                 AND d.period = json_extract(k.value, '$[1]')
+             WHERE d.task = ?1",
+        )
+        .bind(task)
+        .bind(&keys_param)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(claims::states(keys, won, statuses))
+    }
+
+    async fn settle(&self, task: &str, outcomes: &[(DeliveryKey, Settlement)], now: DateTime<Utc>) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = outcomes
+            .iter()
+            .map(|(key, settlement)| {
+                let (status, error) = claims::settled(settlement);
+                json!([key.subject, key.period, status, error])
+            })
+            .collect();
+        sqlx::query(
+            "UPDATE deliveries SET status = json_extract(o.value, '$[2]'),
+                 last_error = coalesce(json_extract(o.value, '$[3]'), last_error), updated_at = ?2
+             FROM json_each(?3) o
+             WHERE deliveries.task = ?1 AND deliveries.subject = json_extract(o.value, '$[0]')
+               AND deliveries.period = json_extract(o.value, '$[1]')",
+        )
+        .bind(task)
+        .bind(stamp(now))
+        .bind(json!(rows).to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ActivityStore for SqliteStore {
+    async fn time_zones(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT DISTINCT time_zone FROM users ORDER BY time_zone")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(job)
+    }
+
+    async fn users_in_zones(&self, zones: &[String], after: i64, limit: u32) -> Result<Vec<i64>> {
+        sqlx::query_scalar(
+            "SELECT id FROM users WHERE time_zone IN (SELECT value FROM json_each(?)) AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(json!(zones).to_string())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)
+    }
+
+    async fn recipients(&self, user_ids: &[i64]) -> Result<Vec<Recipient>> {
+        let rows: Vec<(i64, String, String, String, bool)> = sqlx::query_as(
+            "SELECT id, name, email, time_zone, email_opt_in FROM users
+             WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        )
+        .bind(json!(user_ids).to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(rows.into_iter().map(activity::recipient).collect())
+    }
+
+    async fn day_activity(&self, days: &[(i64, NaiveDate)]) -> Result<Vec<DayActivity>> {
+        if days.is_empty() {
+            return Ok(vec![]);
+        }
+        let due = json!(days.iter().map(|(id, day)| json!([id, day.to_string()])).collect::<Vec<_>>()).to_string();
+        const DUE: &str = "WITH due (user_id, day) AS (
+            SELECT DISTINCT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1))";
+        let workouts: Vec<activity::WorkoutRow> = sqlx::query_as(&format!(
+            "{DUE} SELECT w.user_id, w.local_date, w.name, w.duration_minutes, w.calories,
+                   coalesce((SELECT sum(s.weight_kg * s.reps) FROM workout_sets s WHERE s.workout_id = w.id), 0.0)
+             FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date = due.day
+             ORDER BY w.user_id, w.local_date, w.started_at"
+        ))
+        .bind(&due)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        let records: Vec<activity::RecordRow> = sqlx::query_as(&format!(
+            "{DUE} SELECT w.user_id, w.local_date, e.name, s.weight_kg, s.reps
+             FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date = due.day
+             JOIN workout_sets s ON s.workout_id = w.id AND s.personal_record
+             JOIN exercises e ON e.id = s.exercise_id
+             ORDER BY w.user_id, w.local_date, w.started_at, s.id"
+        ))
+        .bind(&due)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        // Gaps and islands: counting back from the day, the active days with no gap are those whose distance
+        // from the day equals their rank.
+        let streaks: Vec<(i64, NaiveDate, i64)> = sqlx::query_as(&format!(
+            "{DUE}, active AS (
+                 SELECT DISTINCT due.user_id, due.day, w.local_date
+                 FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date <= due.day),
+             ranked AS (
+                 SELECT user_id, day, local_date,
+                        row_number() OVER (PARTITION BY user_id, day ORDER BY local_date DESC) AS rank
+                 FROM active)
+             SELECT user_id, day, count(*) FROM ranked
+             WHERE julianday(day) - julianday(local_date) = rank - 1
+             GROUP BY user_id, day"
+        ))
+        .bind(&due)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(activity::assemble(workouts, records, streaks))
+    }
+}
+
+#[async_trait]
+impl AppWriter for SqliteStore {
+    async fn add_exercises(&self, names: &[String]) -> Result<Vec<i64>> {
+        let names_param = json!(names).to_string();
+        sqlx::query(
+            "INSERT INTO exercises (name) SELECT value FROM json_each(?) WHERE true ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&names_param)
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        let ids: HashMap<String, i64> =
+            sqlx::query_as("SELECT name, id FROM exercises WHERE name IN (SELECT value FROM json_each(?))")
+                .bind(&names_param)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(job)?
+                .into_iter()
+                .collect();
+        Ok(names.iter().map(|n| ids[n]).collect())
+    }
+
+    async fn add_users(&self, users: &[NewUser]) -> Result<Vec<i64>> {
+        let rows: Vec<_> =
+            users.iter().map(|u| json!([u.name, u.email, u.phone, u.time_zone, u.email_opt_in])).collect();
+        let ids: HashMap<String, i64> = sqlx::query_as(
+            "INSERT INTO users (name, email, phone, time_zone, email_opt_in)
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+                    json_extract(value, '$[3]'), json_extract(value, '$[4]')
+             FROM json_each(?) RETURNING email, id",
+        )
+        .bind(json!(rows).to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?
+        .into_iter()
+        .collect();
+        Ok(users.iter().map(|u| ids[&u.email]).collect())
+    }
+
+    async fn add_workouts(&self, workouts: &[NewWorkout]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        for w in workouts {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO workouts (user_id, name, started_at, local_date, duration_minutes, calories)
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(w.user_id)
+            .bind(&w.name)
+            .bind(stamp(w.started_at))
+            .bind(w.local_date)
+            .bind(w.duration_minutes)
+            .bind(w.calories)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(job)?;
+            for s in &w.sets {
+                sqlx::query(
+                    "INSERT INTO workout_sets (workout_id, exercise_id, weight_kg, reps, personal_record)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(s.exercise_id)
+                .bind(s.weight_kg)
+                .bind(s.reps)
+                .bind(s.personal_record)
+                .execute(&mut *tx)
+                .await
+                .map_err(job)?;
+            }
+        }
+        tx.commit().await.map_err(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn stamps_compare_as_text_in_time_order() {
+        let a = Utc.with_ymd_and_hms(2026, 11, 22, 9, 59, 59).unwrap();
+        let b = a + chrono::Duration::microseconds(1);
+        let c = a + chrono::Duration::seconds(1);
+        let (sa, sb, sc) = (stamp(a), stamp(b), stamp(c));
+        assert_eq!(sa, "2026-11-22T09:59:59.000000Z");
+        assert_eq!(sa.len(), sc.len());
+        assert!(sa < sb && sb < sc);
+    }
+}

@@ -1,1 +1,185 @@
-//! (being written)
+//! The queue port on Amazon SQS: a task's queue and its dead-letter queue.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+};
+use aws_sdk_sqs::Client;
+use shared::ports::{DeadLetter, Queue, Received};
+use shared::Result;
+use std::time::Duration;
+
+use crate::aws::{aws_error, invalid_request};
+use crate::error::job;
+
+const SERVICE: &str = "sqs";
+/// The message attribute that carries why a message was dead-lettered by hand.
+const REASON: &str = "reason";
+/// The longest visibility timeout SQS accepts: 12 hours. The embedded queue caps the same way.
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// A visibility as SQS takes it: whole seconds, at most twelve hours.
+pub(crate) fn visibility_secs(visibility: Duration) -> i32 {
+    visibility.min(MAX_VISIBILITY).as_secs() as i32
+}
+
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    dead_letter_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: String, dead_letter_url: String) -> Self {
+        Self { client, url, dead_letter_url }
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send_batch(&self, bodies: &[String]) -> Result<()> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let entries = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| job(invalid_request(SERVICE, e)))?;
+        let sent = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| job(aws_error(SERVICE, e)))?;
+        if sent.failed().is_empty() {
+            return Ok(());
+        }
+        // Our fault (a too large body) fails again; SQS's fault may pass on a retry.
+        let retryable = sent.failed().iter().any(|f| !f.sender_fault());
+        let failures: Vec<String> = sent
+            .failed()
+            .iter()
+            .map(|f| format!("entry {} {}: {}", f.id(), f.code(), f.message().unwrap_or("")))
+            .collect();
+        let message = format!("{} of {} messages not sent: {}", failures.len(), bodies.len(), failures.join("; "));
+        Err(job(crate::Error::Aws { service: SERVICE, message, retryable }))
+    }
+
+    async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>> {
+        let received = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .visibility_timeout(visibility_secs(visibility))
+            .wait_time_seconds(0)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| job(aws_error(SERVICE, e)))?;
+        Ok(received
+            .messages()
+            .iter()
+            .map(|m| Received {
+                message_id: m.message_id().unwrap_or_default().to_owned(),
+                receipt: m.receipt_handle().unwrap_or_default().to_owned(),
+                body: m.body().unwrap_or_default().to_owned(),
+                receive_count: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1),
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<()> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| job(aws_error(SERVICE, e)))?;
+        Ok(())
+    }
+
+    async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(visibility_secs(visibility))
+            .send()
+            .await
+            .map_err(|e| job(aws_error(SERVICE, e)))?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<()> {
+        let reason = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|e| job(invalid_request(SERVICE, e)))?;
+        self.client
+            .send_message()
+            .queue_url(&self.dead_letter_url)
+            .message_body(body)
+            .message_attributes(REASON, reason)
+            .send()
+            .await
+            .map_err(|e| job(aws_error(SERVICE, e)))?;
+        Ok(())
+    }
+
+    async fn peek_dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>> {
+        // Visibility 0 leaves them where they are; SQS samples, so a peek may show fewer than there are.
+        let received = self
+            .client
+            .receive_message()
+            .queue_url(&self.dead_letter_url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .visibility_timeout(0)
+            .wait_time_seconds(0)
+            .message_attribute_names(REASON)
+            .send()
+            .await
+            .map_err(|e| job(aws_error(SERVICE, e)))?;
+        Ok(received
+            .messages()
+            .iter()
+            .map(|m| DeadLetter {
+                message_id: m.message_id().unwrap_or_default().to_owned(),
+                body: m.body().unwrap_or_default().to_owned(),
+                reason: m
+                    .message_attributes()
+                    .and_then(|a| a.get(REASON))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or("moved by the queue's redrive policy after maxReceiveCount receives")
+                    .to_owned(),
+            })
+            .collect())
+    }
+
+    async fn depth(&self) -> Result<u64> {
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| job(aws_error(SERVICE, e)))?;
+        let count = |name: QueueAttributeName| -> u64 {
+            attributes.attributes().and_then(|a| a.get(&name)).and_then(|n| n.parse().ok()).unwrap_or(0)
+        };
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+}

@@ -93,7 +93,9 @@ impl Backend {
         let aws = if needs_aws { Some(crate::aws::sdk_config().await) } else { None };
         let mailer: Arc<dyn Mailer> = match &config.mail {
             MailConfig::Outbox(dir) => Arc::new(OutboxMailer::new(dir)?),
-            MailConfig::Ses => Arc::new(SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES")))),
+            MailConfig::Ses => {
+                Arc::new(SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES"))))
+            }
         };
         let sqs = match &config.queue {
             QueueConfig::Sqs { .. } => Some(aws_sdk_sqs::Client::new(aws.as_ref().expect("loaded for SQS"))),

@@ -1,1 +1,7 @@
-//! Shared helpers of the workspace integration tests: fresh databases, the moto server, contract suites.
+//! Shared helpers of the workspace integration tests: fresh databases, the moto server, a Lambda runtime API, contract suites.
+
+pub mod db;
+pub mod lambda_api;
+pub mod moto;
+pub mod queue_contract;
+pub mod store_contract;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use infra::{config::Config, wiring::Backend};
-use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use shared::{runtime::RuntimeSettings, tasks::daily_summary::NAME, time::SystemClock};
 
@@ -18,8 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let runtime = backend.runtime(NAME, RuntimeSettings::default())?;
     let runtime = &runtime;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let handled = runtime.handle(event.payload).await?;
-        Ok::<Value, shared::Error>(handled.into_response())
+        runtime.handle(event.payload).await.map(|handled| handled.into_response()).map_err(|e| Diagnostic {
+            // What the console and the Errors metric show: whether trying again can help.
+            error_type: if e.is_retryable() { "Retryable" } else { "Permanent" }.into(),
+            error_message: e.to_string(),
+        })
     }))
     .await
 }

@@ -1,0 +1,63 @@
+# `make test` is the one entry point of CI (.ci/run) and of a developer: the test tools in a git-ignored venv,
+# then the gates: format, clippy, the template linters, every test.
+
+SHELL := /bin/bash
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := test
+
+VENV := .venv
+# Rebuilt only when tests/requirements.txt changes, so a second `make test` skips the install.
+VENV_STAMP := $(VENV)/.installed-requirements
+PYTHON ?= python3
+
+# The integration tests start moto from the venv and make fresh databases from DATABASE_URL.
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
+
+# The SAM CLI works offline once a region is set; it must never stop to ask about telemetry.
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+SAM_ENV := AWS_DEFAULT_REGION=us-east-1
+
+.PHONY: test lint fmt clippy template-lint tests venv demo bench clean-local
+
+test: lint tests
+
+lint: fmt clippy template-lint
+
+fmt:
+	cargo fmt --all --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+template-lint: $(VENV_STAMP)
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV) $(VENV)/bin/sam validate --lint
+
+tests: $(VENV_STAMP)
+	@if cargo nextest --version >/dev/null 2>&1; then \
+		set -x; DATABASE_URL='$(DATABASE_URL)' MOTO_SERVER='$(MOTO_SERVER)' cargo nextest run --workspace --profile ci; \
+	else \
+		echo "cargo-nextest not found: falling back to cargo test"; \
+		set -x; DATABASE_URL='$(DATABASE_URL)' MOTO_SERVER='$(MOTO_SERVER)' cargo test --workspace; \
+	fi
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r tests/requirements.txt
+	touch $@
+
+# The whole system on this machine: SQLite, the embedded queue, an .eml outbox under .local/.
+demo:
+	cargo run -p jobs -- demo
+
+# Placeholder until the benchmark lands: see BENCHMARKS.md for what is measured and how.
+bench:
+	cargo run --release -p jobs -- bench throughput
+
+clean-local:
+	rm -rf .local

@@ -1,0 +1,100 @@
+//! What the PostgreSQL and SQLite stores share beyond their SQL: turning a claim's rows into per-key states,
+//! and rows of activity into `DayActivity`. The SQL differs by dialect; this does not.
+
+pub(crate) mod claims {
+    use std::collections::{HashMap, HashSet};
+
+    use shared::ports::{ClaimState, DeliveryKey, Settlement};
+
+    /// The keys without repeats, in first-seen order: one statement must not touch a row twice.
+    pub fn unique(keys: &[DeliveryKey]) -> Vec<DeliveryKey> {
+        let mut seen = HashSet::new();
+        keys.iter().filter(|k| seen.insert(*k)).cloned().collect()
+    }
+
+    /// Each key's state, in input order: won by this claim, or why not from its current status. A repeated
+    /// key is won once.
+    pub fn states(
+        keys: &[DeliveryKey],
+        won: Vec<(String, String)>,
+        statuses: Vec<(String, String, String)>,
+    ) -> Vec<(DeliveryKey, ClaimState)> {
+        let mut won: HashSet<(String, String)> = won.into_iter().collect();
+        let statuses: HashMap<(String, String), String> =
+            statuses.into_iter().map(|(subject, period, status)| ((subject, period), status)).collect();
+        keys.iter()
+            .map(|key| {
+                let id = (key.subject.clone(), key.period.clone());
+                let state = if won.remove(&id) {
+                    ClaimState::Won
+                } else {
+                    match statuses.get(&id).map(String::as_str) {
+                        Some("done") => ClaimState::Done,
+                        Some("failed") => ClaimState::Failed,
+                        _ => ClaimState::Busy,
+                    }
+                };
+                (key.clone(), state)
+            })
+            .collect()
+    }
+
+    /// The status and last error a settlement writes.
+    pub fn settled(settlement: &Settlement) -> (&'static str, Option<&str>) {
+        match settlement {
+            Settlement::Done => ("done", None),
+            Settlement::Retry(error) => ("retryable", Some(error)),
+            Settlement::Failed(error) => ("failed", Some(error)),
+        }
+    }
+}
+
+pub(crate) mod activity {
+    use std::collections::BTreeMap;
+
+    use chrono::NaiveDate;
+    use shared::ports::{DayActivity, Recipient, RecordLine, WorkoutLine};
+
+    /// user, local day, name, minutes, calories, volume (Σ weight × reps of its sets)
+    pub type WorkoutRow = (i64, NaiveDate, String, i64, i64, f64);
+    /// user, local day, exercise, weight, reps
+    pub type RecordRow = (i64, NaiveDate, String, f64, i64);
+
+    pub fn recipient(
+        (user_id, name, email, time_zone, email_opt_in): (i64, String, String, String, bool),
+    ) -> Recipient {
+        Recipient { user_id, name, email, time_zone, email_opt_in }
+    }
+
+    /// One `DayActivity` per (user, day) with a workout, from rows ordered by time within each day.
+    pub fn assemble(
+        workouts: Vec<WorkoutRow>,
+        records: Vec<RecordRow>,
+        streaks: Vec<(i64, NaiveDate, i64)>,
+    ) -> Vec<DayActivity> {
+        let mut days: BTreeMap<(i64, NaiveDate), DayActivity> = BTreeMap::new();
+        for (user_id, day, name, duration_minutes, calories, volume) in workouts {
+            let activity = days.entry((user_id, day)).or_insert_with(|| DayActivity {
+                user_id,
+                day,
+                workouts: vec![],
+                volume_kg: 0.0,
+                records: vec![],
+                streak_days: 0,
+            });
+            activity.workouts.push(WorkoutLine { name, duration_minutes, calories });
+            activity.volume_kg += volume;
+        }
+        for (user_id, day, exercise, weight_kg, reps) in records {
+            if let Some(activity) = days.get_mut(&(user_id, day)) {
+                activity.records.push(RecordLine { exercise, weight_kg, reps });
+            }
+        }
+        for (user_id, day, streak) in streaks {
+            if let Some(activity) = days.get_mut(&(user_id, day)) {
+                activity.streak_days = streak;
+            }
+        }
+        days.into_values().collect()
+    }
+}

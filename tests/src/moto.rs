@@ -1,0 +1,151 @@
+//! A moto server of one's own for a test: SQS and SES on a free local port, gone when the `Moto` is dropped.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::config::Credentials;
+use aws_sdk_sqs::types::QueueAttributeName;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long moto may take to start answering (it imports a lot of Python on a busy machine).
+const STARTUP: Duration = Duration::from_secs(60);
+
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
+
+/// `MOTO_SERVER`, else the project's venv (what `make test` installs), else whatever `PATH` has.
+fn moto_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return path.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("moto_server"))
+        .find(|candidate| candidate.is_file());
+    on_path.unwrap_or_else(|| {
+        panic!("moto_server not found: run `make test` (it installs moto into .venv), or set MOTO_SERVER to its path")
+    })
+}
+
+/// A plain HTTP/1.0 exchange with the local server: status code and body.
+fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+impl Moto {
+    pub async fn start() -> Moto {
+        let port =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).expect("a free port").port();
+        let binary = moto_binary();
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}; run `make test` to install moto", binary.display()));
+        let mut moto = Moto { child, port };
+        let started = Instant::now();
+        loop {
+            if matches!(http(port, "GET", "/moto-api/").map(|(status, _)| status), Ok(200)) {
+                return moto;
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("{} exited at start ({status}); is port {port} taken?", binary.display());
+            }
+            assert!(started.elapsed() < STARTUP, "moto did not answer on port {port} within {STARTUP:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Region us-east-1 and dummy keys: moto checks neither.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+            .load()
+            .await
+    }
+
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn ses(&self) -> aws_sdk_ses::Client {
+        aws_sdk_ses::Client::new(&self.sdk_config().await)
+    }
+
+    /// A dead-letter queue and a queue that redrives to it after `max_receive_count` receives, as template.yaml
+    /// declares them: returns (queue URL, dead-letter queue URL).
+    pub async fn create_queue_pair(
+        &self,
+        name: &str,
+        max_receive_count: u32,
+        visibility_secs: u32,
+    ) -> (String, String) {
+        let sqs = self.sqs().await;
+        let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.expect("create the DLQ");
+        let dlq_url = dlq.queue_url().expect("a DLQ URL").to_owned();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("the DLQ's attributes");
+        let dlq_arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("an ARN");
+        let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count });
+        let queue = sqs
+            .create_queue()
+            .queue_name(name)
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string())
+            .send()
+            .await
+            .expect("create the queue");
+        (queue.queue_url().expect("a queue URL").to_owned(), dlq_url)
+    }
+
+    /// The whole MIME of every SendRawEmail moto took, oldest first.
+    pub async fn raw_emails(&self) -> Vec<String> {
+        let port = self.port;
+        let (status, body) = tokio::task::spawn_blocking(move || http(port, "GET", "/moto-api/data.json"))
+            .await
+            .expect("the request thread")
+            .expect("moto's data.json");
+        assert_eq!(status, 200, "{body}");
+        let data: serde_json::Value = serde_json::from_str(&body).expect("data.json is JSON");
+        data["ses"]["RawMessage"]
+            .as_array()
+            .map(|raw| raw.iter().filter_map(|m| m["raw_data"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

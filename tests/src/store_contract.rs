@@ -1,0 +1,321 @@
+//! The store contract: what `RunStore`, `Ledger`, `ActivityStore` and `AppWriter` promise, written once and run
+//! on PostgreSQL and SQLite alike (tests/tests/stores.rs).
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use shared::ports::{
+    ActivityStore, AppWriter, ClaimState, DeliveryKey, Ledger, NewSet, NewUser, NewWorkout, RunStart, RunStore,
+    Settlement, WorkTally,
+};
+
+/// One backend's ports, all over the same database.
+#[derive(Clone)]
+pub struct Stores {
+    pub runs: Arc<dyn RunStore>,
+    pub ledger: Arc<dyn Ledger>,
+    pub activity: Arc<dyn ActivityStore>,
+    pub writer: Arc<dyn AppWriter>,
+}
+
+impl From<infra::wiring::Store> for Stores {
+    fn from(store: infra::wiring::Store) -> Self {
+        Self { runs: store.runs(), ledger: store.ledger(), activity: store.activity(), writer: store.writer() }
+    }
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn key(subject: &str) -> DeliveryKey {
+    DeliveryKey { subject: subject.into(), period: "2026-11-21".into() }
+}
+
+const SLOT: &str = "2026-11-22T06:00:00Z";
+const HOLD: Duration = Duration::from_secs(300);
+
+pub async fn a_slot_is_planned_once_and_an_unfinished_plan_resumes(s: Stores) {
+    let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
+    assert_eq!(s.runs.begin_run("t", slot, now).await.unwrap(), RunStart::Started);
+    // Its planner died before finish_plan: the next one resumes it.
+    assert_eq!(s.runs.begin_run("t", slot, now).await.unwrap(), RunStart::Resumed);
+    s.runs.finish_plan("t", slot, 7, 2, &[], now).await.unwrap();
+    match s.runs.begin_run("t", slot, now).await.unwrap() {
+        RunStart::AlreadyPlanned(run) => {
+            assert_eq!((run.status.as_str(), run.planned, run.messages), ("planned", 7, 2));
+            assert_eq!(run.slot, slot);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another task's run of the same slot is its own.
+    assert_eq!(s.runs.begin_run("other", slot, now).await.unwrap(), RunStart::Started);
+}
+
+pub async fn a_plan_with_no_messages_is_done_at_once(s: Stores) {
+    let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
+    s.runs.begin_run("t", slot, now).await.unwrap();
+    s.runs.finish_plan("t", slot, 0, 0, &["zone Mars/Olympus_Mons is unknown".into()], now).await.unwrap();
+    let run = s.runs.run("t", slot).await.unwrap().unwrap();
+    assert_eq!(run.status, "done");
+    assert_eq!(run.finished_at, Some(now));
+    assert_eq!(run.errors, ["zone Mars/Olympus_Mons is unknown"]);
+}
+
+pub async fn a_run_is_done_when_its_last_message_is_and_keeps_the_last_five_errors(s: Stores) {
+    let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
+    s.runs.begin_run("t", slot, now).await.unwrap();
+    // A worker may finish a message before the plan is closed.
+    let early = WorkTally { sent: 1, message_finished: true, ..Default::default() };
+    s.runs.record_work("t", slot, &early, now).await.unwrap();
+    s.runs.finish_plan("t", slot, 30, 3, &[], now).await.unwrap();
+    assert_eq!(s.runs.run("t", slot).await.unwrap().unwrap().status, "planned");
+    for i in 0..6 {
+        let retry = WorkTally { errors: vec![format!("e{i}")], ..Default::default() };
+        s.runs.record_work("t", slot, &retry, now).await.unwrap();
+    }
+    let second = WorkTally { sent: 5, skipped: 4, failed: 1, message_finished: true, ..Default::default() };
+    s.runs.record_work("t", slot, &second, now).await.unwrap();
+    assert_eq!(s.runs.run("t", slot).await.unwrap().unwrap().status, "planned");
+    let later = utc("2026-11-22T06:01:00Z");
+    let last = WorkTally { sent: 2, errors: vec!["e6".into()], message_finished: true, ..Default::default() };
+    s.runs.record_work("t", slot, &last, later).await.unwrap();
+    let run = s.runs.run("t", slot).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped, run.failed), ("done", 3, 8, 4, 1));
+    assert_eq!(run.finished_at, Some(later));
+    assert_eq!(run.errors, ["e2", "e3", "e4", "e5", "e6"]);
+}
+
+pub async fn concurrent_workers_lose_no_count(s: Stores) {
+    let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
+    s.runs.begin_run("t", slot, now).await.unwrap();
+    s.runs.finish_plan("t", slot, 500, 50, &[], now).await.unwrap();
+    let workers: Vec<_> = (0..50)
+        .map(|_| {
+            let runs = s.runs.clone();
+            tokio::spawn(async move {
+                let tally = WorkTally { sent: 3, skipped: 1, message_finished: true, ..Default::default() };
+                runs.record_work("t", slot, &tally, now).await.unwrap();
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let run = s.runs.run("t", slot).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped), ("done", 50, 150, 50));
+}
+
+pub async fn recent_runs_come_newest_first_and_filter_by_task(s: Stores) {
+    let now = utc("2026-11-22T09:00:00Z");
+    for (task, slot) in [("a", "2026-11-22T06:00:00Z"), ("b", "2026-11-22T07:00:00Z"), ("a", "2026-11-22T08:00:00Z")] {
+        s.runs.begin_run(task, utc(slot), now).await.unwrap();
+    }
+    let all: Vec<_> =
+        s.runs.recent_runs(None, 10).await.unwrap().into_iter().map(|r| (r.task, r.slot.hour())).collect();
+    assert_eq!(all, [("a".to_string(), 8), ("b".to_string(), 7), ("a".to_string(), 6)]);
+    let a: Vec<_> = s.runs.recent_runs(Some("a"), 1).await.unwrap().into_iter().map(|r| r.slot.hour()).collect();
+    assert_eq!(a, [8]);
+}
+
+pub async fn a_skipped_slot_is_recorded_once_with_its_reason(s: Stores) {
+    let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
+    assert_eq!(s.runs.latest_slot("t").await.unwrap(), None);
+    assert!(s.runs.record_skipped("t", slot, "missed; catch-up policy none", now).await.unwrap());
+    assert!(!s.runs.record_skipped("t", slot, "again", now).await.unwrap());
+    let run = s.runs.run("t", slot).await.unwrap().unwrap();
+    assert_eq!(
+        (run.status.as_str(), run.errors.as_slice()),
+        ("skipped", ["missed; catch-up policy none".to_string()].as_slice())
+    );
+    assert!(matches!(s.runs.begin_run("t", slot, now).await.unwrap(), RunStart::AlreadyPlanned(_)));
+    // A planned slot is never turned into a skipped one.
+    let planned = utc("2026-11-22T07:00:00Z");
+    s.runs.begin_run("t", planned, now).await.unwrap();
+    assert!(!s.runs.record_skipped("t", planned, "overlap", now).await.unwrap());
+    assert_eq!(s.runs.run("t", planned).await.unwrap().unwrap().status, "planning");
+    assert_eq!(s.runs.latest_slot("t").await.unwrap(), Some(planned));
+}
+
+pub async fn a_lease_has_one_holder_until_it_expires_or_is_released(s: Stores) {
+    let now = utc("2026-11-22T06:00:00Z");
+    let ttl = Duration::from_secs(60);
+    assert!(s.runs.acquire_lease("plan:t", "a", now, ttl).await.unwrap());
+    assert!(!s.runs.acquire_lease("plan:t", "b", now, ttl).await.unwrap());
+    assert!(s.runs.acquire_lease("plan:t", "a", now, ttl).await.unwrap(), "its holder renews it");
+    assert!(s.runs.acquire_lease("plan:other", "b", now, ttl).await.unwrap(), "leases are per name");
+    s.runs.release_lease("plan:t", "b").await.unwrap();
+    assert!(!s.runs.acquire_lease("plan:t", "b", now, ttl).await.unwrap(), "only its holder releases it");
+    let expired = now + chrono::Duration::seconds(61);
+    assert!(s.runs.acquire_lease("plan:t", "b", expired, ttl).await.unwrap(), "an expired lease is taken over");
+    s.runs.release_lease("plan:t", "b").await.unwrap();
+    assert!(s.runs.acquire_lease("plan:t", "c", expired, ttl).await.unwrap());
+}
+
+pub async fn a_claim_is_won_once_and_settled_for_good(s: Stores) {
+    let now = utc("2026-11-22T06:00:00Z");
+    let keys = [key("user:1"), key("user:2"), key("user:3"), key("user:1")];
+    let states: Vec<_> = s.ledger.claim("t", &keys, now, HOLD).await.unwrap().into_iter().map(|(_, st)| st).collect();
+    assert_eq!(
+        states,
+        [ClaimState::Won, ClaimState::Won, ClaimState::Won, ClaimState::Busy],
+        "a repeated key is won once"
+    );
+    let again: Vec<_> = s.ledger.claim("t", &keys[..1], now, HOLD).await.unwrap();
+    assert_eq!(again, [(key("user:1"), ClaimState::Busy)]);
+    let outcomes = [
+        (key("user:1"), Settlement::Done),
+        (key("user:2"), Settlement::Failed("address rejected".into())),
+        (key("user:3"), Settlement::Retry("throttled".into())),
+    ];
+    s.ledger.settle("t", &outcomes, now).await.unwrap();
+    let later = now + chrono::Duration::seconds(1);
+    let states: Vec<_> =
+        s.ledger.claim("t", &keys[..3], later, HOLD).await.unwrap().into_iter().map(|(_, st)| st).collect();
+    assert_eq!(states, [ClaimState::Done, ClaimState::Failed, ClaimState::Won], "a retryable key is claimed again");
+    // The same subject and period under another task is another delivery.
+    assert_eq!(s.ledger.claim("other", &keys[..1], later, HOLD).await.unwrap()[0].1, ClaimState::Won);
+}
+
+pub async fn a_crashed_workers_claim_expires_and_is_taken_over(s: Stores) {
+    let now = utc("2026-11-22T06:00:00Z");
+    assert_eq!(s.ledger.claim("t", &[key("user:1")], now, HOLD).await.unwrap()[0].1, ClaimState::Won);
+    let before = now + chrono::Duration::seconds(299);
+    assert_eq!(s.ledger.claim("t", &[key("user:1")], before, HOLD).await.unwrap()[0].1, ClaimState::Busy);
+    let after = now + chrono::Duration::seconds(300);
+    assert_eq!(s.ledger.claim("t", &[key("user:1")], after, HOLD).await.unwrap()[0].1, ClaimState::Won);
+}
+
+pub async fn concurrent_claims_of_one_key_have_one_winner(s: Stores) {
+    let now = utc("2026-11-22T06:00:00Z");
+    let claims: Vec<_> = (0..20)
+        .map(|_| {
+            let ledger = s.ledger.clone();
+            tokio::spawn(async move { ledger.claim("t", &[key("user:1")], now, HOLD).await.unwrap()[0].1 })
+        })
+        .collect();
+    let mut won = 0;
+    for claim in claims {
+        if claim.await.unwrap() == ClaimState::Won {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+fn user(name: &str, zone: &str, opt_in: bool) -> NewUser {
+    NewUser {
+        name: name.into(),
+        email: format!("{}@example.com", name.to_lowercase()),
+        phone: None,
+        time_zone: zone.into(),
+        email_opt_in: opt_in,
+    }
+}
+
+fn workout(user_id: i64, name: &str, local: &str, at: &str, minutes: i64, sets: Vec<NewSet>) -> NewWorkout {
+    NewWorkout {
+        user_id,
+        name: name.into(),
+        started_at: utc(at),
+        local_date: day(local),
+        duration_minutes: minutes,
+        calories: minutes * 10,
+        sets,
+    }
+}
+
+fn set(exercise_id: i64, weight_kg: f64, reps: i64, personal_record: bool) -> NewSet {
+    NewSet { exercise_id, weight_kg, reps, personal_record }
+}
+
+pub async fn users_are_paged_by_zone_and_read_back(s: Stores) {
+    let ids = s
+        .writer
+        .add_users(&[
+            user("Ana", "Asia/Kolkata", true),
+            user("Bo", "Europe/London", false),
+            user("Cy", "Asia/Kolkata", true),
+            user("Di", "Mars/Olympus_Mons", true),
+            user("Ed", "Asia/Kathmandu", true),
+        ])
+        .await
+        .unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in input order: {ids:?}");
+    assert_eq!(
+        s.activity.time_zones().await.unwrap(),
+        ["Asia/Kathmandu", "Asia/Kolkata", "Europe/London", "Mars/Olympus_Mons"]
+    );
+    let zones = ["Asia/Kolkata".to_string(), "Asia/Kathmandu".to_string()];
+    assert_eq!(s.activity.users_in_zones(&zones, 0, 2).await.unwrap(), [ids[0], ids[2]]);
+    assert_eq!(s.activity.users_in_zones(&zones, ids[2], 2).await.unwrap(), [ids[4]]);
+    assert!(s.activity.users_in_zones(&zones, ids[4], 2).await.unwrap().is_empty());
+    // A user deleted since they were planned is simply absent.
+    let recipients = s.activity.recipients(&[ids[1], ids[0], 999_999]).await.unwrap();
+    assert_eq!(recipients.len(), 2);
+    let bo = recipients.iter().find(|r| r.user_id == ids[1]).unwrap();
+    assert_eq!(
+        (bo.name.as_str(), bo.email.as_str(), bo.time_zone.as_str(), bo.email_opt_in),
+        ("Bo", "bo@example.com", "Europe/London", false)
+    );
+    let exercises = s.writer.add_exercises(&["Squat".into(), "Bench".into()]).await.unwrap();
+    assert_eq!(s.writer.add_exercises(&["Bench".into()]).await.unwrap(), [exercises[1]], "found by name");
+}
+
+pub async fn a_days_activity_adds_up_with_its_records_and_streak(s: Stores) {
+    let ids = s
+        .writer
+        .add_users(&[
+            user("Ana", "Asia/Kolkata", true),
+            user("Bo", "Asia/Kolkata", true),
+            user("Cy", "Asia/Kolkata", true),
+        ])
+        .await
+        .unwrap();
+    let (ana, bo, cy) = (ids[0], ids[1], ids[2]);
+    let ex = s.writer.add_exercises(&["Squat".into(), "Bench".into()]).await.unwrap();
+    s.writer
+        .add_workouts(&[
+            // Ana: active on the 19th, 20th and 21st (two workouts that day), not the 18th, active the 17th.
+            workout(
+                ana,
+                "Legs",
+                "2026-11-21",
+                "2026-11-21T02:00:00Z",
+                50,
+                vec![set(ex[0], 100.0, 5, true), set(ex[0], 80.0, 10, false)],
+            ),
+            workout(ana, "Run", "2026-11-21", "2026-11-21T12:00:00Z", 30, vec![]),
+            workout(ana, "Push", "2026-11-20", "2026-11-20T02:00:00Z", 40, vec![set(ex[1], 60.0, 8, true)]),
+            workout(ana, "Pull", "2026-11-19", "2026-11-19T02:00:00Z", 40, vec![]),
+            workout(ana, "Yoga", "2026-11-17", "2026-11-17T02:00:00Z", 40, vec![]),
+            // Bo: only the day before: nothing on the 21st.
+            workout(bo, "Run", "2026-11-20", "2026-11-20T02:00:00Z", 25, vec![]),
+            // Cy: the 21st only, a streak of one.
+            workout(cy, "Bench day", "2026-11-21", "2026-11-21T03:00:00Z", 45, vec![set(ex[1], 50.0, 10, false)]),
+        ])
+        .await
+        .unwrap();
+    let d21 = day("2026-11-21");
+    let days = s.activity.day_activity(&[(ana, d21), (bo, d21), (cy, d21), (ana, d21)]).await.unwrap();
+    assert_eq!(days.len(), 2, "Bo, with no workout that day, is absent: {days:?}");
+    let a = days.iter().find(|d| d.user_id == ana).unwrap();
+    assert_eq!(a.day, d21);
+    let names: Vec<_> = a.workouts.iter().map(|w| (w.name.as_str(), w.duration_minutes, w.calories)).collect();
+    assert_eq!(names, [("Legs", 50, 500), ("Run", 30, 300)], "in the order they started");
+    assert_eq!(a.volume_kg, 100.0 * 5.0 + 80.0 * 10.0);
+    assert_eq!(a.records.len(), 1);
+    assert_eq!((a.records[0].exercise.as_str(), a.records[0].weight_kg, a.records[0].reps), ("Squat", 100.0, 5));
+    assert_eq!(a.streak_days, 3, "the 19th to the 21st; the gap on the 18th ends it");
+    let c = days.iter().find(|d| d.user_id == cy).unwrap();
+    assert_eq!((c.volume_kg, c.records.len(), c.streak_days), (500.0, 0, 1));
+    // The same user on another day is another summary.
+    let d20 = day("2026-11-20");
+    let a20 = s.activity.day_activity(&[(ana, d20)]).await.unwrap();
+    assert_eq!((a20[0].streak_days, a20[0].volume_kg, a20[0].records.len()), (2, 480.0, 1));
+    assert!(s.activity.day_activity(&[]).await.unwrap().is_empty());
+}

@@ -1,0 +1,616 @@
+//! Checks of template.yaml that cfn-lint and `sam validate --lint` do not make: the runtime and build of every
+//! function, the schedule expressions, the retry and dead-letter wiring of queues and events, and the alarms.
+//! Each check is a function over the parsed template returning its problems; the real template must have none,
+//! and every check is shown to catch a small broken template.
+
+use std::{collections::BTreeSet, path::Path};
+
+use serde_json::{json, Map, Value};
+
+const FUNCTION: &str = "AWS::Serverless::Function";
+const QUEUE: &str = "AWS::SQS::Queue";
+const ALARM: &str = "AWS::CloudWatch::Alarm";
+/// SAM's default when a function sets no Timeout.
+const DEFAULT_TIMEOUT_SECS: u64 = 3;
+/// SQS's default when a queue sets no VisibilityTimeout.
+const DEFAULT_VISIBILITY_SECS: u64 = 30;
+
+/// A template in CloudFormation's JSON form: `!Ref X` is `{"Ref": "X"}`, `!GetAtt A.B` is
+/// `{"Fn::GetAtt": ["A", "B"]}`, any other `!Tag v` is `{"Fn::Tag": v}`.
+fn parse(yaml: &str) -> Value {
+    let value: serde_norway::Value = serde_norway::from_str(yaml).expect("the template is YAML");
+    to_json(value)
+}
+
+fn to_json(value: serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                json!(u)
+            } else if let Some(i) = n.as_i64() {
+                json!(i)
+            } else {
+                json!(n.as_f64())
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s,
+                        other => serde_norway::to_string(&other).expect("a key prints").trim_end().to_string(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let tag = tag.trim_start_matches('!');
+            let inner = to_json(tagged.value);
+            match (tag, inner) {
+                ("Ref" | "Condition", inner) => json!({ tag: inner }),
+                ("GetAtt", Value::String(path)) => {
+                    let (resource, attribute) = path.split_once('.').unwrap_or((path.as_str(), ""));
+                    json!({ "Fn::GetAtt": [resource, attribute] })
+                }
+                (tag, inner) => json!({ format!("Fn::{tag}"): inner }),
+            }
+        }
+    }
+}
+
+fn resources(t: &Value) -> impl Iterator<Item = (&str, &Value)> {
+    t.get("Resources").and_then(Value::as_object).into_iter().flatten().map(|(id, r)| (id.as_str(), r))
+}
+
+fn resources_of<'a>(t: &'a Value, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+    resources(t).filter(move |(_, r)| r["Type"] == kind)
+}
+
+/// A function's properties with the template's `Globals.Function` under them.
+fn function_properties(t: &Value, function: &Value) -> Map<String, Value> {
+    let mut merged = t.pointer("/Globals/Function").and_then(Value::as_object).cloned().unwrap_or_default();
+    if let Some(own) = function["Properties"].as_object() {
+        merged.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    merged
+}
+
+/// `(function id, event name, event properties)` of every event of the given type.
+fn events_of<'a>(t: &'a Value, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a str, &'a Value)> + 'a {
+    resources_of(t, FUNCTION).flat_map(move |(id, f)| {
+        f.pointer("/Properties/Events")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(move |(_, e)| e["Type"] == kind)
+            .map(move |(name, e)| (id, name.as_str(), &e["Properties"]))
+    })
+}
+
+/// The logical id a `!Ref X` or `!GetAtt X.Attr` points at.
+fn target(v: &Value) -> Option<&str> {
+    v.get("Ref").and_then(Value::as_str).or_else(|| v.pointer("/Fn::GetAtt/0").and_then(Value::as_str))
+}
+
+/// An integer written literally (CloudFormation also takes numeric strings).
+fn literal_u64(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+// ---------------------------------------------------------------- checks
+
+/// Every function runs the Rust binary of a crate under functions/: provided.al2023, arm64, Handler bootstrap,
+/// built with cargo-lambda. `crates` are the package names found under functions/.
+fn check_functions(t: &Value, crates: &BTreeSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (id, f) in resources_of(t, FUNCTION) {
+        let p = function_properties(t, f);
+        if p.get("Runtime") != Some(&json!("provided.al2023")) {
+            problems.push(format!("{id}: Runtime is {}, not provided.al2023", shown(p.get("Runtime"))));
+        }
+        if p.get("Architectures") != Some(&json!(["arm64"])) {
+            problems.push(format!("{id}: Architectures is {}, not [arm64]", shown(p.get("Architectures"))));
+        }
+        if p.get("Handler") != Some(&json!("bootstrap")) {
+            problems.push(format!("{id}: Handler is {}, not bootstrap", shown(p.get("Handler"))));
+        }
+        let metadata = &f["Metadata"];
+        if metadata["BuildMethod"] != "rust-cargolambda" {
+            problems.push(format!("{id}: Metadata.BuildMethod is {}, not rust-cargolambda", metadata["BuildMethod"]));
+        }
+        match metadata.pointer("/BuildProperties/Binary").and_then(Value::as_str) {
+            Some(binary) if crates.contains(binary) => {}
+            Some(binary) => problems.push(format!("{id}: Binary {binary} names no crate under functions/")),
+            None => problems.push(format!("{id}: Metadata.BuildProperties.Binary is missing")),
+        }
+    }
+    problems
+}
+
+/// Every ScheduleV2 has an expression EventBridge Scheduler accepts, an explicit valid time zone, a retry
+/// policy, a dead-letter queue, and an Input naming its own task with the scheduled time.
+fn check_schedules(t: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (id, name, e) in events_of(t, "ScheduleV2") {
+        let at = format!("{id}.{name}");
+        match e["ScheduleExpression"].as_str() {
+            Some(expr) => problems.extend(schedule_expression_problem(expr).map(|p| format!("{at}: {p}"))),
+            None => problems.push(format!("{at}: ScheduleExpression is not a literal string")),
+        }
+        match e["ScheduleExpressionTimezone"].as_str() {
+            None => problems.push(format!("{at}: no explicit ScheduleExpressionTimezone")),
+            Some(zone) if zone.parse::<chrono_tz::Tz>().is_err() => {
+                problems.push(format!("{at}: ScheduleExpressionTimezone {zone} is not an IANA zone"))
+            }
+            Some(_) => {}
+        }
+        if !e["RetryPolicy"].is_object() {
+            problems.push(format!("{at}: no RetryPolicy"));
+        }
+        if e["DeadLetterConfig"].get("Arn").is_none() && e["DeadLetterConfig"].get("Type").is_none() {
+            problems.push(format!("{at}: no DeadLetterConfig"));
+        }
+        let binary = t.pointer(&format!("/Resources/{id}/Metadata/BuildProperties/Binary")).and_then(Value::as_str);
+        let input: Option<Value> = e["Input"].as_str().and_then(|s| serde_json::from_str(s).ok());
+        match input {
+            Some(input)
+                if input["task"].as_str() == binary && input["scheduledTime"] == "<aws.scheduler.scheduled-time>" => {}
+            _ => problems.push(format!(
+                "{at}: Input is not the JSON {{\"task\":\"{}\",\"scheduledTime\":\"<aws.scheduler.scheduled-time>\"}}",
+                binary.unwrap_or("<binary>")
+            )),
+        }
+    }
+    problems
+}
+
+/// What is wrong with a Scheduler expression, if anything: `cron` takes six fields (minutes hours
+/// day-of-month month day-of-week year) with `?` in one of the two day fields; `rate` a positive value and
+/// a unit agreeing with it; `at` a local date-time.
+fn schedule_expression_problem(expr: &str) -> Option<String> {
+    let inner = |prefix: &str| expr.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(')'));
+    if let Some(fields) = inner("cron(") {
+        let fields: Vec<&str> = fields.split_whitespace().collect();
+        if fields.len() != 6 {
+            return Some(format!("{expr} has {} fields; Scheduler's cron takes 6", fields.len()));
+        }
+        if (fields[2] == "?") == (fields[4] == "?") {
+            return Some(format!("{expr}: exactly one of day-of-month and day-of-week must be ?"));
+        }
+        None
+    } else if let Some(rate) = inner("rate(") {
+        let (value, unit) = rate.split_once(' ').unwrap_or((rate, ""));
+        match value.parse::<u32>() {
+            Ok(0) | Err(_) => Some(format!("{expr}: the rate is not a positive integer")),
+            Ok(1) if ["minute", "hour", "day"].contains(&unit) => None,
+            Ok(n) if n > 1 && ["minutes", "hours", "days"].contains(&unit) => None,
+            Ok(_) => Some(format!("{expr}: unit {unit:?} does not agree with the value")),
+        }
+    } else if let Some(when) = inner("at(") {
+        match chrono::NaiveDateTime::parse_from_str(when, "%Y-%m-%dT%H:%M:%S") {
+            Ok(_) => None,
+            Err(_) => Some(format!("{expr}: not at(yyyy-mm-ddThh:mm:ss)")),
+        }
+    } else {
+        Some(format!("{expr} is neither cron(...), rate(...) nor at(...)"))
+    }
+}
+
+/// Every queue is encrypted and, if it has a redrive policy, retries 2 to 10 times; a queue a function consumes
+/// has a redrive policy and hides a message for at least six times the function's timeout (AWS's advice, so
+/// a message is not redelivered while a batch holding it may still run).
+fn check_queues(t: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (id, q) in resources_of(t, QUEUE) {
+        let p = &q["Properties"];
+        if p["SqsManagedSseEnabled"] != true && p.get("KmsMasterKeyId").is_none() {
+            problems.push(format!("{id}: not encrypted (SqsManagedSseEnabled or KmsMasterKeyId)"));
+        }
+        if let Some(redrive) = p.get("RedrivePolicy") {
+            match redrive.get("maxReceiveCount").and_then(literal_u64) {
+                Some(n) if (2..=10).contains(&n) => {}
+                other => problems.push(format!(
+                    "{id}: RedrivePolicy maxReceiveCount is {}, not 2 to 10",
+                    other.map_or("missing".to_string(), |n| n.to_string())
+                )),
+            }
+        }
+    }
+    for (function, name, e) in events_of(t, "SQS") {
+        let Some(queue_id) = target(&e["Queue"]) else {
+            problems.push(format!("{function}.{name}: Queue is not a !GetAtt of a queue in this template"));
+            continue;
+        };
+        let queue = &t["Resources"][queue_id]["Properties"];
+        if queue.get("RedrivePolicy").is_none() {
+            problems.push(format!("{queue_id}: feeds {function} but has no RedrivePolicy"));
+        }
+        let props = function_properties(t, &t["Resources"][function]);
+        let timeout = props.get("Timeout").map_or(Some(DEFAULT_TIMEOUT_SECS), literal_u64);
+        let visibility = queue.get("VisibilityTimeout").map_or(Some(DEFAULT_VISIBILITY_SECS), literal_u64);
+        match (timeout, visibility) {
+            (Some(timeout), Some(visibility)) if visibility >= 6 * timeout => {}
+            (Some(timeout), Some(visibility)) => problems.push(format!(
+                "{queue_id}: VisibilityTimeout {visibility}s is under 6 x {function}'s Timeout {timeout}s"
+            )),
+            _ => problems.push(format!("{queue_id}: VisibilityTimeout or {function}'s Timeout is not a literal")),
+        }
+    }
+    problems
+}
+
+/// Every SQS event reports partial batch failures and bounds how many functions it runs at once.
+fn check_sqs_events(t: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (function, name, e) in events_of(t, "SQS") {
+        let at = format!("{function}.{name}");
+        let types = e["FunctionResponseTypes"].as_array().into_iter().flatten();
+        if !types.into_iter().any(|v| v == "ReportBatchItemFailures") {
+            problems.push(format!("{at}: FunctionResponseTypes lacks ReportBatchItemFailures"));
+        }
+        match e.pointer("/ScalingConfig/MaximumConcurrency").and_then(literal_u64) {
+            Some(n) if (2..=1000).contains(&n) => {}
+            _ => problems.push(format!("{at}: no ScalingConfig.MaximumConcurrency between 2 and 1000")),
+        }
+    }
+    problems
+}
+
+/// Every dead-letter queue (a redrive target, or an event's DeadLetterConfig) has an alarm on its depth, and
+/// every function one on its Errors.
+fn check_alarms(t: &Value) -> Vec<String> {
+    let alarms: Vec<&Value> = resources_of(t, ALARM).map(|(_, a)| &a["Properties"]).collect();
+    let watched = |namespace: &str, metric: &str, dimension: &str, id: &str| {
+        alarms.iter().any(|a| {
+            a["Namespace"] == namespace
+                && a["MetricName"] == metric
+                && a["Dimensions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d["Name"] == dimension && target(&d["Value"]) == Some(id))
+        })
+    };
+    let mut dead_letter_queues = BTreeSet::new();
+    for (_, q) in resources_of(t, QUEUE) {
+        dead_letter_queues.extend(q.pointer("/Properties/RedrivePolicy/deadLetterTargetArn").and_then(target));
+    }
+    for (_, f) in resources_of(t, FUNCTION) {
+        for e in f.pointer("/Properties/Events").and_then(Value::as_object).into_iter().flatten().map(|(_, e)| e) {
+            dead_letter_queues.extend(e.pointer("/Properties/DeadLetterConfig/Arn").and_then(target));
+        }
+    }
+    let mut problems: Vec<String> = dead_letter_queues
+        .into_iter()
+        .filter(|dlq| !watched("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq))
+        .map(|dlq| format!("{dlq}: a dead-letter queue with no ApproximateNumberOfMessagesVisible alarm"))
+        .collect();
+    for (id, _) in resources_of(t, FUNCTION) {
+        if !watched("AWS/Lambda", "Errors", "FunctionName", id) {
+            problems.push(format!("{id}: no alarm on its Errors"));
+        }
+    }
+    problems
+}
+
+fn all_problems(t: &Value, crates: &BTreeSet<String>) -> Vec<String> {
+    [check_functions(t, crates), check_schedules(t), check_queues(t), check_sqs_events(t), check_alarms(t)].concat()
+}
+
+fn shown(v: Option<&Value>) -> String {
+    v.map_or("missing".to_string(), Value::to_string)
+}
+
+// ---------------------------------------------------------------- the real template
+
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace")
+}
+
+/// Package names of the crates under functions/ whose folder, package and binary share one name.
+fn function_crates() -> BTreeSet<String> {
+    let dir = workspace_root().join("functions");
+    std::fs::read_dir(&dir)
+        .expect("functions/ exists")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let manifest = std::fs::read_to_string(path.join("Cargo.toml")).ok()?;
+            let folder = path.file_name()?.to_str()?.to_string();
+            let declares_name = manifest.lines().any(|l| l.replace(' ', "") == format!("name=\"{folder}\""));
+            declares_name.then_some(folder)
+        })
+        .collect()
+}
+
+fn real_template() -> Value {
+    parse(&std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template.yaml is readable"))
+}
+
+#[test]
+fn the_real_template_passes_every_check() {
+    let crates = function_crates();
+    assert!(crates.contains("daily-summary"), "functions/daily-summary not found: {crates:?}");
+    let t = real_template();
+    assert!(resources_of(&t, FUNCTION).count() >= 1, "no function in template.yaml");
+    assert_eq!(all_problems(&t, &crates), Vec::<String>::new());
+}
+
+#[test]
+fn every_function_crate_has_a_function_in_the_template() {
+    let t = real_template();
+    let deployed: BTreeSet<String> = resources_of(&t, FUNCTION)
+        .filter_map(|(_, f)| f.pointer("/Metadata/BuildProperties/Binary").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(deployed, function_crates());
+}
+
+#[test]
+fn the_schedule_input_is_an_event_the_function_recognises() {
+    let t = real_template();
+    let (_, _, e) = events_of(&t, "ScheduleV2").next().expect("a schedule");
+    let sample: Value =
+        serde_json::from_str(&std::fs::read_to_string(workspace_root().join("events/scheduled.json")).unwrap())
+            .unwrap();
+    let input: Value = serde_json::from_str(e["Input"].as_str().unwrap()).unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<BTreeSet<_>>();
+    assert_eq!(keys(&input), keys(&sample), "events/scheduled.json and the schedule's Input differ in shape");
+}
+
+// ---------------------------------------------------------------- each check catches its mistake
+
+/// A template that passes every check; each test below breaks one thing in it.
+const GOOD: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: provided.al2023
+    Architectures: [arm64]
+    Handler: bootstrap
+    Timeout: 60
+Resources:
+  TaskFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: task
+    Properties:
+      CodeUri: .
+      Events:
+        Hourly:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: cron(0 * * * ? *)
+            ScheduleExpressionTimezone: UTC
+            Input: '{"task":"task","scheduledTime":"<aws.scheduler.scheduled-time>"}'
+            RetryPolicy:
+              MaximumRetryAttempts: 3
+            DeadLetterConfig:
+              Arn: !GetAtt ScheduleDlq.Arn
+        Work:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt TaskQueue.Arn
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig:
+              MaximumConcurrency: 5
+  TaskQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 360
+      SqsManagedSseEnabled: true
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt TaskDlq.Arn
+        maxReceiveCount: 5
+  TaskDlq:
+    Type: AWS::SQS::Queue
+    Properties:
+      SqsManagedSseEnabled: true
+  ScheduleDlq:
+    Type: AWS::SQS::Queue
+    Properties:
+      SqsManagedSseEnabled: true
+  TaskDlqAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/SQS
+      MetricName: ApproximateNumberOfMessagesVisible
+      Dimensions:
+        - Name: QueueName
+          Value: !GetAtt TaskDlq.QueueName
+  ScheduleDlqAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/SQS
+      MetricName: ApproximateNumberOfMessagesVisible
+      Dimensions:
+        - Name: QueueName
+          Value: !GetAtt ScheduleDlq.QueueName
+  TaskErrorsAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/Lambda
+      MetricName: Errors
+      Dimensions:
+        - Name: FunctionName
+          Value: !Ref TaskFunction
+"#;
+
+fn crates() -> BTreeSet<String> {
+    BTreeSet::from(["task".to_string()])
+}
+
+/// The problems of GOOD with `from` replaced by `to`.
+fn problems_when(from: &str, to: &str) -> Vec<String> {
+    assert!(GOOD.contains(from), "the snippet has no {from:?}");
+    all_problems(&parse(&GOOD.replacen(from, to, 1)), &crates())
+}
+
+fn assert_reported(problems: &[String], expected: &str) {
+    assert!(problems.iter().any(|p| p.contains(expected)), "expected a problem with {expected:?}, got {problems:?}");
+}
+
+#[test]
+fn the_good_snippet_has_no_problem() {
+    assert_eq!(all_problems(&parse(GOOD), &crates()), Vec::<String>::new());
+}
+
+#[test]
+fn intrinsic_functions_become_their_json_form() {
+    let t = parse("A: !Ref X\nB: !GetAtt Q.Arn\nC: !Sub 'a-${X}'\nD: !If [C, 1, 2]\n");
+    assert_eq!(
+        t,
+        json!({ "A": {"Ref": "X"}, "B": {"Fn::GetAtt": ["Q", "Arn"]}, "C": {"Fn::Sub": "a-${X}"}, "D": {"Fn::If": ["C", 1, 2]} })
+    );
+}
+
+#[test]
+fn a_wrong_provided_runtime_is_reported() {
+    assert_reported(&problems_when("Runtime: provided.al2023", "Runtime: provided.al2"), "Runtime is \"provided.al2\"");
+}
+
+#[test]
+fn a_function_may_set_its_runtime_over_the_globals() {
+    let problems = problems_when("      CodeUri: .", "      CodeUri: .\n      Runtime: python3.12");
+    assert_reported(&problems, "TaskFunction: Runtime is \"python3.12\"");
+}
+
+#[test]
+fn x86_is_reported() {
+    assert_reported(&problems_when("[arm64]", "[x86_64]"), "Architectures");
+}
+
+#[test]
+fn a_handler_other_than_bootstrap_is_reported() {
+    assert_reported(&problems_when("Handler: bootstrap", "Handler: main"), "Handler");
+}
+
+#[test]
+fn another_build_method_is_reported() {
+    assert_reported(&problems_when("BuildMethod: rust-cargolambda", "BuildMethod: makefile"), "BuildMethod");
+}
+
+#[test]
+fn a_binary_with_no_crate_is_reported() {
+    assert_reported(&problems_when("Binary: task", "Binary: tsak"), "Binary tsak names no crate");
+}
+
+#[test]
+fn a_five_field_cron_is_reported() {
+    assert_reported(&problems_when("cron(0 * * * ? *)", "cron(0 * * * *)"), "has 5 fields");
+}
+
+#[test]
+fn a_cron_with_both_day_fields_set_is_reported() {
+    assert_reported(&problems_when("cron(0 * * * ? *)", "cron(0 * * * * *)"), "exactly one of day-of-month");
+}
+
+#[test]
+fn rate_and_at_expressions_are_read() {
+    assert_eq!(schedule_expression_problem("rate(1 hour)"), None);
+    assert_eq!(schedule_expression_problem("rate(15 minutes)"), None);
+    assert_eq!(schedule_expression_problem("at(2026-11-22T06:00:00)"), None);
+    assert!(schedule_expression_problem("rate(1 hours)").is_some());
+    assert!(schedule_expression_problem("rate(0 minutes)").is_some());
+    assert!(schedule_expression_problem("rate(5)").is_some());
+    assert!(schedule_expression_problem("at(2026-11-22 06:00)").is_some());
+    assert!(schedule_expression_problem("0 * * * ? *").is_some());
+}
+
+#[test]
+fn a_schedule_without_a_time_zone_is_reported() {
+    assert_reported(
+        &problems_when("            ScheduleExpressionTimezone: UTC\n", ""),
+        "no explicit ScheduleExpressionTimezone",
+    );
+}
+
+#[test]
+fn a_made_up_time_zone_is_reported() {
+    assert_reported(&problems_when("Timezone: UTC", "Timezone: Europe/Springfield"), "not an IANA zone");
+}
+
+#[test]
+fn a_schedule_without_retry_policy_or_dead_letter_queue_is_reported() {
+    let problems = problems_when("            RetryPolicy:\n              MaximumRetryAttempts: 3\n", "");
+    assert_reported(&problems, "no RetryPolicy");
+    let problems = problems_when("            DeadLetterConfig:\n              Arn: !GetAtt ScheduleDlq.Arn\n", "");
+    assert_reported(&problems, "no DeadLetterConfig");
+}
+
+#[test]
+fn a_schedule_input_without_the_scheduled_time_is_reported() {
+    assert_reported(&problems_when("<aws.scheduler.scheduled-time>", "2026-01-01T00:00:00Z"), "Input is not the JSON");
+    assert_reported(&problems_when(r#"{"task":"task""#, r#"{"task":"other""#), "Input is not the JSON");
+}
+
+#[test]
+fn max_receive_count_outside_2_to_10_is_reported() {
+    assert_reported(&problems_when("maxReceiveCount: 5", "maxReceiveCount: 0"), "maxReceiveCount is 0");
+    assert_reported(&problems_when("maxReceiveCount: 5", "maxReceiveCount: 1"), "maxReceiveCount is 1");
+    assert_reported(&problems_when("maxReceiveCount: 5", "maxReceiveCount: 50"), "maxReceiveCount is 50");
+}
+
+#[test]
+fn a_visibility_timeout_under_six_function_timeouts_is_reported() {
+    assert_reported(
+        &problems_when("VisibilityTimeout: 360", "VisibilityTimeout: 120"),
+        "VisibilityTimeout 120s is under 6 x",
+    );
+    // SQS's default of 30s is too short for a 60s function.
+    assert_reported(&problems_when("      VisibilityTimeout: 360\n", ""), "VisibilityTimeout 30s");
+}
+
+#[test]
+fn a_consumed_queue_without_redrive_is_reported() {
+    let problems = problems_when(
+        "      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt TaskDlq.Arn\n        maxReceiveCount: 5\n",
+        "",
+    );
+    assert_reported(&problems, "TaskQueue: feeds TaskFunction but has no RedrivePolicy");
+}
+
+#[test]
+fn an_unencrypted_queue_is_reported() {
+    let problems = problems_when(
+        "      VisibilityTimeout: 360\n      SqsManagedSseEnabled: true\n",
+        "      VisibilityTimeout: 360\n",
+    );
+    assert_reported(&problems, "TaskQueue: not encrypted");
+}
+
+#[test]
+fn an_sqs_event_without_partial_batch_failures_is_reported() {
+    let problems = problems_when("[ReportBatchItemFailures]", "[]");
+    assert_reported(&problems, "lacks ReportBatchItemFailures");
+}
+
+#[test]
+fn an_sqs_event_without_maximum_concurrency_is_reported() {
+    let problems = problems_when("            ScalingConfig:\n              MaximumConcurrency: 5\n", "");
+    assert_reported(&problems, "MaximumConcurrency");
+}
+
+#[test]
+fn a_dead_letter_queue_without_an_alarm_is_reported() {
+    let problems = problems_when("Value: !GetAtt TaskDlq.QueueName", "Value: !GetAtt TaskQueue.QueueName");
+    assert_reported(&problems, "TaskDlq: a dead-letter queue with no");
+    let problems = problems_when("Value: !GetAtt ScheduleDlq.QueueName", "Value: !GetAtt TaskQueue.QueueName");
+    assert_reported(&problems, "ScheduleDlq: a dead-letter queue with no");
+}
+
+#[test]
+fn a_function_without_an_errors_alarm_is_reported() {
+    assert_reported(
+        &problems_when("MetricName: Errors", "MetricName: Throttles"),
+        "TaskFunction: no alarm on its Errors",
+    );
+}
