@@ -3,15 +3,16 @@
 
 use std::{fmt::Write, path::Path};
 
-use yaml_rust2::{Yaml, YamlLoader};
+use serde_norway::Value;
 
 fn main() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
     println!("cargo::rerun-if-changed={}", path.display());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let docs = YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
+    let template: Value =
+        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
     let (mut functions, mut schedules) = (String::new(), String::new());
-    let resources = docs[0]["Resources"].as_hash().expect("template.yaml has Resources");
+    let resources = template["Resources"].as_mapping().expect("template.yaml has Resources");
     for (id, resource) in resources {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
@@ -21,7 +22,7 @@ fn main() {
             .as_str()
             .unwrap_or_else(|| panic!("{id} has no Metadata.BuildProperties.Binary naming its task"));
         writeln!(functions, "    {binary:?},").expect("writing to a String");
-        let events = resource["Properties"]["Events"].as_hash().into_iter().flatten();
+        let events = resource["Properties"]["Events"].as_mapping().into_iter().flatten();
         for (_, event) in events.filter(|(_, e)| e["Type"].as_str() == Some("ScheduleV2")) {
             let properties = &event["Properties"];
             let expression = text_of(&properties["ScheduleExpression"], id, "ScheduleExpression");
@@ -39,6 +40,6 @@ fn main() {
     std::fs::write(&target, out).unwrap_or_else(|e| panic!("writing {}: {e}", target.display()));
 }
 
-fn text_of<'a>(value: &'a Yaml, id: &str, property: &str) -> &'a str {
+fn text_of<'a>(value: &'a Value, id: &str, property: &str) -> &'a str {
     value.as_str().unwrap_or_else(|| panic!("{id}: a ScheduleV2 event's {property} must be a literal string"))
 }
