@@ -75,6 +75,7 @@ async fn throughput(args: Args) -> Result<()> {
     let deps = Deps { activity: store.clone(), mailer: mailer.clone(), mail_from: "bench@localhost".into() };
     let runtime = JobRuntime {
         task: tasks::build(daily_summary::NAME, &deps)?,
+        schedule: tasks::schedule(daily_summary::NAME)?,
         runs: store.clone(),
         ledger: store.clone(),
         queue: Arc::new(MemoryQueue::default()),

@@ -1,9 +1,6 @@
 //! The `jobs` command: run the scheduled jobs on this machine (embedded SQLite, embedded queue, file outbox)
 //! or against AWS and PostgreSQL, and look at what they did.
 
-mod bench;
-mod demo;
-mod seed;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -11,10 +8,12 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use infra::{config::Config, wiring::Backend};
+use jobs::{bench, demo, simulate};
 use shared::{
     invocation::{Trigger, TriggerSource},
     ports::RunRecord,
     runtime::{RuntimeSettings, WorkReport},
+    schedule::{Schedule, ScheduleError},
     time::{Clock, SystemClock},
 };
 
@@ -44,6 +43,37 @@ enum Command {
         #[arg(long)]
         at: Option<DateTime<Utc>>,
     },
+    /// The next fire times of a schedule expression, one RFC 3339 UTC timestamp per line (fewer when the
+    /// schedule ends). Exits with 2 and the reason when the expression or zone is invalid.
+    Next {
+        /// cron(…), rate(…) or at(…), as in template.yaml.
+        expression: String,
+        /// The IANA zone the expression is evaluated in.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// Start after this instant [default: now].
+        #[arg(long)]
+        from: Option<DateTime<Utc>>,
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
+    /// Every slot of every task from FROM to TO (UTC days, both included) on a fresh embedded backend, with a
+    /// virtual clock, the queues drained between slots; nothing fires during the downtime, and each task then
+    /// applies its catch-up policy. Ends with a table per task.
+    Simulate {
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// START..END, RFC 3339 instants: nothing fires in between.
+        #[arg(long, value_parser = parse_downtime)]
+        downtime: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        /// Demo users to seed.
+        #[arg(long, default_value_t = 300)]
+        users: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Recent runs with their counts and last errors.
     Runs {
         task: Option<String>,
@@ -70,7 +100,9 @@ async fn main() {
         .init();
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        // 2: what was asked is invalid (as clap does for bad arguments); 1: it could not be done.
+        let invalid_input = e.downcast_ref::<ScheduleError>().is_some();
+        std::process::exit(if invalid_input { 2 } else { 1 });
     }
 }
 
@@ -98,6 +130,31 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Next { expression, tz, from, count } => {
+            let schedule = Schedule::parse(&expression, &tz)?;
+            let from = from.unwrap_or_else(|| SystemClock.now());
+            for time in schedule.fires_after(from).take(count) {
+                println!("{}", time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            }
+            Ok(())
+        }
+        Command::Simulate { from, to, downtime, users, json } => {
+            anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+            let spec = simulate::Spec { from, to, downtime, data_dir: local_dir().join("simulate"), users };
+            let progress = indicatif::ProgressBar::new(0);
+            let tallies = simulate::run(&spec, |done, total| {
+                progress.set_length(total);
+                progress.set_position(done);
+            })
+            .await?;
+            progress.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tallies)?);
+            } else {
+                simulate::print(&tallies);
+            }
+            Ok(())
+        }
         Command::Runs { task, limit, json } => {
             let backend = connect(Arc::new(SystemClock)).await?;
             let runs = backend.store.runs().recent_runs(task.as_deref(), limit).await?;
@@ -115,6 +172,16 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(bench) => bench::run(bench).await,
     }
+}
+
+fn parse_downtime(text: &str) -> std::result::Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    let (from, to) = text.split_once("..").ok_or("expected START..END, e.g. 2026-11-01T00:00:00Z..2026-11-01T06:00:00Z")?;
+    let instant = |s: &str| s.parse::<DateTime<Utc>>().map_err(|e| format!("{s:?} is not an RFC 3339 instant: {e}"));
+    let (from, to) = (instant(from)?, instant(to)?);
+    if from >= to {
+        return Err(format!("the downtime ends ({to}) before it starts ({from})"));
+    }
+    Ok((from, to))
 }
 
 /// The configured backend. The embedded SQLite database is this command's own, so its schema is brought up

@@ -126,6 +126,7 @@ impl Backend {
         };
         Ok(JobRuntime {
             task: tasks::build(task, &deps)?,
+            schedule: tasks::schedule(task)?,
             runs: self.store.runs(),
             ledger: self.store.ledger(),
             queue: self.queue(task),

@@ -8,6 +8,7 @@ pub mod invocation;
 pub mod memory;
 pub mod ports;
 pub mod runtime;
+pub mod schedule;
 pub mod tasks;
 pub mod time;
 

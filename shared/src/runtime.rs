@@ -14,6 +14,7 @@ use crate::{
     deliveries::{Deliveries, DeliveryTally},
     invocation::{recognise, Invocation, Trigger, TriggerSource},
     ports::{Ledger, Queue, Received, RunStart, RunStore, WorkTally},
+    schedule::Schedule,
     time::{Clock, Slot},
     Error, Result,
 };
@@ -33,10 +34,52 @@ pub trait Task: Send + Sync {
     fn name(&self) -> &'static str;
     /// Slots are truncated to this: the period of the task's schedule, at most.
     fn granularity(&self) -> chrono::Duration;
+    /// What to do with the slots its schedule fired while nothing ran.
+    fn catch_up(&self) -> CatchUp;
+    /// What a plan does when another planner of the task holds the lease.
+    fn overlap(&self) -> Overlap;
     /// Selects the subjects due in `slot` and pushes them in chunks to `fanout`.
     async fn plan(&self, slot: Slot, fanout: &mut Fanout<'_>) -> Result<()>;
     /// Performs one planned chunk. A `Permanent` error means the payload itself is bad.
     async fn work(&self, slot: Slot, payload: Value, deliveries: &Deliveries<'_>) -> Result<WorkReport>;
+}
+
+/// What a task does, at its next plan, with the slots its schedule fired while nothing ran (downtime, a broken
+/// deploy, Scheduler's retries exhausted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CatchUp {
+    /// Plans every missed slot, oldest first: each slot's subjects are different people.
+    All,
+    /// Plans the newest missed slot and records the others as skipped: only the latest state matters.
+    Latest,
+    /// Records every missed slot as skipped.
+    None,
+}
+
+impl CatchUp {
+    /// Splits the missed slots (oldest first) into those to plan now and those to record as skipped, with why.
+    pub fn split(self, missed: Vec<Slot>) -> (Vec<Slot>, Vec<(Slot, String)>) {
+        let skip = |slots: Vec<Slot>, why: &str| slots.into_iter().map(|s| (s, why.to_owned())).collect();
+        match self {
+            Self::All => (missed, vec![]),
+            Self::Latest => {
+                let mut older = missed;
+                let latest = older.pop();
+                (latest.into_iter().collect(), skip(older, "missed; catch-up policy latest: a newer slot ran instead"))
+            }
+            Self::None => (vec![], skip(missed, "missed; catch-up policy none")),
+        }
+    }
+}
+
+/// What a plan does when another planner of its task holds the lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// Waits up to this long for the lease, then skips.
+    Wait(Duration),
+    /// Skips at once.
+    Skip,
 }
 
 /// What working one message did.
@@ -142,6 +185,10 @@ pub struct PlanReport {
     pub planned: u64,
     pub messages: u64,
     pub errors: Vec<String>,
+    /// Missed slots planned before this one (catch-up), oldest first.
+    pub caught_up: Vec<PlanReport>,
+    /// Missed slots recorded as skipped, with why.
+    pub skipped_slots: Vec<(DateTime<Utc>, String)>,
 }
 
 /// What happened to one message of a batch.
@@ -204,6 +251,10 @@ pub struct RuntimeSettings {
     pub backoff: Backoff,
     /// The visibility timeout `drain` receives with.
     pub visibility: Duration,
+    /// How far back a plan looks for missed slots; older ones are not caught up.
+    pub catch_up_horizon: chrono::Duration,
+    /// How often a plan waiting for its task's lease tries again.
+    pub lease_poll: Duration,
 }
 
 impl Default for RuntimeSettings {
@@ -215,12 +266,16 @@ impl Default for RuntimeSettings {
             send_concurrency: 16,
             backoff: Backoff::default(),
             visibility: Duration::from_secs(6 * 60),
+            catch_up_horizon: chrono::Duration::days(2),
+            lease_poll: Duration::from_millis(500),
         }
     }
 }
 
 pub struct JobRuntime {
     pub task: Arc<dyn Task>,
+    /// The task's schedule in template.yaml: what catch-up compares `job_runs` with.
+    pub schedule: Schedule,
     pub runs: Arc<dyn RunStore>,
     pub ledger: Arc<dyn Ledger>,
     pub queue: Arc<dyn Queue>,
@@ -255,7 +310,8 @@ impl JobRuntime {
         }
     }
 
-    /// Plans the slot a trigger names, once per `(task, slot)`, under the task's planner lease.
+    /// Plans the slot a trigger names, once per `(task, slot)`, under the task's planner lease; a scheduled
+    /// trigger first applies the task's catch-up policy to the slots missed since the last run.
     pub async fn plan(&self, trigger: Trigger) -> Result<PlanReport> {
         let task = self.task.name();
         if let Some(named) = trigger.task.as_deref().filter(|named| *named != task) {
@@ -263,20 +319,89 @@ impl JobRuntime {
         }
         let slot = Slot::new(trigger.time, self.task.granularity());
         let lease = format!("plan:{task}");
-        let holder = &self.settings.holder;
-        if !self.runs.acquire_lease(&lease, holder, self.clock.now(), self.settings.lease_ttl).await? {
-            tracing::warn!(task, %slot, "another planner of this task holds its lease; skipping this plan");
-            return Ok(self.report(slot, PlanStatus::Overlap));
+        if let Some(reason) = self.take_lease(&lease).await? {
+            tracing::warn!(task, %slot, %reason, "skipping this plan");
+            // Ours only if no planner recorded the slot: a duplicate of a slot being planned changes nothing.
+            self.runs.record_skipped(task, slot.time(), &reason, self.clock.now()).await?;
+            return Ok(PlanReport { errors: vec![reason], ..self.report(slot, PlanStatus::Overlap) });
         }
-        let planned = self.plan_leased(slot, trigger.source).await;
-        if let Err(e) = self.runs.release_lease(&lease, holder).await {
+        let planned = self.plan_with_catch_up(slot, trigger.source).await;
+        if let Err(e) = self.runs.release_lease(&lease, &self.settings.holder).await {
             tracing::warn!(task, %slot, error = %e, "could not release the planner lease; it expires by itself");
         }
         planned
     }
 
+    /// Takes the task's lease per its overlap policy; `Some(reason)` when it could not.
+    async fn take_lease(&self, lease: &str) -> Result<Option<String>> {
+        let (holder, ttl) = (&self.settings.holder, self.settings.lease_ttl);
+        let wait = match self.task.overlap() {
+            Overlap::Wait(wait) => wait,
+            Overlap::Skip => Duration::ZERO,
+        };
+        let started = std::time::Instant::now();
+        loop {
+            if self.runs.acquire_lease(lease, holder, self.clock.now(), ttl).await? {
+                return Ok(None);
+            }
+            if started.elapsed() >= wait {
+                let waited = if wait.is_zero() { String::new() } else { format!(" for {} s", wait.as_secs()) };
+                return Ok(Some(format!("overlap: another planner of {} held its lease{waited}", self.task.name())));
+            }
+            tokio::time::sleep(self.settings.lease_poll).await;
+        }
+    }
+
+    async fn plan_with_catch_up(&self, slot: Slot, source: TriggerSource) -> Result<PlanReport> {
+        let task = self.task.name();
+        let (mut caught_up, mut skipped_slots) = (vec![], vec![]);
+        // A manual trigger or backfill names its slot on purpose: it catches nothing up.
+        if source != TriggerSource::Manual {
+            let (to_plan, to_skip) = self.task.catch_up().split(self.missed_slots(slot).await?);
+            for (missed, reason) in to_skip {
+                tracing::warn!(task, slot = %missed, %reason, "missed slot skipped");
+                self.runs.record_skipped(task, missed.time(), &reason, self.clock.now()).await?;
+                skipped_slots.push((missed.time(), reason));
+            }
+            for missed in to_plan {
+                tracing::warn!(task, slot = %missed, "catching up a missed slot");
+                caught_up.push(self.plan_leased(missed, source).await?);
+            }
+        }
+        let report = self.plan_leased(slot, source).await?;
+        Ok(PlanReport { caught_up, skipped_slots, ..report })
+    }
+
+    /// The slots the schedule fired after the task's latest run and before `slot`, within the horizon.
+    async fn missed_slots(&self, slot: Slot) -> Result<Vec<Slot>> {
+        let Some(latest) = self.runs.latest_slot(self.task.name()).await? else {
+            return Ok(vec![]); // the task's first run: nothing was missed
+        };
+        let horizon = slot.time() - self.settings.catch_up_horizon;
+        if latest < horizon {
+            tracing::warn!(task = self.task.name(), %latest, %horizon, "slots before the catch-up horizon are not looked at");
+        }
+        let mut missed: Vec<Slot> = self
+            .schedule
+            .fires_between(latest.max(horizon), slot.time())
+            .map(|t| Slot::new(t, self.task.granularity()))
+            .filter(|s| s.time() > latest && *s < slot)
+            .collect();
+        missed.dedup();
+        Ok(missed)
+    }
+
     fn report(&self, slot: Slot, status: PlanStatus) -> PlanReport {
-        PlanReport { task: self.task.name(), slot: slot.time(), status, planned: 0, messages: 0, errors: vec![] }
+        PlanReport {
+            task: self.task.name(),
+            slot: slot.time(),
+            status,
+            planned: 0,
+            messages: 0,
+            errors: vec![],
+            caught_up: vec![],
+            skipped_slots: vec![],
+        }
     }
 
     async fn plan_leased(&self, slot: Slot, source: TriggerSource) -> Result<PlanReport> {
@@ -306,7 +431,7 @@ impl JobRuntime {
         let Fanout { messages, subjects, errors, .. } = fanout;
         self.runs.finish_plan(task, slot.time(), subjects, messages, &errors, self.clock.now()).await?;
         tracing::info!(task, %slot, ?source, planned = subjects, messages, errors = errors.len(), "planned");
-        Ok(PlanReport { task, slot: slot.time(), status, planned: subjects, messages, errors })
+        Ok(PlanReport { planned: subjects, messages, errors, ..self.report(slot, status) })
     }
 
     /// Works a batch: each message succeeds, is retried with backoff, or is dead-lettered with its reason.
@@ -436,4 +561,40 @@ pub fn sqs_event(messages: &[Received]) -> SqsEvent {
         })
         .collect();
     event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots(hours: &[u32]) -> Vec<Slot> {
+        hours
+            .iter()
+            .map(|h| Slot::new(format!("2026-11-22T{h:02}:00:00Z").parse().unwrap(), chrono::Duration::hours(1)))
+            .collect()
+    }
+
+    #[test]
+    fn catch_up_all_plans_every_missed_slot_oldest_first() {
+        let (plan, skip) = CatchUp::All.split(slots(&[3, 4, 5]));
+        assert_eq!(plan, slots(&[3, 4, 5]));
+        assert!(skip.is_empty());
+    }
+
+    #[test]
+    fn catch_up_latest_plans_the_newest_and_skips_the_rest_with_why() {
+        let (plan, skip) = CatchUp::Latest.split(slots(&[3, 4, 5]));
+        assert_eq!(plan, slots(&[5]));
+        assert_eq!(skip.iter().map(|(s, _)| *s).collect::<Vec<_>>(), slots(&[3, 4]));
+        assert!(skip[0].1.contains("latest"), "{}", skip[0].1);
+    }
+
+    #[test]
+    fn catch_up_none_skips_every_missed_slot() {
+        let (plan, skip) = CatchUp::None.split(slots(&[3, 4]));
+        assert!(plan.is_empty());
+        assert_eq!(skip.len(), 2);
+        assert!(skip.iter().all(|(_, why)| why.contains("policy none")));
+        assert_eq!(CatchUp::Latest.split(vec![]), (vec![], vec![]));
+    }
 }

@@ -104,6 +104,7 @@ fn runtime(
     let one_second = Duration::from_secs(1);
     JobRuntime {
         task: tasks::build(daily_summary::NAME, &deps).unwrap(),
+        schedule: tasks::schedule(daily_summary::NAME).unwrap(),
         runs: store.runs(),
         ledger: store.ledger(),
         queue,

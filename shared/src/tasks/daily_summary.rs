@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, collections::HashMap, sync::Arc};
 use crate::{
     deliveries::Deliveries,
     ports::{ActivityStore, DayActivity, DeliveryKey, Email, Mailer, Recipient},
-    runtime::{Fanout, Task, WorkReport},
+    runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
     time::{reached_in, Slot},
     Error, Result,
 };
@@ -53,6 +53,15 @@ impl Task for DailySummary {
 
     fn granularity(&self) -> Duration {
         Duration::hours(1)
+    }
+
+    /// Each hourly slot has its own users (those whose 06:00 it reached): a missed slot is caught up.
+    fn catch_up(&self) -> CatchUp {
+        CatchUp::All
+    }
+
+    fn overlap(&self) -> Overlap {
+        Overlap::Wait(std::time::Duration::from_secs(20))
     }
 
     async fn plan(&self, slot: Slot, fanout: &mut Fanout<'_>) -> Result<()> {

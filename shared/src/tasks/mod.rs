@@ -5,8 +5,12 @@ use std::sync::Arc;
 use crate::{
     ports::{ActivityStore, Mailer},
     runtime::Task,
+    schedule::Schedule,
     Error, Result,
 };
+
+// FUNCTIONS and SCHEDULES, read from template.yaml by build.rs.
+include!(concat!(env!("OUT_DIR"), "/schedules.rs"));
 
 pub mod daily_summary;
 
@@ -32,5 +36,45 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             chunk_size: 500,
         })),
         other => Err(Error::permanent(format!("unknown task {other:?}; the tasks are: {}", NAMES.join(", ")))),
+    }
+}
+
+/// The named task's schedule, as template.yaml deploys it.
+pub fn schedule(name: &str) -> Result<Schedule> {
+    let mut found = SCHEDULES.iter().filter(|(task, ..)| *task == name);
+    match (found.next(), found.next()) {
+        (Some((_, expression, zone)), None) => {
+            Schedule::parse(expression, zone).map_err(|e| Error::permanent(format!("template.yaml, {name}: {e}")))
+        }
+        (None, _) => Err(Error::permanent(format!("template.yaml has no ScheduleV2 event for the task {name:?}"))),
+        (Some(_), Some(_)) => Err(Error::permanent(format!("template.yaml has several schedules for {name:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_task_has_one_valid_schedule_in_the_template() {
+        for name in NAMES {
+            schedule(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_function_in_the_template_is_a_task() {
+        for function in FUNCTIONS {
+            assert!(NAMES.contains(function), "template.yaml deploys {function:?}, which no task is named");
+        }
+        for (task, ..) in SCHEDULES {
+            assert!(NAMES.contains(task), "template.yaml schedules {task:?}, which no task is named");
+        }
+    }
+
+    #[test]
+    fn a_task_missing_from_the_template_is_a_clear_error() {
+        let e = schedule("weekly-report-that-does-not-exist").unwrap_err();
+        assert!(e.to_string().contains("no ScheduleV2 event"), "{e}");
     }
 }
