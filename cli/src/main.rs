@@ -1,7 +1,6 @@
 //! The `jobs` command: run the scheduled jobs on this machine (embedded SQLite, embedded queue, file outbox)
 //! or against AWS and PostgreSQL, and look at what they did.
 
-
 use std::{path::PathBuf, sync::Arc};
 
 use anyhow::{Context, Result};
@@ -92,8 +91,9 @@ enum Command {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    // The demo tells its own story on stdout; elsewhere warnings say what went wrong. RUST_LOG overrides both.
-    let default_level = if matches!(cli.command, Command::Demo { .. }) { "error" } else { "warn" };
+    // The demo and simulations tell their own story on stdout; elsewhere warnings say what went wrong. RUST_LOG overrides both.
+    let default_level =
+        if matches!(cli.command, Command::Demo { .. } | Command::Simulate { .. }) { "error" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()))
         .with_writer(std::io::stderr)
@@ -175,7 +175,8 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn parse_downtime(text: &str) -> std::result::Result<(DateTime<Utc>, DateTime<Utc>), String> {
-    let (from, to) = text.split_once("..").ok_or("expected START..END, e.g. 2026-11-01T00:00:00Z..2026-11-01T06:00:00Z")?;
+    let (from, to) =
+        text.split_once("..").ok_or("expected START..END, e.g. 2026-11-01T00:00:00Z..2026-11-01T06:00:00Z")?;
     let instant = |s: &str| s.parse::<DateTime<Utc>>().map_err(|e| format!("{s:?} is not an RFC 3339 instant: {e}"));
     let (from, to) = (instant(from)?, instant(to)?);
     if from >= to {

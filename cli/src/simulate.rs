@@ -108,7 +108,9 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
         let tally = Arc::new(Tally::default());
         backend.mailer = tally.clone();
         let runtime = backend.runtime(name, RuntimeSettings::default())?;
-        slots.extend(runtime.schedule.fires_between(start - Duration::seconds(1), end - Duration::seconds(1)).map(|t| (t, i)));
+        slots.extend(
+            runtime.schedule.fires_between(start - Duration::seconds(1), end - Duration::seconds(1)).map(|t| (t, i)),
+        );
         runtimes.push((runtime, tally));
     }
     slots.sort();
@@ -162,12 +164,30 @@ async fn drain(runtime: &JobRuntime, clock: &VirtualClock, tally: &mut TaskTally
 pub fn print(tallies: &[TaskTally]) {
     println!(
         "{:<16} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>7} {:>13} {:>10}",
-        "task", "fired", "missed", "caught up", "skipped", "messages", "emails", "retries", "dead-lettered", "duplicates"
+        "task",
+        "fired",
+        "missed",
+        "caught up",
+        "skipped",
+        "messages",
+        "emails",
+        "retries",
+        "dead-lettered",
+        "duplicates"
     );
     for t in tallies {
         println!(
             "{:<16} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>7} {:>13} {:>10}",
-            t.task, t.fired, t.missed, t.caught_up, t.skipped, t.messages, t.emails, t.retries, t.dead_lettered, t.duplicates
+            t.task,
+            t.fired,
+            t.missed,
+            t.caught_up,
+            t.skipped,
+            t.messages,
+            t.emails,
+            t.retries,
+            t.dead_lettered,
+            t.duplicates
         );
     }
     println!("(No task sends SMS or push yet: emails are all there is to count.)");

@@ -48,7 +48,8 @@ async fn a_month_across_dst_with_downtime_sends_each_summary_once() {
         users: 120,
     };
     let tallies = simulate::run(&spec, |_, _| {}).await.unwrap();
-    let emails = expected_emails(&data_dir.join("simulate.db"), utc("2026-10-15T00:00:00Z"), utc("2026-11-15T00:00:00Z")).await;
+    let emails =
+        expected_emails(&data_dir.join("simulate.db"), utc("2026-10-15T00:00:00Z"), utc("2026-11-15T00:00:00Z")).await;
     assert!(emails > 500, "the data set is big enough to mean something: {emails}");
     let summary = &tallies[0];
     assert_eq!(

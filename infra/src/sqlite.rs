@@ -393,19 +393,17 @@ impl ActivityStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(job)?;
-        // Gaps and islands: counting back from the day, the active days with no gap are those whose distance
-        // from the day equals their rank.
+        // The streak runs back to where its run of active days began: the latest active day up to the day
+        // whose previous day was not active. An index walk per user, stopping at that day.
         let streaks: Vec<(i64, NaiveDate, i64)> = sqlx::query_as(&format!(
-            "{DUE}, active AS (
-                 SELECT DISTINCT due.user_id, due.day, w.local_date
-                 FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date <= due.day),
-             ranked AS (
-                 SELECT user_id, day, local_date,
-                        row_number() OVER (PARTITION BY user_id, day ORDER BY local_date DESC) AS rank
-                 FROM active)
-             SELECT user_id, day, count(*) FROM ranked
-             WHERE julianday(day) - julianday(local_date) = rank - 1
-             GROUP BY user_id, day"
+            "{DUE} SELECT due.user_id, due.day, CAST(julianday(due.day) - julianday((
+                 SELECT w.local_date FROM workouts w
+                 WHERE w.user_id = due.user_id AND w.local_date <= due.day
+                   AND NOT EXISTS (SELECT 1 FROM workouts p
+                                   WHERE p.user_id = w.user_id AND p.local_date = date(w.local_date, '-1 day'))
+                 ORDER BY w.local_date DESC LIMIT 1)) AS INTEGER) + 1
+             FROM due
+             WHERE EXISTS (SELECT 1 FROM workouts a WHERE a.user_id = due.user_id AND a.local_date = due.day)"
         ))
         .bind(&due)
         .fetch_all(&self.pool)

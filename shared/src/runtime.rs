@@ -435,26 +435,29 @@ impl JobRuntime {
     }
 
     /// Works a batch: each message succeeds, is retried with backoff, or is dead-lettered with its reason.
+    /// The messages of a batch are independent (each claims its own subjects), so they are worked
+    /// concurrently; the report keeps the batch's order.
     pub async fn work(&self, batch: SqsEvent) -> BatchReport {
-        let mut report = BatchReport::default();
-        for record in &batch.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let outcome = match self.work_one(record).await {
-                Ok(outcome) => outcome,
-                Err(e) => self.retry(record, e.to_string()).await,
-            };
-            match &outcome {
-                MessageOutcome::Retry { reason, delay_ms } => {
-                    tracing::warn!(message_id = %id, %reason, delay_ms, "message will be retried")
-                }
-                MessageOutcome::DeadLettered { reason } => {
-                    tracing::error!(message_id = %id, %reason, "message dead-lettered")
-                }
-                MessageOutcome::Done { .. } => {}
+        let messages = futures::future::join_all(batch.records.iter().map(|record| self.work_record(record))).await;
+        BatchReport { messages }
+    }
+
+    async fn work_record(&self, record: &SqsMessage) -> (String, MessageOutcome) {
+        let id = record.message_id.clone().unwrap_or_default();
+        let outcome = match self.work_one(record).await {
+            Ok(outcome) => outcome,
+            Err(e) => self.retry(record, e.to_string()).await,
+        };
+        match &outcome {
+            MessageOutcome::Retry { reason, delay_ms } => {
+                tracing::warn!(message_id = %id, %reason, delay_ms, "message will be retried")
             }
-            report.messages.push((id, outcome));
+            MessageOutcome::DeadLettered { reason } => {
+                tracing::error!(message_id = %id, %reason, "message dead-lettered")
+            }
+            MessageOutcome::Done { .. } => {}
         }
-        report
+        (id, outcome)
     }
 
     async fn work_one(&self, record: &SqsMessage) -> Result<MessageOutcome> {

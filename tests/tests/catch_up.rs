@@ -76,7 +76,14 @@ async fn catch_up_all_plans_every_missed_slot_oldest_first(store: Store) {
     // Down from 01:00 to 05:00: 02:00, 03:00 and 04:00 never fired.
     let report = runtime.plan(scheduled("2026-11-22T05:00:00Z")).await.unwrap();
     let caught: Vec<_> = report.caught_up.iter().map(|r| (r.slot.format("%H:%M").to_string(), r.status)).collect();
-    assert_eq!(caught, [("02:00".into(), PlanStatus::Planned), ("03:00".into(), PlanStatus::Planned), ("04:00".into(), PlanStatus::Planned)]);
+    assert_eq!(
+        caught,
+        [
+            ("02:00".into(), PlanStatus::Planned),
+            ("03:00".into(), PlanStatus::Planned),
+            ("04:00".into(), PlanStatus::Planned)
+        ]
+    );
     assert_eq!((report.status, report.messages), (PlanStatus::Planned, 1));
     assert!(report.skipped_slots.is_empty());
     for slot in ["2026-11-22T02:00:00Z", "2026-11-22T03:00:00Z", "2026-11-22T04:00:00Z"] {
@@ -103,7 +110,10 @@ async fn catch_up_none_records_every_missed_slot_as_skipped(store: Store) {
     runtime.plan(scheduled("2026-11-22T01:00:00Z")).await.unwrap();
     let report = runtime.plan(scheduled("2026-11-22T04:00:00Z")).await.unwrap();
     assert!(report.caught_up.is_empty());
-    assert_eq!(report.skipped_slots.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [utc("2026-11-22T02:00:00Z"), utc("2026-11-22T03:00:00Z")]);
+    assert_eq!(
+        report.skipped_slots.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [utc("2026-11-22T02:00:00Z"), utc("2026-11-22T03:00:00Z")]
+    );
     let (status_03, why) = status(&store, "2026-11-22T03:00:00Z").await.unwrap();
     assert_eq!((status_03.as_str(), why[0].contains("policy none")), ("skipped", true));
 }
