@@ -13,6 +13,7 @@ use shared::{
     ports::RunRecord,
     runtime::{RuntimeSettings, WorkReport},
     schedule::{Schedule, ScheduleError},
+    tasks,
     time::{Clock, SystemClock},
 };
 
@@ -73,7 +74,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Recent runs with their counts and last errors.
+    /// Every task with its schedule from template.yaml, its next five fire times, and its last run.
+    Schedules {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The task's dead-lettered messages with why they were dead-lettered (the default), or `--redrive` to
+    /// move them back onto the task's queue (SQS StartMessageMoveTask, or a move by hand where that call is
+    /// not available).
+    Dlq {
+        task: String,
+        #[arg(long, conflicts_with = "redrive")]
+        peek: bool,
+        #[arg(long)]
+        redrive: bool,
+        /// At most this many shown (SQS shows a sample of at most ten).
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent runs with their counts and last five errors.
     Runs {
         task: Option<String>,
         #[arg(long, default_value_t = 20)]
@@ -128,6 +149,74 @@ async fn run(cli: Cli) -> Result<()> {
                 totals.skipped_total(),
                 totals.failed
             );
+            Ok(())
+        }
+        Command::Schedules { json } => {
+            let backend = connect(Arc::new(SystemClock)).await?;
+            let now = SystemClock.now();
+            let mut rows = vec![];
+            for task in tasks::NAMES {
+                let schedule = tasks::schedule(task)?;
+                let last = backend.store.runs().recent_runs(Some(task), 1).await?.into_iter().next();
+                rows.push(serde_json::json!({
+                    "task": task,
+                    "expression": schedule.expression(),
+                    "zone": schedule.zone().name(),
+                    "next": schedule.fires_after(now).take(5).collect::<Vec<_>>(),
+                    "last_run": last,
+                }));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for row in &rows {
+                    let last = match &row["last_run"] {
+                        serde_json::Value::Null => "never run".to_owned(),
+                        run => {
+                            format!("{} {}", run["slot"].as_str().unwrap_or(""), run["status"].as_str().unwrap_or(""))
+                        }
+                    };
+                    println!(
+                        "{}  {}  {}  last run: {last}",
+                        row["task"].as_str().unwrap_or(""),
+                        row["expression"].as_str().unwrap_or(""),
+                        row["zone"].as_str().unwrap_or("")
+                    );
+                    for next in row["next"].as_array().into_iter().flatten() {
+                        println!("    next {}", next.as_str().unwrap_or(""));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Dlq { task, peek: _, redrive, limit, json } => {
+            tasks::known(&task)?;
+            let queue = connect(Arc::new(SystemClock)).await?.queue(&task);
+            if redrive {
+                let moved = queue.redrive().await?;
+                if json {
+                    println!("{}", serde_json::json!({ "task": task, "redriven": moved }));
+                } else {
+                    println!("{task}: {moved} dead-lettered messages moved back onto the queue");
+                }
+                return Ok(());
+            }
+            let letters = queue.peek_dead_letters(limit).await?;
+            if json {
+                let letters: Vec<_> = letters
+                    .iter()
+                    .map(|l| serde_json::json!({"message_id": l.message_id, "reason": l.reason, "body": l.body}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+            } else if letters.is_empty() {
+                println!("{task}: no dead-lettered messages");
+            } else {
+                for letter in &letters {
+                    let body: String = letter.body.chars().take(100).collect();
+                    println!("{}  {}\n    {body}", letter.message_id, letter.reason);
+                }
+                println!("Move them back with: jobs dlq {task} --redrive");
+            }
             Ok(())
         }
         Command::Next { expression, tz, from, count } => {
@@ -222,12 +311,12 @@ fn print_runs(runs: &[RunRecord]) {
         return;
     }
     println!(
-        "{:<16} {:<20} {:<9} {:>8} {:>8} {:>6} {:>8} {:>6}  last error",
+        "{:<16} {:<20} {:<9} {:>8} {:>8} {:>6} {:>8} {:>6}",
         "task", "slot (UTC)", "status", "planned", "messages", "sent", "skipped", "failed"
     );
     for r in runs {
         println!(
-            "{:<16} {:<20} {:<9} {:>8} {:>4}/{:<3} {:>6} {:>8} {:>6}  {}",
+            "{:<16} {:<20} {:<9} {:>8} {:>4}/{:<3} {:>6} {:>8} {:>6}",
             r.task,
             r.slot.format("%Y-%m-%d %H:%M"),
             r.status,
@@ -237,7 +326,9 @@ fn print_runs(runs: &[RunRecord]) {
             r.sent,
             r.skipped,
             r.failed,
-            r.errors.last().map(String::as_str).unwrap_or("")
         );
+        for error in &r.errors {
+            println!("    ! {error}");
+        }
     }
 }

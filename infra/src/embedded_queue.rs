@@ -174,6 +174,29 @@ impl Queue for EmbeddedQueue {
         Ok(rows.into_iter().map(|(message_id, body, reason)| DeadLetter { message_id, body, reason }).collect())
     }
 
+    async fn redrive(&self) -> Result<u64> {
+        let now = stamp(self.clock.now());
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        let moved = sqlx::query(
+            "INSERT INTO queue_messages (id, queue, body, receive_count, visible_at, sent_at)
+             SELECT lower(hex(randomblob(16))), queue, body, 0, ?2, ?2 FROM dead_letters WHERE queue = ?1
+             ORDER BY dead_at, rowid",
+        )
+        .bind(&self.queue)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?
+        .rows_affected();
+        sqlx::query("DELETE FROM dead_letters WHERE queue = ?")
+            .bind(&self.queue)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+        tx.commit().await.map_err(job)?;
+        Ok(moved)
+    }
+
     async fn depth(&self) -> Result<u64> {
         let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM queue_messages WHERE queue = ?")
             .bind(&self.queue)

@@ -166,20 +166,97 @@ impl Queue for SqsQueue {
             .collect())
     }
 
+    /// StartMessageMoveTask from the DLQ back to its queue; where that call is not available (a local
+    /// emulator, a partition without it) or refused, the messages are moved by hand, ten at a time.
+    async fn redrive(&self) -> Result<u64> {
+        let waiting = self.count(&self.dead_letter_url, &[QueueAttributeName::ApproximateNumberOfMessages]).await?;
+        let source = self.arn(&self.dead_letter_url).await?;
+        let destination = self.arn(&self.url).await?;
+        match self.client.start_message_move_task().source_arn(source).destination_arn(destination).send().await {
+            Ok(_) => Ok(waiting),
+            Err(e) => {
+                let e = aws_error(SERVICE, e);
+                tracing::warn!(error = %e, "StartMessageMoveTask failed; moving the dead letters by hand");
+                self.move_by_hand().await
+            }
+        }
+    }
+
     async fn depth(&self) -> Result<u64> {
+        let names = [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ];
+        self.count(&self.url, &names).await
+    }
+}
+
+impl SqsQueue {
+    /// The sum of the named count attributes of a queue.
+    async fn count(&self, url: &str, names: &[QueueAttributeName]) -> Result<u64> {
         let attributes = self
             .client
             .get_queue_attributes()
-            .queue_url(&self.url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .queue_url(url)
+            .set_attribute_names(Some(names.to_vec()))
             .send()
             .await
             .map_err(|e| job(aws_error(SERVICE, e)))?;
-        let count = |name: QueueAttributeName| -> u64 {
-            attributes.attributes().and_then(|a| a.get(&name)).and_then(|n| n.parse().ok()).unwrap_or(0)
-        };
-        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
-            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        Ok(names
+            .iter()
+            .map(|name| {
+                attributes.attributes().and_then(|a| a.get(name)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+            })
+            .sum())
+    }
+
+    async fn arn(&self, url: &str) -> Result<String> {
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| job(aws_error(SERVICE, e)))?;
+        attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .ok_or_else(|| shared::Error::permanent(format!("sqs: {url} has no QueueArn")))
+    }
+
+    /// Receive from the DLQ, send to the queue, then delete: a crash between the two sends a message twice,
+    /// never loses one.
+    async fn move_by_hand(&self) -> Result<u64> {
+        let mut moved = 0;
+        loop {
+            let letters = self
+                .client
+                .receive_message()
+                .queue_url(&self.dead_letter_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(|e| job(aws_error(SERVICE, e)))?;
+            let messages = letters.messages();
+            if messages.is_empty() {
+                return Ok(moved);
+            }
+            let bodies: Vec<String> = messages.iter().map(|m| m.body().unwrap_or_default().to_owned()).collect();
+            self.send_batch(&bodies).await?;
+            for message in messages {
+                self.client
+                    .delete_message()
+                    .queue_url(&self.dead_letter_url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(|e| job(aws_error(SERVICE, e)))?;
+            }
+            moved += messages.len() as u64;
+        }
     }
 }

@@ -187,6 +187,17 @@ impl crate::ports::Queue for MemoryQueue {
         Ok(self.0.lock().expect("queue lock").dead.iter().take(max as usize).cloned().collect())
     }
 
+    async fn redrive(&self) -> Result<u64> {
+        let mut q = self.0.lock().expect("queue lock");
+        let dead = std::mem::take(&mut q.dead);
+        for letter in &dead {
+            q.next_id += 1;
+            let id = q.next_id;
+            q.messages.push_back((id, letter.body.clone(), 0, false));
+        }
+        Ok(dead.len() as u64)
+    }
+
     async fn depth(&self) -> Result<u64> {
         Ok(self.0.lock().expect("queue lock").messages.len() as u64)
     }

@@ -41,6 +41,9 @@ pub trait Queue: Send + Sync {
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<()>;
     /// The dead-lettered messages, without taking them.
     async fn peek_dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>>;
+    /// Moves every dead-lettered message back onto the queue as a new message (receive count 0) and says how
+    /// many it moved. A message may arrive twice if a move is interrupted: the delivery ledger absorbs that.
+    async fn redrive(&self) -> Result<u64>;
     /// Messages visible or in flight (not dead-lettered): what is left to do.
     async fn depth(&self) -> Result<u64>;
 }

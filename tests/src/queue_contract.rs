@@ -128,6 +128,18 @@ pub async fn a_dead_lettered_body_keeps_its_reason(t: &dyn QueueUnderTest) {
     assert_eq!(q.depth().await.unwrap(), 0);
 }
 
+pub async fn redrive_moves_the_dead_letters_back_as_new_messages(t: &dyn QueueUnderTest) {
+    let q = t.queue();
+    q.dead_letter("first", "failed").await.unwrap();
+    q.dead_letter("second", "failed").await.unwrap();
+    assert_eq!(q.redrive().await.unwrap(), 2);
+    assert!(q.peek_dead_letters(10).await.unwrap().is_empty());
+    let received = receive_n(q, 2, LONG).await;
+    assert_eq!(body_set(&received), ["first".to_owned(), "second".to_owned()].into_iter().collect());
+    assert!(received.iter().all(|m| m.receive_count == 1), "counted afresh: {received:?}");
+    assert_eq!(q.redrive().await.unwrap(), 0, "nothing left to move");
+}
+
 pub async fn depth_counts_visible_and_in_flight(t: &dyn QueueUnderTest) {
     let q = t.queue();
     assert_eq!(q.depth().await.unwrap(), 0);

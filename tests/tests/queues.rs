@@ -115,6 +115,7 @@ on_every_queue!(
     a_longer_visibility_keeps_a_message_hidden,
     after_max_receives_a_message_is_redriven_to_the_dead_letters,
     a_dead_lettered_body_keeps_its_reason,
+    redrive_moves_the_dead_letters_back_as_new_messages,
     depth_counts_visible_and_in_flight,
     a_batch_of_eleven_is_refused_whole,
     concurrent_receivers_never_get_the_same_message,

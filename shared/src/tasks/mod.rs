@@ -26,16 +26,25 @@ pub struct Deps {
     pub mail_from: String,
 }
 
+/// The task of that name, or an error that says which tasks there are.
+pub fn known(name: &str) -> Result<&'static str> {
+    NAMES
+        .iter()
+        .copied()
+        .find(|known| *known == name)
+        .ok_or_else(|| Error::permanent(format!("unknown task {name:?}; the tasks are: {}", NAMES.join(", "))))
+}
+
 /// Builds the named task, or says which tasks there are.
 pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
-    match name {
+    match known(name)? {
         daily_summary::NAME => Ok(Arc::new(daily_summary::DailySummary {
             store: deps.activity.clone(),
             mailer: deps.mailer.clone(),
             from: deps.mail_from.clone(),
             chunk_size: 500,
         })),
-        other => Err(Error::permanent(format!("unknown task {other:?}; the tasks are: {}", NAMES.join(", ")))),
+        other => unreachable!("{other} is in NAMES but not built"),
     }
 }
 
