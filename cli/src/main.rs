@@ -43,6 +43,22 @@ enum Command {
         #[arg(long)]
         at: Option<DateTime<Utc>>,
     },
+    /// A manual run of one slot [default: now]. With EVENT_BUS_NAME set, an event on that EventBridge bus that
+    /// the task's rule (template.yaml) routes to its function; otherwise `run` on the configured backend. Either
+    /// way the slot is planned once, under the task's lease.
+    Trigger {
+        task: String,
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
+    },
+    /// Triggers every slot of the task's schedule from FROM to TO (RFC 3339, both included), as `trigger` does.
+    Backfill {
+        task: String,
+        #[arg(long)]
+        from: DateTime<Utc>,
+        #[arg(long)]
+        to: DateTime<Utc>,
+    },
     /// The next fire times of a schedule expression, one RFC 3339 UTC timestamp per line (fewer when the
     /// schedule ends). Exits with 2 and the reason when the expression or zone is invalid.
     Next {
@@ -130,26 +146,14 @@ async fn main() {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { data_dir, day } => demo::run(&data_dir.unwrap_or_else(local_dir), day).await,
-        Command::Run { task, at } => {
-            let clock = Arc::new(SystemClock);
-            let backend = connect(clock.clone()).await?;
-            let runtime = backend.runtime(&task, RuntimeSettings::default())?;
-            let time = at.unwrap_or_else(|| clock.now());
-            let plan = runtime.plan(Trigger { time, source: TriggerSource::Manual, task: Some(task) }).await?;
-            println!("{}", serde_json::to_string_pretty(&plan)?);
-            let batches = runtime.drain().await?;
-            let mut totals = WorkReport::default();
-            for batch in &batches {
-                totals.merge(&batch.totals());
-            }
-            let messages: usize = batches.iter().map(|b| b.messages.len()).sum();
-            println!(
-                "{messages} messages worked: {} sent, {} skipped, {} failed",
-                totals.sent,
-                totals.skipped_total(),
-                totals.failed
-            );
-            Ok(())
+        Command::Run { task, at } => run_slots(&task, &[at.unwrap_or_else(|| SystemClock.now())]).await,
+        Command::Trigger { task, at } => trigger(&task, &[at.unwrap_or_else(|| SystemClock.now())]).await,
+        Command::Backfill { task, from, to } => {
+            anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+            let schedule = tasks::schedule(tasks::known(&task)?)?;
+            let slots: Vec<_> = schedule.fires_between(from - chrono::Duration::seconds(1), to).collect();
+            println!("{task}: {} slots of {} in {from} .. {to}", slots.len(), schedule.expression());
+            trigger(&task, &slots).await
         }
         Command::Schedules { json } => {
             let backend = connect(Arc::new(SystemClock)).await?;
@@ -272,6 +276,46 @@ fn parse_downtime(text: &str) -> std::result::Result<(DateTime<Utc>, DateTime<Ut
         return Err(format!("the downtime ends ({to}) before it starts ({from})"));
     }
     Ok((from, to))
+}
+
+/// Plans each slot as a manual trigger, then works the task's queue until it is empty.
+async fn run_slots(task: &str, slots: &[DateTime<Utc>]) -> Result<()> {
+    let backend = connect(Arc::new(SystemClock)).await?;
+    let runtime = backend.runtime(task, RuntimeSettings::default())?;
+    for &time in slots {
+        let plan = runtime.plan(Trigger { time, source: TriggerSource::Manual, task: Some(task.to_owned()) }).await?;
+        let mut totals = WorkReport::default();
+        let mut messages = 0;
+        for batch in runtime.drain().await? {
+            totals.merge(&batch.totals());
+            messages += batch.messages.len();
+        }
+        println!(
+            "{task} {}: {:?}, {} planned; {messages} messages worked: {} sent, {} skipped, {} failed",
+            time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            plan.status,
+            plan.planned,
+            totals.sent,
+            totals.skipped_total(),
+            totals.failed
+        );
+        for error in &plan.errors {
+            println!("    ! {error}");
+        }
+    }
+    Ok(())
+}
+
+/// Manual runs through the task's EventBridge rule when EVENT_BUS_NAME names a bus, else here.
+async fn trigger(task: &str, slots: &[DateTime<Utc>]) -> Result<()> {
+    tasks::known(task)?;
+    let Some(bus) = std::env::var("EVENT_BUS_NAME").ok().filter(|b| !b.is_empty()) else {
+        return run_slots(task, slots).await;
+    };
+    let client = aws_sdk_eventbridge::Client::new(&infra::aws::sdk_config().await);
+    let put = infra::event_bus::EventBridgeBus::new(client, &bus).trigger(task, slots).await?;
+    println!("{task}: {put} manual triggers put on the EventBridge bus {bus}; `jobs runs {task}` shows them run");
+    Ok(())
 }
 
 /// The configured backend. The embedded SQLite database is this command's own, so its schema is brought up

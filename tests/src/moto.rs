@@ -96,6 +96,10 @@ impl Moto {
         aws_sdk_ses::Client::new(&self.sdk_config().await)
     }
 
+    pub async fn events(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.sdk_config().await)
+    }
+
     /// A dead-letter queue and a queue that redrives to it after `max_receive_count` receives, as template.yaml
     /// declares them: returns (queue URL, dead-letter queue URL).
     pub async fn create_queue_pair(
