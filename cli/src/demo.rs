@@ -8,7 +8,7 @@ use chrono::{Duration, NaiveDate};
 use infra::{config::Config, wiring::Backend};
 use shared::{
     invocation::{Trigger, TriggerSource},
-    runtime::{MessageOutcome, PlanStatus, RuntimeSettings, WorkReport},
+    runtime::{PlanStatus, RuntimeSettings, WorkReport},
     tasks::daily_summary,
     time::VirtualClock,
 };
@@ -60,13 +60,8 @@ pub async fn run(dir: &Path, day: NaiveDate) -> Result<()> {
         let mut slot_report = WorkReport::default();
         for batch in runtime.drain().await? {
             slot_report.merge(&batch.totals());
-            for (_, outcome) in &batch.messages {
-                match outcome {
-                    MessageOutcome::Retry { .. } => retried += 1,
-                    MessageOutcome::DeadLettered { .. } => dead += 1,
-                    MessageOutcome::Done { .. } => {}
-                }
-            }
+            let (r, d) = batch.retried_and_dead_lettered();
+            (retried, dead) = (retried + r, dead + d);
         }
         let skipped: Vec<String> = slot_report.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
         let status = match plan.status {

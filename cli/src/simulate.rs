@@ -20,7 +20,7 @@ use serde::Serialize;
 use shared::{
     invocation::{Trigger, TriggerSource},
     ports::{Email, Mailer},
-    runtime::{JobRuntime, MessageOutcome, RuntimeSettings},
+    runtime::{JobRuntime, RuntimeSettings},
     tasks,
     time::VirtualClock,
 };
@@ -145,13 +145,9 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
 async fn drain(runtime: &JobRuntime, clock: &VirtualClock, tally: &mut TaskTally) -> Result<()> {
     for _ in 0..MAX_RETRY_WAITS {
         for batch in runtime.drain().await? {
-            for (_, outcome) in &batch.messages {
-                match outcome {
-                    MessageOutcome::Retry { .. } => tally.retries += 1,
-                    MessageOutcome::DeadLettered { .. } => tally.dead_lettered += 1,
-                    MessageOutcome::Done { .. } => {}
-                }
-            }
+            let (retried, dead) = batch.retried_and_dead_lettered();
+            tally.retries += retried;
+            tally.dead_lettered += dead;
         }
         if runtime.queue.depth().await? == 0 {
             return Ok(());

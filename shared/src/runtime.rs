@@ -238,6 +238,15 @@ impl BatchReport {
         }
         total
     }
+
+    /// How many messages will come back, and how many went to the dead-letter queue.
+    pub fn retried_and_dead_lettered(&self) -> (u64, u64) {
+        self.messages.iter().fold((0, 0), |(retried, dead), (_, outcome)| match outcome {
+            MessageOutcome::Retry { .. } => (retried + 1, dead),
+            MessageOutcome::DeadLettered { .. } => (retried, dead + 1),
+            MessageOutcome::Done { .. } => (retried, dead),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
