@@ -21,7 +21,7 @@ use sqlx::{
 
 use crate::{
     error::job,
-    store::{activity, claims},
+    store::{activity, claims, runs},
     Error,
 };
 
@@ -99,9 +99,6 @@ fn run_record(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<RunRecord, s
     })
 }
 
-const RUN_COLUMNS: &str =
-    "task, slot, status, planned, messages, messages_done, sent, skipped, failed, started_at, finished_at, errors";
-
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn begin_run(&self, task: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> Result<RunStart> {
@@ -116,11 +113,8 @@ impl RunStore for SqliteStore {
         .await
         .map_err(job)?
         .rows_affected();
-        if inserted == 1 {
-            return Ok(RunStart::Started);
-        }
-        let run = self.run(task, slot).await?.ok_or_else(|| shared::Error::retryable("a run vanished"))?;
-        Ok(if run.status == "planning" { RunStart::Resumed } else { RunStart::AlreadyPlanned(run) })
+        let existing = if inserted == 1 { None } else { self.run(task, slot).await? };
+        runs::start(inserted == 1, existing)
     }
 
     async fn finish_plan(
@@ -204,7 +198,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn run(&self, task: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>> {
-        sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE task = ? AND slot = ?"))
+        sqlx::query(&format!("SELECT {} FROM job_runs WHERE task = ? AND slot = ?", runs::COLUMNS))
             .bind(task)
             .bind(stamp(slot))
             .fetch_optional(&self.pool)
@@ -215,8 +209,9 @@ impl RunStore for SqliteStore {
 
     async fn recent_runs(&self, task: Option<&str>, limit: u32) -> Result<Vec<RunRecord>> {
         sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM job_runs WHERE ?1 IS NULL OR task = ?1
-             ORDER BY slot DESC, started_at DESC LIMIT ?2"
+            "SELECT {} FROM job_runs WHERE ?1 IS NULL OR task = ?1
+             ORDER BY slot DESC, started_at DESC LIMIT ?2",
+            runs::COLUMNS,
         ))
         .bind(task)
         .bind(limit)

@@ -1,6 +1,23 @@
 //! What the PostgreSQL and SQLite stores share beyond their SQL: turning a claim's rows into per-key states,
 //! and rows of activity into `DayActivity`. The SQL differs by dialect; this does not.
 
+pub(crate) mod runs {
+    use shared::ports::{RunRecord, RunStart};
+
+    pub const COLUMNS: &str =
+        "task, slot, status, planned, messages, messages_done, sent, skipped, failed, started_at, finished_at, errors";
+
+    /// What `begin_run` found: this insert started the run, or the run already there was left mid-plan by a
+    /// planner that died (resume it) or planned before.
+    pub fn start(inserted: bool, existing: Option<RunRecord>) -> shared::Result<RunStart> {
+        if inserted {
+            return Ok(RunStart::Started);
+        }
+        let run = existing.ok_or_else(|| shared::Error::retryable("a run vanished"))?;
+        Ok(if run.status == "planning" { RunStart::Resumed } else { RunStart::AlreadyPlanned(run) })
+    }
+}
+
 pub(crate) mod claims {
     use std::collections::{HashMap, HashSet};
 
