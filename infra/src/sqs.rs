@@ -1,6 +1,7 @@
 //! The queue port on Amazon SQS: a task's queue and its dead-letter queue.
 
 use async_trait::async_trait;
+use aws_sdk_sqs::operation::receive_message::builders::ReceiveMessageFluentBuilder;
 use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
@@ -71,12 +72,7 @@ impl Queue for SqsQueue {
 
     async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>> {
         let received = self
-            .client
-            .receive_message()
-            .queue_url(&self.url)
-            .max_number_of_messages(max.clamp(1, 10) as i32)
-            .visibility_timeout(visibility_secs(visibility))
-            .wait_time_seconds(0)
+            .receive_from(&self.url, max, visibility_secs(visibility))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
@@ -140,12 +136,7 @@ impl Queue for SqsQueue {
     async fn peek_dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>> {
         // Visibility 0 leaves them where they are; SQS samples, so a peek may show fewer than there are.
         let received = self
-            .client
-            .receive_message()
-            .queue_url(&self.dead_letter_url)
-            .max_number_of_messages(max.clamp(1, 10) as i32)
-            .visibility_timeout(0)
-            .wait_time_seconds(0)
+            .receive_from(&self.dead_letter_url, max, 0)
             .message_attribute_names(REASON)
             .send()
             .await
@@ -192,6 +183,16 @@ impl Queue for SqsQueue {
 }
 
 impl SqsQueue {
+    /// A ReceiveMessage of up to `max` (at most ten) from `url`, hidden for `visibility_secs`, without waiting.
+    fn receive_from(&self, url: &str, max: u32, visibility_secs: i32) -> ReceiveMessageFluentBuilder {
+        self.client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .visibility_timeout(visibility_secs)
+            .wait_time_seconds(0)
+    }
+
     /// The sum of the named count attributes of a queue.
     async fn count(&self, url: &str, names: &[QueueAttributeName]) -> Result<u64> {
         let attributes = self
@@ -232,12 +233,7 @@ impl SqsQueue {
         let mut moved = 0;
         loop {
             let letters = self
-                .client
-                .receive_message()
-                .queue_url(&self.dead_letter_url)
-                .max_number_of_messages(10)
-                .visibility_timeout(60)
-                .wait_time_seconds(0)
+                .receive_from(&self.dead_letter_url, 10, 60)
                 .send()
                 .await
                 .map_err(|e| job(aws_error(SERVICE, e)))?;
