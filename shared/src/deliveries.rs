@@ -64,7 +64,7 @@ impl Deliveries<'_> {
                 async move {
                     let settlement = match fut.await {
                         Ok(()) => Settlement::Done,
-                        Err(Error::Retryable(e)) => Settlement::Retry(e),
+                        Err(Error::Retryable(e) | Error::Sender(e)) => Settlement::Retry(e),
                         Err(Error::Permanent(e)) => Settlement::Failed(e),
                     };
                     (key, settlement)

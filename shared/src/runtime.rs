@@ -508,7 +508,7 @@ impl JobRuntime {
                 self.runs.record_work(task, slot.time(), &tally, now).await?;
                 self.dead_letter(body, reason).await
             }
-            Err(Error::Retryable(reason)) => {
+            Err(Error::Retryable(reason) | Error::Sender(reason)) => {
                 let tally = WorkTally { errors: vec![reason.clone()], ..Default::default() };
                 // The run's bookkeeping is best effort here: the message comes back whatever it says.
                 if let Err(e) = self.runs.record_work(task, slot.time(), &tally, now).await {
