@@ -10,6 +10,7 @@ use chrono::{Duration, NaiveDate};
 use infra::postgres::PgStore;
 use shared::{
     invocation::{Trigger, TriggerSource},
+    limits::Pace,
     memory::{MemoryQueue, NullMailer},
     runtime::{JobRuntime, RuntimeSettings, WorkReport},
     tasks::{self, daily_summary, Deps},
@@ -88,6 +89,7 @@ async fn throughput(args: Args) -> Result<()> {
         ledger: store.clone(),
         queue: Arc::new(MemoryQueue::default()),
         clock: clock.clone(),
+        pace: Pace::new(None),
         settings: RuntimeSettings::default(),
     };
 

@@ -19,12 +19,7 @@ pub async fn run(dir: &Path, day: NaiveDate) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let outbox = dir.join("outbox");
-    let config = Config {
-        database_url: infra::config::Secret::new(format!("sqlite://{}", dir.join("jobs.db").display())),
-        queue: infra::config::QueueConfig::Embedded { max_receive_count: 5 },
-        mail: infra::config::MailConfig::Outbox(outbox.clone()),
-        mail_from: "Fitness App <jobs@localhost>".into(),
-    };
+    let config = Config::embedded(&dir.join("jobs.db"), outbox.clone());
     let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let clock = Arc::new(VirtualClock::new(start));
     let backend = Backend::connect(config, clock.clone()).await?;
@@ -66,7 +61,6 @@ pub async fn run(dir: &Path, day: NaiveDate) -> Result<()> {
         let skipped: Vec<String> = slot_report.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
         let status = match plan.status {
             PlanStatus::AlreadyPlanned => "planned before: nothing new".to_owned(),
-            PlanStatus::Overlap => "another planner was running".to_owned(),
             PlanStatus::Planned | PlanStatus::Resumed => {
                 new_slots += 1;
                 skipped.join(", ")

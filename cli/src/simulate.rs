@@ -12,10 +12,7 @@ use std::{
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use infra::{
-    config::{Config, MailConfig, QueueConfig, Secret},
-    wiring::Backend,
-};
+use infra::{config::Config, wiring::Backend};
 use serde::Serialize;
 use shared::{
     invocation::{Trigger, TriggerSource},
@@ -90,12 +87,7 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
     let start = spec.from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let end = (spec.to + Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let clock = Arc::new(VirtualClock::new(start));
-    let config = Config {
-        database_url: Secret::new(format!("sqlite://{}", db.display())),
-        queue: QueueConfig::Embedded { max_receive_count: 5 },
-        mail: MailConfig::Outbox(spec.data_dir.join("outbox")),
-        mail_from: "Fitness App <jobs@localhost>".into(),
-    };
+    let config = Config::embedded(&db, spec.data_dir.join("outbox"));
     let mut backend = Backend::connect(config, clock.clone()).await?;
     backend.store.migrate().await?;
     let days = (spec.to - spec.from).num_days() as u32 + 2;

@@ -38,7 +38,7 @@ pub enum MailConfig {
     Outbox(PathBuf),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `DATABASE_URL`: `postgres://…` or `sqlite://…`.
     pub database_url: Secret,
@@ -46,6 +46,12 @@ pub struct Config {
     pub mail: MailConfig,
     /// `MAIL_FROM`: the sender of every email.
     pub mail_from: String,
+    /// `SEND_RATE`: sends a second this process may start, across every message it works at once. Unset, SES
+    /// is paced to the account's maximum send rate shared among the function's concurrent instances
+    /// (`MAX_CONCURRENCY`), and the outbox is not paced.
+    pub send_rate: Option<f64>,
+    /// `MAX_CONCURRENCY`: how many instances of the function work at once (the SQS event's MaximumConcurrency).
+    pub max_concurrency: u32,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +63,18 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The embedded backend on one machine: a SQLite file with its queue, and an outbox folder.
+    pub fn embedded(database: &std::path::Path, outbox: PathBuf) -> Self {
+        Self {
+            database_url: Secret::new(format!("sqlite://{}", database.display())),
+            queue: QueueConfig::Embedded { max_receive_count: 5 },
+            mail: MailConfig::Outbox(outbox),
+            mail_from: "Fitness App <jobs@localhost>".into(),
+            send_rate: None,
+            max_concurrency: 1,
+        }
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
@@ -89,7 +107,27 @@ impl Config {
             Some(dir) => MailConfig::Outbox(dir.into()),
             None => MailConfig::Ses,
         };
-        Ok(Self { database_url: Secret::new(database_url), queue, mail, mail_from: required("MAIL_FROM")? })
+        let send_rate = match lookup("SEND_RATE") {
+            None => None,
+            Some(rate) => Some(rate.parse::<f64>().ok().filter(|r| r.is_finite() && *r > 0.0).ok_or_else(|| {
+                ConfigError::Invalid { name: "SEND_RATE", reason: format!("{rate:?} is not a positive number") }
+            })?),
+        };
+        let max_concurrency = match lookup("MAX_CONCURRENCY") {
+            None => 1,
+            Some(n) => n.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                name: "MAX_CONCURRENCY",
+                reason: format!("{n:?} is not 1 to 1000"),
+            })?,
+        };
+        Ok(Self {
+            database_url: Secret::new(database_url),
+            queue,
+            mail,
+            mail_from: required("MAIL_FROM")?,
+            send_rate,
+            max_concurrency,
+        })
     }
 }
 
@@ -143,5 +181,15 @@ mod tests {
         let err =
             config(&[("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a"), ("MAX_RECEIVE_COUNT", "0")]).unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { name: "MAX_RECEIVE_COUNT", .. }));
+        let err = config(&[("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a"), ("SEND_RATE", "-1")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: "SEND_RATE", .. }));
+        let err = config(&[("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a"), ("MAX_CONCURRENCY", "0")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: "MAX_CONCURRENCY", .. }));
+    }
+
+    #[test]
+    fn the_send_rate_is_read_when_given() {
+        let c = config(&[("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a"), ("SEND_RATE", "14")]).unwrap();
+        assert_eq!((c.send_rate, c.max_concurrency), (Some(14.0), 1));
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use shared::{
     ports::{
         ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Recipient,
-        RunRecord, RunStart, RunStore, Settlement, WorkTally,
+        RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
     },
     Result,
 };
@@ -96,14 +96,23 @@ fn run_record(row: &PgRow) -> std::result::Result<RunRecord, sqlx::Error> {
 
 #[async_trait]
 impl RunStore for PgStore {
-    async fn begin_run(&self, task: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> Result<RunStart> {
+    async fn begin_run(
+        &self,
+        task: &str,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        replan_skipped: bool,
+    ) -> Result<RunStart> {
         let inserted = sqlx::query(
             "INSERT INTO job_runs (task, slot, status, started_at) VALUES ($1, $2, 'planning', $3)
-             ON CONFLICT (task, slot) DO NOTHING",
+             ON CONFLICT (task, slot) DO UPDATE SET
+                 status = 'planning', started_at = excluded.started_at, finished_at = NULL, errors = '[]'
+             WHERE job_runs.status = 'skipped' AND $4",
         )
         .bind(task)
         .bind(slot)
         .bind(now)
+        .bind(replan_skipped)
         .execute(&self.pool)
         .await
         .map_err(job)?
@@ -143,6 +152,40 @@ impl RunStore for PgStore {
     }
 
     async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()> {
+        let part = tally.part as i64;
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        sqlx::query("INSERT INTO run_messages (task, slot, part) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(task)
+            .bind(slot)
+            .bind(part)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+        let (sent, skipped, failed, finished): (i64, i64, i64, bool) = sqlx::query_as(
+            "SELECT sent, skipped, failed, finished FROM run_messages
+             WHERE task = $1 AND slot = $2 AND part = $3 FOR UPDATE",
+        )
+        .bind(task)
+        .bind(slot)
+        .bind(part)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(job)?;
+        let (after, delta) = runs::after_attempt(runs::MessageCounts { sent, skipped, failed, finished }, tally);
+        sqlx::query(
+            "UPDATE run_messages SET sent = $4, skipped = $5, failed = $6, finished = $7
+             WHERE task = $1 AND slot = $2 AND part = $3",
+        )
+        .bind(task)
+        .bind(slot)
+        .bind(part)
+        .bind(after.sent)
+        .bind(after.skipped)
+        .bind(after.failed)
+        .bind(after.finished)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
         let query = format!(
             "UPDATE job_runs SET sent = sent + $1, skipped = skipped + $2, failed = failed + $3,
                  messages_done = messages_done + $4, errors = {},
@@ -153,39 +196,51 @@ impl RunStore for PgStore {
             last_five_errors(5)
         );
         sqlx::query(&query)
-            .bind(tally.sent as i64)
-            .bind(tally.skipped as i64)
-            .bind(tally.failed as i64)
-            .bind(i64::from(tally.message_finished))
+            .bind(delta.sent)
+            .bind(delta.skipped)
+            .bind(delta.failed)
+            .bind(delta.messages_done)
             .bind(Json(&tally.errors))
             .bind(now)
             .bind(task)
             .bind(slot)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(job)?;
-        Ok(())
+        tx.commit().await.map_err(job)
     }
 
-    async fn record_skipped(&self, task: &str, slot: DateTime<Utc>, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+    async fn record_skipped(&self, task: &str, slots: &[SkippedSlot], now: DateTime<Utc>) -> Result<u64> {
+        let times: Vec<DateTime<Utc>> = slots.iter().map(|s| s.slot).collect();
+        let reasons: Vec<&str> = slots.iter().map(|s| s.reason.as_str()).collect();
         let inserted = sqlx::query(
             "INSERT INTO job_runs (task, slot, status, started_at, finished_at, errors)
-             VALUES ($1, $2, 'skipped', $3, $3, $4) ON CONFLICT (task, slot) DO NOTHING",
+             SELECT $1, s.slot, 'skipped', $2, $2, jsonb_build_array(s.reason)
+             FROM UNNEST($3::timestamptz[], $4::text[]) AS s (slot, reason)
+             ON CONFLICT (task, slot) DO NOTHING",
         )
         .bind(task)
-        .bind(slot)
         .bind(now)
-        .bind(Json([reason]))
+        .bind(&times)
+        .bind(&reasons)
         .execute(&self.pool)
         .await
         .map_err(job)?;
-        Ok(inserted.rows_affected() == 1)
+        Ok(inserted.rows_affected())
     }
 
     async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>> {
-        sqlx::query_scalar("SELECT max(slot) FROM job_runs WHERE task = $1")
+        sqlx::query_scalar("SELECT max(slot) FROM job_runs WHERE task = $1 AND status <> 'planning'")
             .bind(task)
             .fetch_one(&self.pool)
+            .await
+            .map_err(job)
+    }
+
+    async fn unfinished_plans(&self, task: &str) -> Result<Vec<DateTime<Utc>>> {
+        sqlx::query_scalar("SELECT slot FROM job_runs WHERE task = $1 AND status = 'planning' ORDER BY slot")
+            .bind(task)
+            .fetch_all(&self.pool)
             .await
             .map_err(job)
     }
@@ -256,7 +311,7 @@ impl Ledger for PgStore {
         }
         let subjects: Vec<&str> = unique.iter().map(|k| k.subject.as_str()).collect();
         let periods: Vec<&str> = unique.iter().map(|k| k.period.as_str()).collect();
-        let won: Vec<(String, String)> = sqlx::query_as(
+        let won: Vec<(String, String, i32)> = sqlx::query_as(
             "INSERT INTO deliveries (task, subject, period, status, attempts, expires_at, updated_at)
              SELECT $1, k.subject, k.period, 'in_progress', 1, $2, $3
              FROM UNNEST($4::text[], $5::text[]) AS k (subject, period)
@@ -265,7 +320,7 @@ impl Ledger for PgStore {
                  expires_at = excluded.expires_at, updated_at = excluded.updated_at
              WHERE deliveries.status = 'retryable'
                 OR (deliveries.status = 'in_progress' AND deliveries.expires_at <= $3)
-             RETURNING subject, period",
+             RETURNING subject, period, attempts",
         )
         .bind(task)
         .bind(later(now, hold))
@@ -290,33 +345,39 @@ impl Ledger for PgStore {
         Ok(claims::states(keys, won, statuses))
     }
 
-    async fn settle(&self, task: &str, outcomes: &[(DeliveryKey, Settlement)], now: DateTime<Utc>) -> Result<()> {
+    async fn settle(&self, task: &str, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64> {
         if outcomes.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        let (mut subjects, mut periods, mut statuses, mut errors) = (vec![], vec![], vec![], vec![]);
-        for (key, settlement) in outcomes {
+        let (mut subjects, mut periods, mut attempts, mut statuses, mut errors) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for Settled { key, attempt, settlement } in outcomes {
             let (status, error) = claims::settled(settlement);
             subjects.push(key.subject.as_str());
             periods.push(key.period.as_str());
+            attempts.push(*attempt as i32);
             statuses.push(status);
             errors.push(error);
         }
-        sqlx::query(
+        // Fenced: only the claim this caller holds, still in progress at the attempt it won.
+        let settled = sqlx::query(
             "UPDATE deliveries d SET status = o.status, last_error = coalesce(o.error, d.last_error), updated_at = $2
-             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[]) AS o (subject, period, status, error)
-             WHERE d.task = $1 AND d.subject = o.subject AND d.period = o.period",
+             FROM UNNEST($3::text[], $4::text[], $5::int[], $6::text[], $7::text[])
+                  AS o (subject, period, attempt, status, error)
+             WHERE d.task = $1 AND d.subject = o.subject AND d.period = o.period
+               AND d.status = 'in_progress' AND d.attempts = o.attempt",
         )
         .bind(task)
         .bind(now)
         .bind(&subjects)
         .bind(&periods)
+        .bind(&attempts)
         .bind(&statuses)
         .bind(&errors)
         .execute(&self.pool)
         .await
         .map_err(job)?;
-        Ok(())
+        Ok(settled.rows_affected())
     }
 }
 

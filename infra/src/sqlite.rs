@@ -10,7 +10,7 @@ use serde_json::json;
 use shared::{
     ports::{
         ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Recipient,
-        RunRecord, RunStart, RunStore, Settlement, WorkTally,
+        RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
     },
     Result,
 };
@@ -101,14 +101,23 @@ fn run_record(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<RunRecord, s
 
 #[async_trait]
 impl RunStore for SqliteStore {
-    async fn begin_run(&self, task: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> Result<RunStart> {
+    async fn begin_run(
+        &self,
+        task: &str,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        replan_skipped: bool,
+    ) -> Result<RunStart> {
         let inserted = sqlx::query(
-            "INSERT INTO job_runs (task, slot, status, started_at) VALUES (?, ?, 'planning', ?)
-             ON CONFLICT (task, slot) DO NOTHING",
+            "INSERT INTO job_runs (task, slot, status, started_at) VALUES (?1, ?2, 'planning', ?3)
+             ON CONFLICT (task, slot) DO UPDATE SET
+                 status = 'planning', started_at = excluded.started_at, finished_at = NULL, errors = '[]'
+             WHERE job_runs.status = 'skipped' AND ?4",
         )
         .bind(task)
         .bind(stamp(slot))
         .bind(stamp(now))
+        .bind(replan_skipped)
         .execute(&self.pool)
         .await
         .map_err(job)?
@@ -148,6 +157,40 @@ impl RunStore for SqliteStore {
     }
 
     async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()> {
+        let (slot, part) = (stamp(slot), tally.part as i64);
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        // A write first, so the transaction holds the write lock before it reads.
+        sqlx::query("INSERT INTO run_messages (task, slot, part) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+            .bind(task)
+            .bind(&slot)
+            .bind(part)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+        let (sent, skipped, failed, finished): (i64, i64, i64, bool) = sqlx::query_as(
+            "SELECT sent, skipped, failed, finished FROM run_messages WHERE task = ?1 AND slot = ?2 AND part = ?3",
+        )
+        .bind(task)
+        .bind(&slot)
+        .bind(part)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(job)?;
+        let (after, delta) = runs::after_attempt(runs::MessageCounts { sent, skipped, failed, finished }, tally);
+        sqlx::query(
+            "UPDATE run_messages SET sent = ?4, skipped = ?5, failed = ?6, finished = ?7
+             WHERE task = ?1 AND slot = ?2 AND part = ?3",
+        )
+        .bind(task)
+        .bind(&slot)
+        .bind(part)
+        .bind(after.sent)
+        .bind(after.skipped)
+        .bind(after.failed)
+        .bind(after.finished)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
         let query = format!(
             "UPDATE job_runs SET sent = sent + ?1, skipped = skipped + ?2, failed = failed + ?3,
                  messages_done = messages_done + ?4, errors = {},
@@ -158,43 +201,55 @@ impl RunStore for SqliteStore {
             last_five_errors(5)
         );
         sqlx::query(&query)
-            .bind(tally.sent as i64)
-            .bind(tally.skipped as i64)
-            .bind(tally.failed as i64)
-            .bind(i64::from(tally.message_finished))
+            .bind(delta.sent)
+            .bind(delta.skipped)
+            .bind(delta.failed)
+            .bind(delta.messages_done)
             .bind(json!(tally.errors).to_string())
             .bind(stamp(now))
             .bind(task)
-            .bind(stamp(slot))
-            .execute(&self.pool)
+            .bind(&slot)
+            .execute(&mut *tx)
             .await
             .map_err(job)?;
-        Ok(())
+        tx.commit().await.map_err(job)
     }
 
-    async fn record_skipped(&self, task: &str, slot: DateTime<Utc>, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+    async fn record_skipped(&self, task: &str, slots: &[SkippedSlot], now: DateTime<Utc>) -> Result<u64> {
+        let rows: Vec<_> = slots.iter().map(|s| json!([stamp(s.slot), s.reason])).collect();
         let inserted = sqlx::query(
             "INSERT INTO job_runs (task, slot, status, started_at, finished_at, errors)
-             VALUES (?, ?, 'skipped', ?, ?, ?) ON CONFLICT (task, slot) DO NOTHING",
+             SELECT ?1, json_extract(value, '$[0]'), 'skipped', ?2, ?2, json_array(json_extract(value, '$[1]'))
+             FROM json_each(?3) WHERE true
+             ON CONFLICT (task, slot) DO NOTHING",
         )
         .bind(task)
-        .bind(stamp(slot))
         .bind(stamp(now))
-        .bind(stamp(now))
-        .bind(json!([reason]).to_string())
+        .bind(json!(rows).to_string())
         .execute(&self.pool)
         .await
         .map_err(job)?;
-        Ok(inserted.rows_affected() == 1)
+        Ok(inserted.rows_affected())
     }
 
     async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>> {
-        let slot: Option<String> = sqlx::query_scalar("SELECT max(slot) FROM job_runs WHERE task = ?")
-            .bind(task)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(job)?;
+        let slot: Option<String> =
+            sqlx::query_scalar("SELECT max(slot) FROM job_runs WHERE task = ? AND status <> 'planning'")
+                .bind(task)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(job)?;
         slot.as_deref().map(parse_stamp).transpose().map_err(job)
+    }
+
+    async fn unfinished_plans(&self, task: &str) -> Result<Vec<DateTime<Utc>>> {
+        let slots: Vec<String> =
+            sqlx::query_scalar("SELECT slot FROM job_runs WHERE task = ? AND status = 'planning' ORDER BY slot")
+                .bind(task)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(job)?;
+        slots.iter().map(|s| parse_stamp(s)).collect::<std::result::Result<_, _>>().map_err(job)
     }
 
     async fn run(&self, task: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>> {
@@ -267,7 +322,7 @@ impl Ledger for SqliteStore {
             return Ok(vec![]);
         }
         let keys_param = keys_json(&unique);
-        let won: Vec<(String, String)> = sqlx::query_as(
+        let won: Vec<(String, String, i32)> = sqlx::query_as(
             "INSERT INTO deliveries (task, subject, period, status, attempts, expires_at, updated_at)
              SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), 'in_progress', 1, ?2, ?3
              FROM json_each(?4) WHERE true
@@ -276,7 +331,7 @@ impl Ledger for SqliteStore {
                  expires_at = excluded.expires_at, updated_at = excluded.updated_at
              WHERE deliveries.status = 'retryable'
                 OR (deliveries.status = 'in_progress' AND deliveries.expires_at <= ?3)
-             RETURNING subject, period",
+             RETURNING subject, period, attempts",
         )
         .bind(task)
         .bind(later(now, hold))
@@ -299,23 +354,25 @@ impl Ledger for SqliteStore {
         Ok(claims::states(keys, won, statuses))
     }
 
-    async fn settle(&self, task: &str, outcomes: &[(DeliveryKey, Settlement)], now: DateTime<Utc>) -> Result<()> {
+    async fn settle(&self, task: &str, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64> {
         if outcomes.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let rows: Vec<_> = outcomes
             .iter()
-            .map(|(key, settlement)| {
+            .map(|Settled { key, attempt, settlement }| {
                 let (status, error) = claims::settled(settlement);
-                json!([key.subject, key.period, status, error])
+                json!([key.subject, key.period, attempt, status, error])
             })
             .collect();
-        sqlx::query(
-            "UPDATE deliveries SET status = json_extract(o.value, '$[2]'),
-                 last_error = coalesce(json_extract(o.value, '$[3]'), last_error), updated_at = ?2
+        // Fenced: only the claim this caller holds, still in progress at the attempt it won.
+        let settled = sqlx::query(
+            "UPDATE deliveries SET status = json_extract(o.value, '$[3]'),
+                 last_error = coalesce(json_extract(o.value, '$[4]'), last_error), updated_at = ?2
              FROM json_each(?3) o
              WHERE deliveries.task = ?1 AND deliveries.subject = json_extract(o.value, '$[0]')
-               AND deliveries.period = json_extract(o.value, '$[1]')",
+               AND deliveries.period = json_extract(o.value, '$[1]')
+               AND deliveries.status = 'in_progress' AND deliveries.attempts = json_extract(o.value, '$[2]')",
         )
         .bind(task)
         .bind(stamp(now))
@@ -323,7 +380,7 @@ impl Ledger for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(job)?;
-        Ok(())
+        Ok(settled.rows_affected())
     }
 }
 

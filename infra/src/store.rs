@@ -2,7 +2,7 @@
 //! and rows of activity into `DayActivity`. The SQL differs by dialect; this does not.
 
 pub(crate) mod runs {
-    use shared::ports::{RunRecord, RunStart};
+    use shared::ports::{RunRecord, RunStart, WorkTally};
 
     pub const COLUMNS: &str =
         "task, slot, status, planned, messages, messages_done, sent, skipped, failed, started_at, finished_at, errors";
@@ -15,6 +15,67 @@ pub(crate) mod runs {
         }
         let run = existing.ok_or_else(|| shared::Error::retryable("a run vanished"))?;
         Ok(if run.status == "planning" { RunStart::Resumed } else { RunStart::AlreadyPlanned(run) })
+    }
+
+    /// What the attempts at one message of a run have added to it (a row of `run_messages`).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct MessageCounts {
+        pub sent: i64,
+        pub skipped: i64,
+        pub failed: i64,
+        pub finished: bool,
+    }
+
+    /// What one attempt at a message changes in its run.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct RunDelta {
+        pub sent: i64,
+        pub skipped: i64,
+        pub failed: i64,
+        pub messages_done: i64,
+    }
+
+    /// A message's counts after one more attempt, and what that adds to its run. Sends and failures for good
+    /// add up (the ledger lets each happen once); the task's skips are each attempt's whole view of the chunk,
+    /// so the latest replaces the earlier; a message finishes once. A finished message's redelivery changes
+    /// nothing but what it really performed.
+    pub fn after_attempt(before: MessageCounts, tally: &WorkTally) -> (MessageCounts, RunDelta) {
+        let after = MessageCounts {
+            sent: before.sent + tally.sent as i64,
+            failed: before.failed + tally.failed as i64,
+            skipped: if before.finished { before.skipped } else { tally.skipped as i64 },
+            finished: before.finished || tally.message_finished,
+        };
+        let delta = RunDelta {
+            sent: after.sent - before.sent,
+            skipped: after.skipped - before.skipped,
+            failed: after.failed - before.failed,
+            messages_done: i64::from(after.finished && !before.finished),
+        };
+        (after, delta)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn attempt(sent: u64, skipped: u64, failed: u64, finished: bool) -> WorkTally {
+            WorkTally { part: 0, sent, skipped, failed, errors: vec![], message_finished: finished }
+        }
+
+        #[test]
+        fn a_message_counts_once_however_often_it_is_delivered() {
+            // Cut short by a deadline: 3 sent, 2 skipped for no activity, not finished.
+            let (after, delta) = after_attempt(MessageCounts::default(), &attempt(3, 2, 0, false));
+            assert_eq!(delta, RunDelta { sent: 3, skipped: 2, failed: 0, messages_done: 0 });
+            // The retry sends the other 4, sees the same 2 skips, and finishes.
+            let (after, delta) = after_attempt(after, &attempt(4, 2, 1, true));
+            assert_eq!(delta, RunDelta { sent: 4, skipped: 0, failed: 1, messages_done: 1 });
+            // A duplicate delivery of the finished message finds everything done.
+            let (again, delta) = after_attempt(after, &attempt(0, 2, 0, true));
+            assert_eq!(delta, RunDelta::default());
+            assert_eq!(again, MessageCounts { sent: 7, skipped: 2, failed: 1, finished: true });
+        }
     }
 }
 
@@ -29,21 +90,22 @@ pub(crate) mod claims {
         keys.iter().filter(|k| seen.insert(*k)).cloned().collect()
     }
 
-    /// Each key's state, in input order: won by this claim, or why not from its current status. A repeated
-    /// key is won once.
+    /// Each key's state, in input order: won by this claim (with the attempt that fences its settlement), or
+    /// why not from its current status. A repeated key is won once.
     pub fn states(
         keys: &[DeliveryKey],
-        won: Vec<(String, String)>,
+        won: Vec<(String, String, i32)>,
         statuses: Vec<(String, String, String)>,
     ) -> Vec<(DeliveryKey, ClaimState)> {
-        let mut won: HashSet<(String, String)> = won.into_iter().collect();
+        let mut won: HashMap<(String, String), i32> =
+            won.into_iter().map(|(subject, period, attempt)| ((subject, period), attempt)).collect();
         let statuses: HashMap<(String, String), String> =
             statuses.into_iter().map(|(subject, period, status)| ((subject, period), status)).collect();
         keys.iter()
             .map(|key| {
                 let id = (key.subject.clone(), key.period.clone());
-                let state = if won.remove(&id) {
-                    ClaimState::Won
+                let state = if let Some(attempt) = won.remove(&id) {
+                    ClaimState::Won(attempt as u32)
                 } else {
                     match statuses.get(&id).map(String::as_str) {
                         Some("done") => ClaimState::Done,

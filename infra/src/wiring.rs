@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use shared::{
+    limits::Pace,
     ports::{ActivityStore, AppWriter, Ledger, Mailer, Queue, RunStore},
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, Deps},
@@ -81,6 +82,8 @@ pub struct Backend {
     pub clock: Arc<dyn Clock>,
     pub config: Config,
     sqs: Option<aws_sdk_sqs::Client>,
+    /// Sends a second this process starts, at most.
+    send_rate: Option<f64>,
 }
 
 impl Backend {
@@ -101,7 +104,8 @@ impl Backend {
             QueueConfig::Sqs { .. } => Some(aws_sdk_sqs::Client::new(aws.as_ref().expect("loaded for SQS"))),
             QueueConfig::Embedded { .. } => None,
         };
-        Ok(Self { store, mailer, clock, config, sqs })
+        let send_rate = config.send_rate;
+        Ok(Self { store, mailer, clock, config, sqs, send_rate })
     }
 
     /// The task's queue: the configured SQS queue, or the task's embedded queue.
@@ -131,6 +135,7 @@ impl Backend {
             ledger: self.store.ledger(),
             queue: self.queue(task),
             clock: self.clock.clone(),
+            pace: Pace::new(self.send_rate),
             settings,
         })
     }

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod deliveries;
 pub mod error;
 pub mod invocation;
+pub mod limits;
 pub mod memory;
 pub mod ports;
 pub mod runtime;

@@ -13,7 +13,7 @@ use std::{
 };
 
 use crate::{
-    ports::{ClaimState, DeliveryKey, Email, Ledger, Mailer, Settlement},
+    ports::{ClaimState, DeliveryKey, Email, Ledger, Mailer, Settled, Settlement},
     Error, Result,
 };
 
@@ -67,6 +67,7 @@ impl Mailer for NullMailer {
 #[derive(Debug, Clone)]
 struct Entry {
     status: &'static str,
+    attempts: u32,
     expires_at: DateTime<Utc>,
 }
 
@@ -87,38 +88,42 @@ impl Ledger for MemoryLedger {
         Ok(keys
             .iter()
             .map(|key| {
-                let slot = map.entry((task.to_owned(), key.clone()));
-                let state = match slot {
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(Entry { status: "in_progress", expires_at });
-                        ClaimState::Won
+                let entry = map.entry((task.to_owned(), key.clone())).or_insert(Entry {
+                    status: "retryable",
+                    attempts: 0,
+                    expires_at: now,
+                });
+                let state = match entry.status {
+                    "done" => ClaimState::Done,
+                    "failed" => ClaimState::Failed,
+                    "in_progress" if entry.expires_at > now => ClaimState::Busy,
+                    _ => {
+                        *entry = Entry { status: "in_progress", attempts: entry.attempts + 1, expires_at };
+                        ClaimState::Won(entry.attempts)
                     }
-                    std::collections::hash_map::Entry::Occupied(mut o) => match o.get().status {
-                        "done" => ClaimState::Done,
-                        "failed" => ClaimState::Failed,
-                        "in_progress" if o.get().expires_at > now => ClaimState::Busy,
-                        _ => {
-                            o.insert(Entry { status: "in_progress", expires_at });
-                            ClaimState::Won
-                        }
-                    },
                 };
                 (key.clone(), state)
             })
             .collect())
     }
 
-    async fn settle(&self, task: &str, outcomes: &[(DeliveryKey, Settlement)], now: DateTime<Utc>) -> Result<()> {
+    async fn settle(&self, task: &str, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64> {
         let mut map = self.0.lock().expect("ledger lock");
-        for (key, settlement) in outcomes {
-            let status = match settlement {
+        let mut settled = 0;
+        for Settled { key, attempt, settlement } in outcomes {
+            let Some(entry) = map.get_mut(&(task.to_owned(), key.clone())) else { continue };
+            if entry.status != "in_progress" || entry.attempts != *attempt {
+                continue; // no longer ours: the claim expired and another worker took it
+            }
+            entry.status = match settlement {
                 Settlement::Done => "done",
                 Settlement::Retry(_) => "retryable",
                 Settlement::Failed(_) => "failed",
             };
-            map.insert((task.to_owned(), key.clone()), Entry { status, expires_at: now });
+            entry.expires_at = now;
+            settled += 1;
         }
-        Ok(())
+        Ok(settled)
     }
 }
 

@@ -79,21 +79,43 @@ pub struct RunRecord {
     pub errors: Vec<String>,
 }
 
-/// What one processed message adds to its run.
+/// What one attempt at one message did to its run. A message may be delivered more than once (SQS is
+/// at-least-once, a retry, a resumed plan sending its chunk again): the store counts each message of a run once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkTally {
+    /// The message's number within its run, given by the planner: what makes a redelivery the same message.
+    pub part: u64,
+    /// Side effects performed by this attempt (the ledger keeps any from being performed twice).
     pub sent: u64,
+    /// Subjects this attempt passed over for a reason of the task's (no activity, opted out…): the message's
+    /// latest count replaces its earlier one.
     pub skipped: u64,
+    /// Side effects that failed for good in this attempt.
     pub failed: u64,
     pub errors: Vec<String>,
     /// Whether the message is finished (done, or failed for good); false when it will be redelivered.
     pub message_finished: bool,
 }
 
+/// A slot that was not planned, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedSlot {
+    pub slot: DateTime<Utc>,
+    pub reason: String,
+}
+
 /// `job_runs` and the planner leases.
 #[async_trait]
 pub trait RunStore: Send + Sync {
-    async fn begin_run(&self, task: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> Result<RunStart>;
+    /// Starts the run of `(task, slot)`, or finds it. With `replan_skipped` (a manual trigger or backfill), a
+    /// slot recorded as skipped is planned after all; a slot that was planned never is.
+    async fn begin_run(
+        &self,
+        task: &str,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        replan_skipped: bool,
+    ) -> Result<RunStart>;
     /// Closes the planning of a run; `errors` are what planning found wrong (bad time zones…).
     async fn finish_plan(
         &self,
@@ -104,13 +126,18 @@ pub trait RunStore: Send + Sync {
         errors: &[String],
         now: DateTime<Utc>,
     ) -> Result<()>;
-    /// Adds a message's outcome to its run; the run is done when every message is finished.
+    /// Adds an attempt at a message to its run, counting each message once whatever its deliveries; the run
+    /// is done when every message is finished.
     async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()>;
-    /// Records a slot that was not planned, with why (missed while down, an overlapping planner); a slot that
-    /// already has a run keeps it. Returns whether the slot was recorded.
-    async fn record_skipped(&self, task: &str, slot: DateTime<Utc>, reason: &str, now: DateTime<Utc>) -> Result<bool>;
-    /// The newest slot of the task with a run of any status: where catch-up looks back to.
+    /// Records slots that were not planned, with why (missed while down, older than the catch-up horizon); a
+    /// slot that already has a run keeps it. Returns how many were recorded.
+    async fn record_skipped(&self, task: &str, slots: &[SkippedSlot], now: DateTime<Utc>) -> Result<u64>;
+    /// The newest slot of the task whose planning finished (planned, done or skipped): where catch-up looks
+    /// back to. A plan left unfinished by a dead planner does not count: it is resumed instead.
     async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>>;
+    /// The task's runs still `planning`, oldest first. Asked under the task's lease, they are plans whose
+    /// planner died.
+    async fn unfinished_plans(&self, task: &str) -> Result<Vec<DateTime<Utc>>>;
     async fn run(&self, task: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>>;
     /// The newest runs first, of one task or of all.
     async fn recent_runs(&self, task: Option<&str>, limit: u32) -> Result<Vec<RunRecord>>;
@@ -129,8 +156,9 @@ pub struct DeliveryKey {
 /// Where a key stood when a claim did not win it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimState {
-    /// Won: this caller, and only this one, performs the side effect now.
-    Won,
+    /// Won: this caller, and only this one, performs the side effect now. The number is the claim's attempt:
+    /// its fence, which the settlement must name.
+    Won(u32),
     /// Performed before: skip.
     Done,
     /// Failed for good before: skip.
@@ -149,6 +177,14 @@ pub enum Settlement {
     Failed(String),
 }
 
+/// A claimed key's settlement, fenced by the attempt its claim won.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub key: DeliveryKey,
+    pub attempt: u32,
+    pub settlement: Settlement,
+}
+
 /// The delivery ledger: `deliveries (task, subject, period)`.
 #[async_trait]
 pub trait Ledger: Send + Sync {
@@ -160,7 +196,9 @@ pub trait Ledger: Send + Sync {
         now: DateTime<Utc>,
         hold: Duration,
     ) -> Result<Vec<(DeliveryKey, ClaimState)>>;
-    async fn settle(&self, task: &str, outcomes: &[(DeliveryKey, Settlement)], now: DateTime<Utc>) -> Result<()>;
+    /// Settles claims this caller holds. A claim that expired and was taken over since is left to its new
+    /// holder: the number returned is how many were settled.
+    async fn settle(&self, task: &str, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64>;
 }
 
 /// An email with a text and an HTML part.

@@ -13,7 +13,8 @@ use crate::{
     backoff::Backoff,
     deliveries::{Deliveries, DeliveryTally},
     invocation::{recognise, Invocation, Trigger, TriggerSource},
-    ports::{Ledger, Queue, Received, RunStart, RunStore, WorkTally},
+    limits::{Breaker, Deadline, Pace},
+    ports::{Ledger, Queue, Received, RunStart, RunStore, SkippedSlot, WorkTally},
     schedule::Schedule,
     time::{Clock, Slot},
     Error, Result,
@@ -24,6 +25,9 @@ use crate::{
 pub struct JobMessage {
     pub task: String,
     pub slot: DateTime<Utc>,
+    /// The message's number within its run (0, 1, …): a redelivered or re-planned copy of a message has the
+    /// same, so the run counts it once.
+    pub part: u64,
     pub payload: Value,
 }
 
@@ -73,22 +77,28 @@ impl CatchUp {
     }
 }
 
-/// What a plan does when another planner of its task holds the lease.
+/// What a plan does when another planner of its task holds the lease. Either way, a plan that cannot take the
+/// lease records nothing (the holder may be planning that very slot) and fails as retryable, so the scheduler's
+/// retry policy tries again; if it never gets through, the next plan's catch-up accounts for the slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlap {
-    /// Waits up to this long for the lease, then skips.
+    /// Waits up to this long for the lease, then fails.
     Wait(Duration),
-    /// Skips at once.
+    /// Fails at once.
     Skip,
 }
 
 /// What working one message did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct WorkReport {
+    /// Side effects performed now.
     pub sent: u64,
+    /// Side effects that failed for good now.
     pub failed: u64,
-    /// Subjects passed over, by reason ("already sent", "no activity", "opted out"…).
+    /// Subjects passed over for the task's reasons ("no activity", "opted out"…).
     pub skipped: BTreeMap<String, u64>,
+    /// Subjects whose side effect was performed, or failed for good, by an earlier delivery: nothing to do.
+    pub already_done: u64,
     pub errors: Vec<String>,
     /// Set when the message must come back: something retryable failed, or another worker holds a subject.
     pub retry: Option<String>,
@@ -108,7 +118,7 @@ impl WorkReport {
     pub fn add(&mut self, deliveries: DeliveryTally) {
         self.sent += deliveries.sent;
         self.failed += deliveries.failed;
-        self.skip("already sent", deliveries.already_done);
+        self.already_done += deliveries.already_done + deliveries.failed_before;
         self.errors.extend(deliveries.errors);
         if deliveries.retry.is_some() {
             self.retry = deliveries.retry;
@@ -118,6 +128,7 @@ impl WorkReport {
     pub fn merge(&mut self, other: &WorkReport) {
         self.sent += other.sent;
         self.failed += other.failed;
+        self.already_done += other.already_done;
         for (reason, n) in &other.skipped {
             self.skip(reason, *n);
         }
@@ -139,7 +150,8 @@ pub struct Fanout<'a> {
 impl Fanout<'_> {
     /// Queues one chunk of `subjects` subjects.
     pub async fn push(&mut self, payload: Value, subjects: u64) -> Result<()> {
-        let message = JobMessage { task: self.task.to_owned(), slot: self.slot.time(), payload };
+        let part = self.messages + self.buffer.len() as u64;
+        let message = JobMessage { task: self.task.to_owned(), slot: self.slot.time(), part, payload };
         self.buffer.push(serde_json::to_string(&message).expect("a JSON value serialises"));
         self.subjects += subjects;
         if self.buffer.len() == 10 {
@@ -173,8 +185,6 @@ pub enum PlanStatus {
     Resumed,
     /// The slot had been planned before: nothing new was sent.
     AlreadyPlanned,
-    /// Another planner of the task held the lease: this one did nothing.
-    Overlap,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -185,7 +195,8 @@ pub struct PlanReport {
     pub planned: u64,
     pub messages: u64,
     pub errors: Vec<String>,
-    /// Missed slots planned before this one (catch-up), oldest first.
+    /// Earlier slots planned before this one, oldest first: plans a dead planner left unfinished (resumed), then
+    /// missed slots (catch-up).
     pub caught_up: Vec<PlanReport>,
     /// Missed slots recorded as skipped, with why.
     pub skipped_slots: Vec<(DateTime<Utc>, String)>,
@@ -213,6 +224,8 @@ pub enum MessageOutcome {
 pub struct BatchReport {
     /// Message id → outcome, in batch order.
     pub messages: Vec<(String, MessageOutcome)>,
+    /// Set when the sender or the account was refused: every send of the batch stopped there.
+    pub sender_refused: Option<String>,
 }
 
 impl BatchReport {
@@ -251,16 +264,22 @@ impl BatchReport {
 
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
-    /// Identifies this process in leases.
+    /// Identifies this process in leases: random per process (Lambda environments share pids), joined with the
+    /// request id of each invocation.
     pub holder: String,
-    pub lease_ttl: Duration,
-    /// How long a delivery claim holds before another worker may take it over.
-    pub claim_hold: Duration,
+    /// A local invocation's time budget (the demo, `jobs run`, `drain`): the function's timeout in template.yaml.
+    pub timeout: Duration,
+    /// Nothing starts closer than this to the invocation's deadline: the longest a send may take (the SDK's
+    /// operation timeout) plus its settlement.
+    pub deadline_margin: Duration,
+    /// How long claims and leases outlive their invocation's deadline: a live worker's claim never expires
+    /// under it, and a dead one's frees soon after.
+    pub hold_slack: Duration,
     pub send_concurrency: usize,
     pub backoff: Backoff,
     /// The visibility timeout `drain` receives with.
     pub visibility: Duration,
-    /// How far back a plan looks for missed slots; older ones are not caught up.
+    /// How far back a plan looks for missed slots; older ones are recorded as skipped, not caught up.
     pub catch_up_horizon: chrono::Duration,
     /// How often a plan waiting for its task's lease tries again.
     pub lease_poll: Duration,
@@ -269,9 +288,10 @@ pub struct RuntimeSettings {
 impl Default for RuntimeSettings {
     fn default() -> Self {
         Self {
-            holder: format!("pid-{}", std::process::id()),
-            lease_ttl: Duration::from_secs(15 * 60),
-            claim_hold: Duration::from_secs(5 * 60),
+            holder: format!("{:016x}", rand::random::<u64>()),
+            timeout: Duration::from_secs(60),
+            deadline_margin: Duration::from_secs(15),
+            hold_slack: Duration::from_secs(30),
             send_concurrency: 16,
             backoff: Backoff::default(),
             visibility: Duration::from_secs(6 * 60),
@@ -279,6 +299,51 @@ impl Default for RuntimeSettings {
             lease_poll: Duration::from_millis(500),
         }
     }
+}
+
+impl RuntimeSettings {
+    /// The longest a claim or lease taken at any moment of an invocation of `timeout` holds.
+    pub fn longest_hold(&self, timeout: Duration) -> Duration {
+        timeout + self.hold_slack
+    }
+
+    /// Checks the deployed queue against these settings, so that a dead worker's keys are always claimable
+    /// again before its message can reach the dead-letter queue: the message reappears only after its claims
+    /// expired, and a message that finds keys held retries for longer than any claim holds.
+    pub fn check_queue(&self, timeout: Duration, visibility: Duration, max_receive_count: u32) -> Result<(), String> {
+        let hold = self.longest_hold(timeout);
+        if visibility < hold {
+            return Err(format!(
+                "the queue's visibility timeout ({} s) is shorter than a claim's longest hold ({} s)",
+                visibility.as_secs(),
+                hold.as_secs()
+            ));
+        }
+        let retrying: Duration = (1..max_receive_count).map(|n| self.backoff.ceiling(n) / 2).sum();
+        if retrying < hold {
+            return Err(format!(
+                "{max_receive_count} receives retry for at least {} s, less than a claim's longest hold ({} s)",
+                retrying.as_secs(),
+                hold.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The budget of a local invocation.
+    pub fn local_context(&self) -> Context {
+        Context {
+            request_id: format!("local-{:08x}", rand::random::<u32>()),
+            deadline: Deadline::after(self.timeout, self.deadline_margin),
+        }
+    }
+}
+
+/// One invocation: its request id and when it will be stopped.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub request_id: String,
+    pub deadline: Deadline,
 }
 
 pub struct JobRuntime {
@@ -289,6 +354,8 @@ pub struct JobRuntime {
     pub ledger: Arc<dyn Ledger>,
     pub queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
+    /// The provider's send rate, shared by every message this process works at once.
+    pub pace: Pace,
     pub settings: RuntimeSettings,
 }
 
@@ -311,39 +378,53 @@ impl Handled {
 }
 
 impl JobRuntime {
-    /// The function's one entry point: recognises the event and plans or works.
-    pub async fn handle(&self, event: Value) -> Result<Handled> {
+    /// The function's one entry point: recognises the event and plans or works. A batch in which the sender
+    /// or the account was refused fails whole, as retryable: the function's error is what raises the alarm,
+    /// and every message comes back once the sender is fixed (the ledger keeps what was sent from repeating).
+    pub async fn handle(&self, event: Value, context: &Context) -> Result<Handled> {
         match recognise(event)? {
-            Invocation::Scheduled(trigger) => self.plan(trigger).await.map(Handled::Plan),
-            Invocation::Batch(batch) => Ok(Handled::Batch(self.work(batch).await)),
+            Invocation::Scheduled(trigger) => self.plan_within(trigger, context).await.map(Handled::Plan),
+            Invocation::Batch(batch) => {
+                let report = self.work_within(batch, context).await;
+                match &report.sender_refused {
+                    Some(reason) => Err(Error::sender(format!("sends stopped: the sender was refused: {reason}"))),
+                    None => Ok(Handled::Batch(report)),
+                }
+            }
         }
     }
 
-    /// Plans the slot a trigger names, once per `(task, slot)`, under the task's planner lease; a scheduled
-    /// trigger first applies the task's catch-up policy to the slots missed since the last run.
+    /// Plans a slot with a local invocation's budget.
     pub async fn plan(&self, trigger: Trigger) -> Result<PlanReport> {
+        self.plan_within(trigger, &self.settings.local_context()).await
+    }
+
+    /// Plans the slot a trigger names, once per `(task, slot)`, under the task's planner lease. It first
+    /// resumes the plans a dead planner left unfinished; a scheduled trigger then applies the task's catch-up
+    /// policy to the slots missed since the last finished plan.
+    pub async fn plan_within(&self, trigger: Trigger, context: &Context) -> Result<PlanReport> {
         let task = self.task.name();
         if let Some(named) = trigger.task.as_deref().filter(|named| *named != task) {
             return Err(Error::permanent(format!("unknown task {named:?}: this function runs {task:?}")));
         }
         let slot = Slot::new(trigger.time, self.task.granularity());
         let lease = format!("plan:{task}");
-        if let Some(reason) = self.take_lease(&lease).await? {
-            tracing::warn!(task, %slot, %reason, "skipping this plan");
-            // Ours only if no planner recorded the slot: a duplicate of a slot being planned changes nothing.
-            self.runs.record_skipped(task, slot.time(), &reason, self.clock.now()).await?;
-            return Ok(PlanReport { errors: vec![reason], ..self.report(slot, PlanStatus::Overlap) });
+        let holder = format!("{}/{}", self.settings.holder, context.request_id);
+        // The lease outlives this invocation: it frees only once its holder is surely stopped.
+        let ttl = context.deadline.remaining() + self.settings.hold_slack;
+        if let Some(reason) = self.take_lease(&lease, &holder, ttl).await? {
+            tracing::warn!(task, %slot, %reason, "not planning now: the scheduler's retry or the next plan will");
+            return Err(Error::retryable(reason));
         }
         let planned = self.plan_with_catch_up(slot, trigger.source).await;
-        if let Err(e) = self.runs.release_lease(&lease, &self.settings.holder).await {
+        if let Err(e) = self.runs.release_lease(&lease, &holder).await {
             tracing::warn!(task, %slot, error = %e, "could not release the planner lease; it expires by itself");
         }
         planned
     }
 
     /// Takes the task's lease per its overlap policy; `Some(reason)` when it could not.
-    async fn take_lease(&self, lease: &str) -> Result<Option<String>> {
-        let (holder, ttl) = (&self.settings.holder, self.settings.lease_ttl);
+    async fn take_lease(&self, lease: &str, holder: &str, ttl: Duration) -> Result<Option<String>> {
         let wait = match self.task.overlap() {
             Overlap::Wait(wait) => wait,
             Overlap::Skip => Duration::ZERO,
@@ -364,13 +445,28 @@ impl JobRuntime {
     async fn plan_with_catch_up(&self, slot: Slot, source: TriggerSource) -> Result<PlanReport> {
         let task = self.task.name();
         let (mut caught_up, mut skipped_slots) = (vec![], vec![]);
+        // Under the lease no other planner runs: a run still `planning` is one whose planner died.
+        for unfinished in self.runs.unfinished_plans(task).await? {
+            let unfinished = Slot::new(unfinished, self.task.granularity());
+            if unfinished != slot {
+                tracing::warn!(task, slot = %unfinished, "resuming a plan whose planner died");
+                caught_up.push(self.plan_leased(unfinished, source).await?);
+            }
+        }
         // A manual trigger or backfill names its slot on purpose: it catches nothing up.
         if source != TriggerSource::Manual {
-            let (to_plan, to_skip) = self.task.catch_up().split(self.missed_slots(slot).await?);
-            for (missed, reason) in to_skip {
-                tracing::warn!(task, slot = %missed, %reason, "missed slot skipped");
-                self.runs.record_skipped(task, missed.time(), &reason, self.clock.now()).await?;
-                skipped_slots.push((missed.time(), reason));
+            let (missed, too_old) = self.missed_slots(slot).await?;
+            let (to_plan, mut to_skip) = self.task.catch_up().split(missed);
+            to_skip
+                .splice(0..0, too_old.into_iter().map(|s| (s, "missed; older than the catch-up horizon".to_owned())));
+            if !to_skip.is_empty() {
+                let skipped: Vec<SkippedSlot> = to_skip
+                    .iter()
+                    .map(|(missed, reason)| SkippedSlot { slot: missed.time(), reason: reason.clone() })
+                    .collect();
+                let recorded = self.runs.record_skipped(task, &skipped, self.clock.now()).await?;
+                tracing::warn!(task, missed = skipped.len(), recorded, "missed slots recorded as skipped");
+                skipped_slots.extend(skipped.into_iter().map(|s| (s.slot, s.reason)));
             }
             for missed in to_plan {
                 tracing::warn!(task, slot = %missed, "catching up a missed slot");
@@ -381,23 +477,22 @@ impl JobRuntime {
         Ok(PlanReport { caught_up, skipped_slots, ..report })
     }
 
-    /// The slots the schedule fired after the task's latest run and before `slot`, within the horizon.
-    async fn missed_slots(&self, slot: Slot) -> Result<Vec<Slot>> {
+    /// The slots the schedule fired after the task's latest finished plan and before `slot`: those within the
+    /// catch-up horizon, and those before it. The task's first run ever has missed nothing.
+    async fn missed_slots(&self, slot: Slot) -> Result<(Vec<Slot>, Vec<Slot>)> {
         let Some(latest) = self.runs.latest_slot(self.task.name()).await? else {
-            return Ok(vec![]); // the task's first run: nothing was missed
+            return Ok((vec![], vec![]));
         };
         let horizon = slot.time() - self.settings.catch_up_horizon;
-        if latest < horizon {
-            tracing::warn!(task = self.task.name(), %latest, %horizon, "slots before the catch-up horizon are not looked at");
-        }
         let mut missed: Vec<Slot> = self
             .schedule
-            .fires_between(latest.max(horizon), slot.time())
+            .fires_between(latest, slot.time())
             .map(|t| Slot::new(t, self.task.granularity()))
             .filter(|s| s.time() > latest && *s < slot)
             .collect();
         missed.dedup();
-        Ok(missed)
+        let recent = missed.split_off(missed.partition_point(|s| s.time() < horizon));
+        Ok((recent, missed))
     }
 
     fn report(&self, slot: Slot, status: PlanStatus) -> PlanReport {
@@ -415,7 +510,9 @@ impl JobRuntime {
 
     async fn plan_leased(&self, slot: Slot, source: TriggerSource) -> Result<PlanReport> {
         let task = self.task.name();
-        let status = match self.runs.begin_run(task, slot.time(), self.clock.now()).await? {
+        // A person may plan a slot that was skipped (backfill), never one that was planned.
+        let replan_skipped = source == TriggerSource::Manual;
+        let status = match self.runs.begin_run(task, slot.time(), self.clock.now(), replan_skipped).await? {
             RunStart::AlreadyPlanned(run) => {
                 tracing::info!(task, %slot, ?source, status = %run.status, "slot planned before; planning nothing new");
                 return Ok(self.report(slot, PlanStatus::AlreadyPlanned));
@@ -443,17 +540,30 @@ impl JobRuntime {
         Ok(PlanReport { planned: subjects, messages, errors, ..self.report(slot, status) })
     }
 
-    /// Works a batch: each message succeeds, is retried with backoff, or is dead-lettered with its reason.
-    /// The messages of a batch are independent (each claims its own subjects), so they are worked
-    /// concurrently; the report keeps the batch's order.
+    /// Works a batch with a local invocation's budget.
     pub async fn work(&self, batch: SqsEvent) -> BatchReport {
-        let messages = futures::future::join_all(batch.records.iter().map(|record| self.work_record(record))).await;
-        BatchReport { messages }
+        self.work_within(batch, &self.settings.local_context()).await
     }
 
-    async fn work_record(&self, record: &SqsMessage) -> (String, MessageOutcome) {
+    /// Works a batch: each message succeeds, is retried with backoff, or is dead-lettered with its reason.
+    /// The messages of a batch are independent (each claims its own subjects), so they are worked
+    /// concurrently, paced together; the report keeps the batch's order.
+    pub async fn work_within(&self, batch: SqsEvent, context: &Context) -> BatchReport {
+        let breaker = Breaker::default();
+        let messages =
+            futures::future::join_all(batch.records.iter().map(|record| self.work_record(record, context, &breaker)))
+                .await;
+        let sender_refused = breaker.tripped().map(str::to_owned);
+        if let Some(reason) = &sender_refused {
+            tracing::error!(task = self.task.name(), %reason, "the sender was refused: sends stopped until it is fixed");
+            metric(self.task.name(), "SenderRefused", 1);
+        }
+        BatchReport { messages, sender_refused }
+    }
+
+    async fn work_record(&self, record: &SqsMessage, context: &Context, breaker: &Breaker) -> (String, MessageOutcome) {
         let id = record.message_id.clone().unwrap_or_default();
-        let outcome = match self.work_one(record).await {
+        let outcome = match self.work_one(record, context, breaker).await {
             Ok(outcome) => outcome,
             Err(e) => self.retry(record, e.to_string()).await,
         };
@@ -469,7 +579,7 @@ impl JobRuntime {
         (id, outcome)
     }
 
-    async fn work_one(&self, record: &SqsMessage) -> Result<MessageOutcome> {
+    async fn work_one(&self, record: &SqsMessage, context: &Context, breaker: &Breaker) -> Result<MessageOutcome> {
         let task = self.task.name();
         let body = record.body.as_deref().unwrap_or_default();
         let message: JobMessage = match serde_json::from_str(body) {
@@ -479,18 +589,26 @@ impl JobRuntime {
         if message.task != task {
             return self.dead_letter(body, format!("message for task {:?} reached {task:?}", message.task)).await;
         }
+        if !context.deadline.allows_start() {
+            return Ok(self.retry(record, "not started: the invocation's deadline is near".into()).await);
+        }
         let slot = Slot::new(message.slot, self.task.granularity());
         let deliveries = Deliveries {
             ledger: self.ledger.as_ref(),
             clock: self.clock.as_ref(),
             task,
-            hold: self.settings.claim_hold,
+            hold: context.deadline.remaining() + self.settings.hold_slack,
             concurrency: self.settings.send_concurrency,
+            deadline: context.deadline,
+            pace: &self.pace,
+            breaker,
         };
+        let part = message.part;
         let now = self.clock.now();
         match self.task.work(slot, message.payload, &deliveries).await {
             Ok(report) => {
                 let tally = WorkTally {
+                    part,
                     sent: report.sent,
                     skipped: report.skipped_total(),
                     failed: report.failed,
@@ -504,12 +622,17 @@ impl JobRuntime {
                 })
             }
             Err(Error::Permanent(reason)) => {
-                let tally = WorkTally { errors: vec![reason.clone()], message_finished: true, ..Default::default() };
+                let tally =
+                    WorkTally { part, errors: vec![reason.clone()], message_finished: true, ..Default::default() };
                 self.runs.record_work(task, slot.time(), &tally, now).await?;
                 self.dead_letter(body, reason).await
             }
-            Err(Error::Retryable(reason) | Error::Sender(reason)) => {
-                let tally = WorkTally { errors: vec![reason.clone()], ..Default::default() };
+            Err(e @ (Error::Retryable(_) | Error::Sender(_))) => {
+                if let Error::Sender(reason) = &e {
+                    breaker.trip(reason);
+                }
+                let reason = e.to_string();
+                let tally = WorkTally { part, errors: vec![reason.clone()], ..Default::default() };
                 // The run's bookkeeping is best effort here: the message comes back whatever it says.
                 if let Err(e) = self.runs.record_work(task, slot.time(), &tally, now).await {
                     tracing::warn!(error = %e, "could not record a retryable failure in job_runs");
@@ -557,6 +680,24 @@ impl JobRuntime {
     }
 }
 
+/// Writes one CloudWatch metric in the embedded metric format: a JSON line on standard output, which Lambda's
+/// log agent turns into the metric `Jobs/<name>` with the dimension `Task` (template.yaml alarms on it).
+pub fn metric(task: &str, name: &str, value: u64) {
+    println!("{}", metric_line(task, name, value, chrono::Utc::now().timestamp_millis()));
+}
+
+fn metric_line(task: &str, name: &str, value: u64, timestamp_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{ "Namespace": "Jobs", "Dimensions": [["Task"]], "Metrics": [{ "Name": name, "Unit": "Count" }] }],
+        },
+        "Task": task,
+        name: value,
+    })
+    .to_string()
+}
+
 /// The event Lambda would build from these messages.
 pub fn sqs_event(messages: &[Received]) -> SqsEvent {
     let mut event = SqsEvent::default();
@@ -599,6 +740,27 @@ mod tests {
         assert_eq!(plan, slots(&[5]));
         assert_eq!(skip.iter().map(|(s, _)| *s).collect::<Vec<_>>(), slots(&[3, 4]));
         assert!(skip[0].1.contains("latest"), "{}", skip[0].1);
+    }
+
+    #[test]
+    fn a_metric_line_is_in_the_embedded_metric_format() {
+        let line: Value = serde_json::from_str(&metric_line("daily-summary", "SenderRefused", 1, 42)).unwrap();
+        assert_eq!(line["Task"], "daily-summary");
+        assert_eq!(line["SenderRefused"], 1);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Jobs");
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "SenderRefused");
+        assert_eq!(line["_aws"]["Timestamp"], 42);
+    }
+
+    #[test]
+    fn the_queue_must_outlast_a_dead_workers_claims() {
+        let settings = RuntimeSettings::default();
+        assert_eq!(settings.check_queue(Duration::from_secs(60), Duration::from_secs(360), 5), Ok(()));
+        let short = settings.check_queue(Duration::from_secs(60), Duration::from_secs(60), 5).unwrap_err();
+        assert!(short.contains("visibility"), "{short}");
+        // Two receives retry after 15 s at the least: a 90 s claim outlives them.
+        let few = settings.check_queue(Duration::from_secs(60), Duration::from_secs(360), 2).unwrap_err();
+        assert!(few.contains("2 receives"), "{few}");
     }
 
     #[test]

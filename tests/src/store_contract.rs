@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use shared::ports::{
     ActivityStore, AppWriter, ClaimState, DeliveryKey, Ledger, NewSet, NewUser, NewWorkout, RunStart, RunStore,
-    Settlement, WorkTally,
+    Settled, Settlement, SkippedSlot, WorkTally,
 };
 
 /// One backend's ports, all over the same database.
@@ -41,11 +41,11 @@ const HOLD: Duration = Duration::from_secs(300);
 
 pub async fn a_slot_is_planned_once_and_an_unfinished_plan_resumes(s: Stores) {
     let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
-    assert_eq!(s.runs.begin_run("t", slot, now).await.unwrap(), RunStart::Started);
+    assert_eq!(s.runs.begin_run("t", slot, now, false).await.unwrap(), RunStart::Started);
     // Its planner died before finish_plan: the next one resumes it.
-    assert_eq!(s.runs.begin_run("t", slot, now).await.unwrap(), RunStart::Resumed);
+    assert_eq!(s.runs.begin_run("t", slot, now, false).await.unwrap(), RunStart::Resumed);
     s.runs.finish_plan("t", slot, 7, 2, &[], now).await.unwrap();
-    match s.runs.begin_run("t", slot, now).await.unwrap() {
+    match s.runs.begin_run("t", slot, now, false).await.unwrap() {
         RunStart::AlreadyPlanned(run) => {
             assert_eq!((run.status.as_str(), run.planned, run.messages), ("planned", 7, 2));
             assert_eq!(run.slot, slot);
@@ -53,12 +53,12 @@ pub async fn a_slot_is_planned_once_and_an_unfinished_plan_resumes(s: Stores) {
         other => panic!("{other:?}"),
     }
     // Another task's run of the same slot is its own.
-    assert_eq!(s.runs.begin_run("other", slot, now).await.unwrap(), RunStart::Started);
+    assert_eq!(s.runs.begin_run("other", slot, now, false).await.unwrap(), RunStart::Started);
 }
 
 pub async fn a_plan_with_no_messages_is_done_at_once(s: Stores) {
     let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
-    s.runs.begin_run("t", slot, now).await.unwrap();
+    s.runs.begin_run("t", slot, now, false).await.unwrap();
     s.runs.finish_plan("t", slot, 0, 0, &["zone Mars/Olympus_Mons is unknown".into()], now).await.unwrap();
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
     assert_eq!(run.status, "done");
@@ -68,21 +68,21 @@ pub async fn a_plan_with_no_messages_is_done_at_once(s: Stores) {
 
 pub async fn a_run_is_done_when_its_last_message_is_and_keeps_the_last_five_errors(s: Stores) {
     let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
-    s.runs.begin_run("t", slot, now).await.unwrap();
+    s.runs.begin_run("t", slot, now, false).await.unwrap();
     // A worker may finish a message before the plan is closed.
-    let early = WorkTally { sent: 1, message_finished: true, ..Default::default() };
+    let early = WorkTally { part: 0, sent: 1, message_finished: true, ..Default::default() };
     s.runs.record_work("t", slot, &early, now).await.unwrap();
     s.runs.finish_plan("t", slot, 30, 3, &[], now).await.unwrap();
     assert_eq!(s.runs.run("t", slot).await.unwrap().unwrap().status, "planned");
     for i in 0..6 {
-        let retry = WorkTally { errors: vec![format!("e{i}")], ..Default::default() };
+        let retry = WorkTally { part: 1, errors: vec![format!("e{i}")], ..Default::default() };
         s.runs.record_work("t", slot, &retry, now).await.unwrap();
     }
-    let second = WorkTally { sent: 5, skipped: 4, failed: 1, message_finished: true, ..Default::default() };
+    let second = WorkTally { part: 1, sent: 5, skipped: 4, failed: 1, message_finished: true, ..Default::default() };
     s.runs.record_work("t", slot, &second, now).await.unwrap();
     assert_eq!(s.runs.run("t", slot).await.unwrap().unwrap().status, "planned");
     let later = utc("2026-11-22T06:01:00Z");
-    let last = WorkTally { sent: 2, errors: vec!["e6".into()], message_finished: true, ..Default::default() };
+    let last = WorkTally { part: 2, sent: 2, errors: vec!["e6".into()], message_finished: true, ..Default::default() };
     s.runs.record_work("t", slot, &last, later).await.unwrap();
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
     assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped, run.failed), ("done", 3, 8, 4, 1));
@@ -92,13 +92,13 @@ pub async fn a_run_is_done_when_its_last_message_is_and_keeps_the_last_five_erro
 
 pub async fn concurrent_workers_lose_no_count(s: Stores) {
     let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
-    s.runs.begin_run("t", slot, now).await.unwrap();
+    s.runs.begin_run("t", slot, now, false).await.unwrap();
     s.runs.finish_plan("t", slot, 500, 50, &[], now).await.unwrap();
     let workers: Vec<_> = (0..50)
-        .map(|_| {
+        .map(|part| {
             let runs = s.runs.clone();
             tokio::spawn(async move {
-                let tally = WorkTally { sent: 3, skipped: 1, message_finished: true, ..Default::default() };
+                let tally = WorkTally { part, sent: 3, skipped: 1, message_finished: true, ..Default::default() };
                 runs.record_work("t", slot, &tally, now).await.unwrap();
             })
         })
@@ -113,7 +113,7 @@ pub async fn concurrent_workers_lose_no_count(s: Stores) {
 pub async fn recent_runs_come_newest_first_and_filter_by_task(s: Stores) {
     let now = utc("2026-11-22T09:00:00Z");
     for (task, slot) in [("a", "2026-11-22T06:00:00Z"), ("b", "2026-11-22T07:00:00Z"), ("a", "2026-11-22T08:00:00Z")] {
-        s.runs.begin_run(task, utc(slot), now).await.unwrap();
+        s.runs.begin_run(task, utc(slot), now, false).await.unwrap();
     }
     let all: Vec<_> =
         s.runs.recent_runs(None, 10).await.unwrap().into_iter().map(|r| (r.task, r.slot.hour())).collect();
@@ -122,23 +122,87 @@ pub async fn recent_runs_come_newest_first_and_filter_by_task(s: Stores) {
     assert_eq!(a, [8]);
 }
 
+fn skipped(slot: DateTime<Utc>, reason: &str) -> Vec<SkippedSlot> {
+    vec![SkippedSlot { slot, reason: reason.into() }]
+}
+
 pub async fn a_skipped_slot_is_recorded_once_with_its_reason(s: Stores) {
     let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
     assert_eq!(s.runs.latest_slot("t").await.unwrap(), None);
-    assert!(s.runs.record_skipped("t", slot, "missed; catch-up policy none", now).await.unwrap());
-    assert!(!s.runs.record_skipped("t", slot, "again", now).await.unwrap());
+    assert_eq!(s.runs.record_skipped("t", &skipped(slot, "missed; catch-up policy none"), now).await.unwrap(), 1);
+    assert_eq!(s.runs.record_skipped("t", &skipped(slot, "again"), now).await.unwrap(), 0);
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
     assert_eq!(
         (run.status.as_str(), run.errors.as_slice()),
         ("skipped", ["missed; catch-up policy none".to_string()].as_slice())
     );
-    assert!(matches!(s.runs.begin_run("t", slot, now).await.unwrap(), RunStart::AlreadyPlanned(_)));
-    // A planned slot is never turned into a skipped one.
+    assert!(matches!(s.runs.begin_run("t", slot, now, false).await.unwrap(), RunStart::AlreadyPlanned(_)));
+    // A planned slot is never turned into a skipped one; many slots are recorded in one call.
     let planned = utc("2026-11-22T07:00:00Z");
-    s.runs.begin_run("t", planned, now).await.unwrap();
-    assert!(!s.runs.record_skipped("t", planned, "overlap", now).await.unwrap());
-    assert_eq!(s.runs.run("t", planned).await.unwrap().unwrap().status, "planning");
+    s.runs.begin_run("t", planned, now, false).await.unwrap();
+    s.runs.finish_plan("t", planned, 1, 1, &[], now).await.unwrap();
+    let mut many = skipped(planned, "overlap");
+    many.extend(skipped(utc("2026-11-22T04:00:00Z"), "older than the catch-up horizon"));
+    assert_eq!(s.runs.record_skipped("t", &many, now).await.unwrap(), 1);
+    assert_eq!(s.runs.run("t", planned).await.unwrap().unwrap().status, "planned");
+    assert_eq!(s.runs.run("t", utc("2026-11-22T04:00:00Z")).await.unwrap().unwrap().status, "skipped");
     assert_eq!(s.runs.latest_slot("t").await.unwrap(), Some(planned));
+}
+
+pub async fn a_skipped_slot_can_be_planned_by_hand_but_a_planned_one_never(s: Stores) {
+    let (slot, now) = (utc(SLOT), utc("2026-11-22T08:00:00Z"));
+    s.runs.record_skipped("t", &skipped(slot, "missed; catch-up policy none"), now).await.unwrap();
+    assert_eq!(s.runs.begin_run("t", slot, now, true).await.unwrap(), RunStart::Started, "a backfill plans it");
+    let run = s.runs.run("t", slot).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.started_at, run.finished_at), ("planning", now, None));
+    assert!(run.errors.is_empty(), "the skip's reason no longer describes the run: {:?}", run.errors);
+    s.runs.finish_plan("t", slot, 3, 1, &[], now).await.unwrap();
+    match s.runs.begin_run("t", slot, now, true).await.unwrap() {
+        RunStart::AlreadyPlanned(run) => assert_eq!(run.status, "planned"),
+        other => panic!("a planned slot was planned again: {other:?}"),
+    }
+}
+
+pub async fn an_unfinished_plan_is_found_and_does_not_count_for_catch_up(s: Stores) {
+    let now = utc("2026-11-22T09:00:00Z");
+    let (done, dead, later_dead) = (utc(SLOT), utc("2026-11-22T07:00:00Z"), utc("2026-11-22T08:00:00Z"));
+    s.runs.begin_run("t", done, now, false).await.unwrap();
+    s.runs.finish_plan("t", done, 1, 1, &[], now).await.unwrap();
+    s.runs.begin_run("t", dead, now, false).await.unwrap();
+    s.runs.begin_run("t", later_dead, now, false).await.unwrap();
+    s.runs.begin_run("other", utc("2026-11-22T05:00:00Z"), now, false).await.unwrap();
+    assert_eq!(s.runs.unfinished_plans("t").await.unwrap(), [dead, later_dead], "oldest first, this task's");
+    assert_eq!(s.runs.latest_slot("t").await.unwrap(), Some(done), "an unfinished plan is not where catch-up starts");
+}
+
+pub async fn a_message_delivered_again_counts_once(s: Stores) {
+    let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
+    s.runs.begin_run("t", slot, now, false).await.unwrap();
+    s.runs.finish_plan("t", slot, 20, 2, &[], now).await.unwrap();
+    // Part 0: cut short by the deadline, then finished by its retry, then delivered once more.
+    let cut = WorkTally { part: 0, sent: 3, skipped: 2, ..Default::default() };
+    let finished = WorkTally { part: 0, sent: 5, skipped: 2, failed: 1, message_finished: true, ..Default::default() };
+    let duplicate = WorkTally { part: 0, skipped: 2, message_finished: true, ..Default::default() };
+    for tally in [&cut, &finished, &duplicate] {
+        s.runs.record_work("t", slot, tally, now).await.unwrap();
+    }
+    let run = s.runs.run("t", slot).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped, run.failed), ("planned", 1, 8, 2, 1));
+    // Two copies of part 1 at once (SQS delivered it twice): one finish.
+    let copies: Vec<_> = (0..2)
+        .map(|_| {
+            let runs = s.runs.clone();
+            tokio::spawn(async move {
+                let tally = WorkTally { part: 1, skipped: 10, message_finished: true, ..Default::default() };
+                runs.record_work("t", slot, &tally, now).await.unwrap();
+            })
+        })
+        .collect();
+    for copy in copies {
+        copy.await.unwrap();
+    }
+    let run = s.runs.run("t", slot).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped, run.failed), ("done", 2, 8, 12, 1));
 }
 
 pub async fn a_lease_has_one_holder_until_it_expires_or_is_released(s: Stores) {
@@ -162,32 +226,50 @@ pub async fn a_claim_is_won_once_and_settled_for_good(s: Stores) {
     let states: Vec<_> = s.ledger.claim("t", &keys, now, HOLD).await.unwrap().into_iter().map(|(_, st)| st).collect();
     assert_eq!(
         states,
-        [ClaimState::Won, ClaimState::Won, ClaimState::Won, ClaimState::Busy],
+        [ClaimState::Won(1), ClaimState::Won(1), ClaimState::Won(1), ClaimState::Busy],
         "a repeated key is won once"
     );
     let again: Vec<_> = s.ledger.claim("t", &keys[..1], now, HOLD).await.unwrap();
     assert_eq!(again, [(key("user:1"), ClaimState::Busy)]);
     let outcomes = [
-        (key("user:1"), Settlement::Done),
-        (key("user:2"), Settlement::Failed("address rejected".into())),
-        (key("user:3"), Settlement::Retry("throttled".into())),
+        settled("user:1", 1, Settlement::Done),
+        settled("user:2", 1, Settlement::Failed("address rejected".into())),
+        settled("user:3", 1, Settlement::Retry("throttled".into())),
     ];
-    s.ledger.settle("t", &outcomes, now).await.unwrap();
+    assert_eq!(s.ledger.settle("t", &outcomes, now).await.unwrap(), 3);
     let later = now + chrono::Duration::seconds(1);
     let states: Vec<_> =
         s.ledger.claim("t", &keys[..3], later, HOLD).await.unwrap().into_iter().map(|(_, st)| st).collect();
-    assert_eq!(states, [ClaimState::Done, ClaimState::Failed, ClaimState::Won], "a retryable key is claimed again");
+    assert_eq!(states, [ClaimState::Done, ClaimState::Failed, ClaimState::Won(2)], "a retryable key is claimed again");
     // The same subject and period under another task is another delivery.
-    assert_eq!(s.ledger.claim("other", &keys[..1], later, HOLD).await.unwrap()[0].1, ClaimState::Won);
+    assert_eq!(s.ledger.claim("other", &keys[..1], later, HOLD).await.unwrap()[0].1, ClaimState::Won(1));
+}
+
+fn settled(subject: &str, attempt: u32, settlement: Settlement) -> Settled {
+    Settled { key: key(subject), attempt, settlement }
+}
+
+pub async fn only_the_claims_holder_settles_it(s: Stores) {
+    let now = utc("2026-11-22T06:00:00Z");
+    assert_eq!(s.ledger.claim("t", &[key("user:1")], now, HOLD).await.unwrap()[0].1, ClaimState::Won(1));
+    // The first worker stalls past its hold; a second takes the key over and sends.
+    let after = now + chrono::Duration::seconds(301);
+    assert_eq!(s.ledger.claim("t", &[key("user:1")], after, HOLD).await.unwrap()[0].1, ClaimState::Won(2));
+    assert_eq!(s.ledger.settle("t", &[settled("user:1", 2, Settlement::Done)], after).await.unwrap(), 1);
+    // The stalled worker wakes and settles what it held: nothing changes, and no third claim wins.
+    let stale = [settled("user:1", 1, Settlement::Retry("timed out".into()))];
+    assert_eq!(s.ledger.settle("t", &stale, after).await.unwrap(), 0);
+    let third = after + chrono::Duration::seconds(1);
+    assert_eq!(s.ledger.claim("t", &[key("user:1")], third, HOLD).await.unwrap()[0].1, ClaimState::Done);
 }
 
 pub async fn a_crashed_workers_claim_expires_and_is_taken_over(s: Stores) {
     let now = utc("2026-11-22T06:00:00Z");
-    assert_eq!(s.ledger.claim("t", &[key("user:1")], now, HOLD).await.unwrap()[0].1, ClaimState::Won);
+    assert_eq!(s.ledger.claim("t", &[key("user:1")], now, HOLD).await.unwrap()[0].1, ClaimState::Won(1));
     let before = now + chrono::Duration::seconds(299);
     assert_eq!(s.ledger.claim("t", &[key("user:1")], before, HOLD).await.unwrap()[0].1, ClaimState::Busy);
     let after = now + chrono::Duration::seconds(300);
-    assert_eq!(s.ledger.claim("t", &[key("user:1")], after, HOLD).await.unwrap()[0].1, ClaimState::Won);
+    assert_eq!(s.ledger.claim("t", &[key("user:1")], after, HOLD).await.unwrap()[0].1, ClaimState::Won(2));
 }
 
 pub async fn concurrent_claims_of_one_key_have_one_winner(s: Stores) {
@@ -200,7 +282,7 @@ pub async fn concurrent_claims_of_one_key_have_one_winner(s: Stores) {
         .collect();
     let mut won = 0;
     for claim in claims {
-        if claim.await.unwrap() == ClaimState::Won {
+        if claim.await.unwrap() == ClaimState::Won(1) {
             won += 1;
         }
     }

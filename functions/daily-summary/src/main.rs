@@ -6,7 +6,12 @@ use std::sync::Arc;
 use infra::{config::Config, wiring::Backend};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
-use shared::{runtime::RuntimeSettings, tasks::daily_summary::NAME, time::SystemClock};
+use shared::{
+    limits::Deadline,
+    runtime::{Context, RuntimeSettings},
+    tasks::daily_summary::NAME,
+    time::SystemClock,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -18,7 +23,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let runtime = backend.runtime(NAME, RuntimeSettings::default())?;
     let runtime = &runtime;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        runtime.handle(event.payload).await.map(|handled| handled.into_response()).map_err(|e| Diagnostic {
+        let context = Context {
+            deadline: Deadline::from_epoch_millis(event.context.deadline, runtime.settings.deadline_margin),
+            request_id: event.context.request_id,
+        };
+        runtime.handle(event.payload, &context).await.map(|handled| handled.into_response()).map_err(|e| Diagnostic {
             // What the console and the Errors metric show: whether trying again can help.
             error_type: if e.is_retryable() { "Retryable" } else { "Permanent" }.into(),
             error_message: e.to_string(),
