@@ -6,7 +6,10 @@ use std::{fmt::Write, path::Path};
 use serde_norway::Value;
 
 fn main() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    // Read when the script runs, not when it was compiled: a build script compiled for one checkout is reused
+    // by another sharing its target dir, and must read that checkout's template.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let path = Path::new(&manifest_dir).join("../template.yaml");
     println!("cargo::rerun-if-changed={}", path.display());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let template: Value =

@@ -1,7 +1,11 @@
 //! The `jobs` command: run the scheduled jobs on this machine (embedded SQLite, embedded queue, file outbox)
 //! or against AWS and PostgreSQL, and look at what they did.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    cell::OnceCell,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -29,7 +33,8 @@ enum Command {
     /// Seeds a demo data set and runs daily-summary through every hourly slot of one simulated day, on the
     /// embedded backend (SQLite, embedded queue, file outbox). Running it again writes nothing new.
     Demo {
-        /// Where the database and the outbox go [default: .local/ in the workspace].
+        /// Where the database and the outbox go [default: JOBS_DATA_DIR, else .local/ in the project checkout
+        /// this runs in, else the platform's data directory].
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// The UTC day to simulate; users get the summary of their previous local day.
@@ -267,6 +272,29 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_dir_is_decided_where_the_command_runs() {
+        let checkout = std::env::temp_dir().join(format!("jobs-data-dir-{}", std::process::id()));
+        let inside = checkout.join("functions").join("daily-summary");
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::write(checkout.join("Cargo.toml"), "[workspace]").unwrap();
+        std::fs::write(checkout.join("template.yaml"), "Resources: {}").unwrap();
+        let home = |name: &str| (name == "HOME").then(|| PathBuf::from("/home/ana"));
+        assert_eq!(data_dir(&inside, home).0, checkout.join(".local"), "in a checkout: its .local");
+        let elsewhere = std::env::temp_dir();
+        assert_eq!(data_dir(&elsewhere, home).0, PathBuf::from("/home/ana/.local/share/jobs"));
+        let xdg = |name: &str| (name == "XDG_DATA_HOME").then(|| PathBuf::from("/data"));
+        assert_eq!(data_dir(&elsewhere, xdg).0, PathBuf::from("/data/jobs"));
+        let told = |name: &str| (name == "JOBS_DATA_DIR").then(|| PathBuf::from("/srv/jobs"));
+        assert_eq!(data_dir(&inside, told), (PathBuf::from("/srv/jobs"), "JOBS_DATA_DIR"));
+        std::fs::remove_dir_all(&checkout).unwrap();
+    }
+}
+
 fn parse_downtime(text: &str) -> std::result::Result<(DateTime<Utc>, DateTime<Utc>), String> {
     let (from, to) =
         text.split_once("..").ok_or("expected START..END, e.g. 2026-11-01T00:00:00Z..2026-11-01T06:00:00Z")?;
@@ -328,24 +356,51 @@ async fn connect(clock: Arc<dyn Clock>) -> Result<Backend> {
     Ok(backend)
 }
 
-/// `.local/` in the workspace: git-ignored, where the embedded database and the outbox live.
+/// Where the embedded database and the outbox live, decided when the command runs (a built binary may run
+/// anywhere): `JOBS_DATA_DIR`; else `.local/` (git-ignored) in the project checkout the command runs in; else
+/// the platform's data directory. Says which on standard error.
 fn local_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(".local")
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let (dir, why) = data_dir(&cwd, |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from));
+    eprintln!("jobs: local data in {} ({why})", dir.display());
+    dir
+}
+
+fn data_dir(cwd: &Path, var: impl Fn(&str) -> Option<PathBuf>) -> (PathBuf, &'static str) {
+    if let Some(dir) = var("JOBS_DATA_DIR") {
+        return (dir, "JOBS_DATA_DIR");
+    }
+    // The project's checkout: the folder holding both its workspace manifest and template.yaml.
+    if let Some(root) = cwd.ancestors().find(|d| d.join("template.yaml").is_file() && d.join("Cargo.toml").is_file()) {
+        return (root.join(".local"), "the project checkout this runs in");
+    }
+    let data_home = var("XDG_DATA_HOME").or_else(|| var("HOME").map(|home| home.join(".local").join("share")));
+    (data_home.unwrap_or_else(std::env::temp_dir).join("jobs"), "the platform's data directory")
 }
 
 /// The environment's configuration, with the embedded backend for whatever it leaves unset.
 fn local_config() -> Result<Config> {
-    let dir = local_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let db = format!("sqlite://{}", dir.join("jobs.db").display());
-    let outbox = dir.join("outbox").display().to_string();
-    Ok(Config::from_lookup(|name| {
-        std::env::var(name).ok().filter(|v| !v.is_empty()).or_else(|| match name {
-            "DATABASE_URL" => Some(db.clone()),
-            "OUTBOX_DIR" if std::env::var_os("QUEUE_URL").is_none() => Some(outbox.clone()),
-            "MAIL_FROM" => Some("jobs@localhost".into()),
-            _ => None,
-        })
+    // Only looked for (and said) when the environment leaves the database or the outbox to it.
+    let dir = OnceCell::new();
+    let local = |file: &str| -> Result<String> {
+        let dir: &PathBuf = dir.get_or_init(local_dir);
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir.join(file).display().to_string())
+    };
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let db = match set("DATABASE_URL") {
+        Some(url) => url,
+        None => format!("sqlite://{}", local("jobs.db")?),
+    };
+    let outbox = match set("OUTBOX_DIR") {
+        None if set("QUEUE_URL").is_none() => Some(local("outbox")?),
+        given => given,
+    };
+    Ok(Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(db.clone()),
+        "OUTBOX_DIR" => outbox.clone(),
+        "MAIL_FROM" => set(name).or_else(|| Some("jobs@localhost".into())),
+        _ => set(name),
     })?)
 }
 

@@ -3,7 +3,7 @@
 //! Each check is a function over the parsed template returning its problems; the real template must have none,
 //! and every check is shown to catch a small broken template.
 
-use std::{collections::BTreeSet, path::Path};
+use std::{collections::BTreeSet, path::Path, time::Duration};
 
 use serde_json::{json, Map, Value};
 
@@ -235,6 +235,14 @@ fn check_queues(t: &Value) -> Vec<String> {
         let props = function_properties(t, &t["Resources"][function]);
         let timeout = props.get("Timeout").map_or(Some(DEFAULT_TIMEOUT_SECS), literal_u64);
         let visibility = queue.get("VisibilityTimeout").map_or(Some(DEFAULT_VISIBILITY_SECS), literal_u64);
+        let receives = queue.pointer("/RedrivePolicy/maxReceiveCount").and_then(literal_u64);
+        if let (Some(timeout), Some(visibility), Some(receives)) = (timeout, visibility, receives) {
+            let settings = shared::runtime::RuntimeSettings::default();
+            let (timeout, visibility) = (Duration::from_secs(timeout), Duration::from_secs(visibility));
+            if let Err(why) = settings.check_queue(timeout, visibility, receives as u32) {
+                problems.push(format!("{queue_id}: {why}"));
+            }
+        }
         match (timeout, visibility) {
             (Some(timeout), Some(visibility)) if visibility >= 6 * timeout => {}
             (Some(timeout), Some(visibility)) => problems.push(format!(
@@ -255,9 +263,16 @@ fn check_sqs_events(t: &Value) -> Vec<String> {
         if !types.into_iter().any(|v| v == "ReportBatchItemFailures") {
             problems.push(format!("{at}: FunctionResponseTypes lacks ReportBatchItemFailures"));
         }
-        match e.pointer("/ScalingConfig/MaximumConcurrency").and_then(literal_u64) {
+        let maximum = e.pointer("/ScalingConfig/MaximumConcurrency").and_then(literal_u64);
+        match maximum {
             Some(n) if (2..=1000).contains(&n) => {}
             _ => problems.push(format!("{at}: no ScalingConfig.MaximumConcurrency between 2 and 1000")),
+        }
+        // Each instance paces its sends to its share of the account's rate: the share must be the real one.
+        let props = function_properties(t, &t["Resources"][function]);
+        let told = props.get("Environment").and_then(|e| e.pointer("/Variables/MAX_CONCURRENCY"));
+        if told.and_then(Value::as_str).and_then(|n| n.parse::<u64>().ok()) != maximum {
+            problems.push(format!("{function}: MAX_CONCURRENCY {} is not {at}'s MaximumConcurrency", shown(told)));
         }
     }
     problems
@@ -292,9 +307,18 @@ fn check_alarms(t: &Value) -> Vec<String> {
         .filter(|dlq| !watched("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq))
         .map(|dlq| format!("{dlq}: a dead-letter queue with no ApproximateNumberOfMessagesVisible alarm"))
         .collect();
-    for (id, _) in resources_of(t, FUNCTION) {
+    for (id, f) in resources_of(t, FUNCTION) {
         if !watched("AWS/Lambda", "Errors", "FunctionName", id) {
             problems.push(format!("{id}: no alarm on its Errors"));
+        }
+        let task = f.pointer("/Metadata/BuildProperties/Binary").and_then(Value::as_str).unwrap_or_default();
+        let refused = alarms.iter().any(|a| {
+            a["Namespace"] == "Jobs"
+                && a["MetricName"] == "SenderRefused"
+                && a["Dimensions"].as_array().into_iter().flatten().any(|d| d["Name"] == "Task" && d["Value"] == task)
+        });
+        if !refused {
+            problems.push(format!("{id}: no alarm on its task's Jobs/SenderRefused metric"));
         }
     }
     problems
@@ -402,6 +426,9 @@ Resources:
             FunctionResponseTypes: [ReportBatchItemFailures]
             ScalingConfig:
               MaximumConcurrency: 5
+      Environment:
+        Variables:
+          MAX_CONCURRENCY: "5"
   TaskQueue:
     Type: AWS::SQS::Queue
     Properties:
@@ -442,6 +469,14 @@ Resources:
       Dimensions:
         - Name: FunctionName
           Value: !Ref TaskFunction
+  TaskSenderRefusedAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: Jobs
+      MetricName: SenderRefused
+      Dimensions:
+        - Name: Task
+          Value: task
 "#;
 
 fn crates() -> BTreeSet<String> {
@@ -557,6 +592,23 @@ fn max_receive_count_outside_2_to_10_is_reported() {
     assert_reported(&problems_when("maxReceiveCount: 5", "maxReceiveCount: 0"), "maxReceiveCount is 0");
     assert_reported(&problems_when("maxReceiveCount: 5", "maxReceiveCount: 1"), "maxReceiveCount is 1");
     assert_reported(&problems_when("maxReceiveCount: 5", "maxReceiveCount: 50"), "maxReceiveCount is 50");
+}
+
+#[test]
+fn a_receive_budget_shorter_than_a_claims_hold_is_reported() {
+    // Two receives retry after 15 s at the least, while a dead worker's claims hold for 90 s.
+    assert_reported(&problems_when("maxReceiveCount: 5", "maxReceiveCount: 2"), "less than a claim's longest hold");
+}
+
+#[test]
+fn a_max_concurrency_the_function_is_not_told_is_reported() {
+    assert_reported(&problems_when("MAX_CONCURRENCY: \"5\"", "MAX_CONCURRENCY: \"1\""), "MAX_CONCURRENCY \"1\"");
+    assert_reported(&problems_when("          MAX_CONCURRENCY: \"5\"\n", "          OTHER: x\n"), "MAX_CONCURRENCY");
+}
+
+#[test]
+fn a_function_without_a_sender_refused_alarm_is_reported() {
+    assert_reported(&problems_when("MetricName: SenderRefused", "MetricName: Other"), "Jobs/SenderRefused");
 }
 
 #[test]

@@ -29,7 +29,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         };
         runtime.handle(event.payload, &context).await.map(|handled| handled.into_response()).map_err(|e| Diagnostic {
             // What the console and the Errors metric show: whether trying again can help.
-            error_type: if e.is_retryable() { "Retryable" } else { "Permanent" }.into(),
+            error_type: match e {
+                shared::Error::Retryable(_) => "Retryable",
+                shared::Error::Permanent(_) => "Permanent",
+                shared::Error::Sender(_) => "SenderRefused",
+            }
+            .into(),
             error_message: e.to_string(),
         })
     }))
