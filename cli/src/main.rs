@@ -272,29 +272,6 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_data_dir_is_decided_where_the_command_runs() {
-        let checkout = std::env::temp_dir().join(format!("jobs-data-dir-{}", std::process::id()));
-        let inside = checkout.join("functions").join("daily-summary");
-        std::fs::create_dir_all(&inside).unwrap();
-        std::fs::write(checkout.join("Cargo.toml"), "[workspace]").unwrap();
-        std::fs::write(checkout.join("template.yaml"), "Resources: {}").unwrap();
-        let home = |name: &str| (name == "HOME").then(|| PathBuf::from("/home/ana"));
-        assert_eq!(data_dir(&inside, home).0, checkout.join(".local"), "in a checkout: its .local");
-        let elsewhere = std::env::temp_dir();
-        assert_eq!(data_dir(&elsewhere, home).0, PathBuf::from("/home/ana/.local/share/jobs"));
-        let xdg = |name: &str| (name == "XDG_DATA_HOME").then(|| PathBuf::from("/data"));
-        assert_eq!(data_dir(&elsewhere, xdg).0, PathBuf::from("/data/jobs"));
-        let told = |name: &str| (name == "JOBS_DATA_DIR").then(|| PathBuf::from("/srv/jobs"));
-        assert_eq!(data_dir(&inside, told), (PathBuf::from("/srv/jobs"), "JOBS_DATA_DIR"));
-        std::fs::remove_dir_all(&checkout).unwrap();
-    }
-}
-
 fn parse_downtime(text: &str) -> std::result::Result<(DateTime<Utc>, DateTime<Utc>), String> {
     let (from, to) =
         text.split_once("..").ok_or("expected START..END, e.g. 2026-11-01T00:00:00Z..2026-11-01T06:00:00Z")?;
@@ -429,5 +406,28 @@ fn print_runs(runs: &[RunRecord]) {
         for error in &r.errors {
             println!("    ! {error}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_dir_is_decided_where_the_command_runs() {
+        let checkout = std::env::temp_dir().join(format!("jobs-data-dir-{}", std::process::id()));
+        let inside = checkout.join("functions").join("daily-summary");
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::write(checkout.join("Cargo.toml"), "[workspace]").unwrap();
+        std::fs::write(checkout.join("template.yaml"), "Resources: {}").unwrap();
+        let home = |name: &str| (name == "HOME").then(|| PathBuf::from("/home/ana"));
+        assert_eq!(data_dir(&inside, home).0, checkout.join(".local"), "in a checkout: its .local");
+        let elsewhere = std::env::temp_dir();
+        assert_eq!(data_dir(&elsewhere, home).0, PathBuf::from("/home/ana/.local/share/jobs"));
+        let xdg = |name: &str| (name == "XDG_DATA_HOME").then(|| PathBuf::from("/data"));
+        assert_eq!(data_dir(&elsewhere, xdg).0, PathBuf::from("/data/jobs"));
+        let told = |name: &str| (name == "JOBS_DATA_DIR").then(|| PathBuf::from("/srv/jobs"));
+        assert_eq!(data_dir(&inside, told), (PathBuf::from("/srv/jobs"), "JOBS_DATA_DIR"));
+        std::fs::remove_dir_all(&checkout).unwrap();
     }
 }
