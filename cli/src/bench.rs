@@ -81,7 +81,12 @@ async fn throughput(args: Args) -> Result<()> {
     let mailer = Arc::new(NullMailer::default());
     let start = args.day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let clock = Arc::new(VirtualClock::new(start));
-    let deps = Deps { activity: store.clone(), mailer: mailer.clone(), mail_from: "bench@localhost".into() };
+    let deps = Deps {
+        activity: store.clone(),
+        progress: store.clone(),
+        mailer: mailer.clone(),
+        mail_from: "bench@localhost".into(),
+    };
     let runtime = JobRuntime {
         task: tasks::build(daily_summary::NAME, &deps)?,
         schedule: tasks::schedule(daily_summary::NAME)?,

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use shared::{
     ports::{
-        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Recipient,
-        RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
+        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Progress,
+        Recipient, RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
     },
     Result,
 };
@@ -381,6 +381,33 @@ impl Ledger for PgStore {
     }
 }
 
+#[async_trait]
+impl Progress for PgStore {
+    async fn planned_through(&self, task: &str, subjects: &[String]) -> Result<Vec<(String, String)>> {
+        sqlx::query_as("SELECT subject, period FROM progress WHERE task = $1 AND subject = ANY($2)")
+            .bind(task)
+            .bind(subjects)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(job)
+    }
+
+    async fn plan_through(&self, task: &str, subjects: &[String], period: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO progress (task, subject, period) SELECT $1, s, $3 FROM UNNEST($2::text[]) AS s
+             ON CONFLICT (task, subject) DO UPDATE SET period = excluded.period
+             WHERE progress.period < excluded.period",
+        )
+        .bind(task)
+        .bind(subjects)
+        .bind(period)
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(())
+    }
+}
+
 /// The (user, day) pairs of a `day_activity` call, as the `due` relation every query of it starts from.
 const DUE: &str = "WITH due (user_id, day) AS (SELECT DISTINCT * FROM UNNEST($1::bigint[], $2::date[]))";
 
@@ -512,6 +539,16 @@ impl AppWriter for PgStore {
             ids.extend(rows);
         }
         Ok(users.iter().map(|u| ids[&u.email]).collect())
+    }
+
+    async fn set_time_zone(&self, user_ids: &[i64], zone: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET time_zone = $2 WHERE id = ANY($1)")
+            .bind(user_ids)
+            .bind(zone)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
     }
 
     async fn add_workouts(&self, workouts: &[NewWorkout]) -> Result<()> {

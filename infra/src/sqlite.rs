@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use shared::{
     ports::{
-        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Recipient,
-        RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
+        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Progress,
+        Recipient, RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
     },
     Result,
 };
@@ -385,6 +385,35 @@ impl Ledger for SqliteStore {
 }
 
 #[async_trait]
+impl Progress for SqliteStore {
+    async fn planned_through(&self, task: &str, subjects: &[String]) -> Result<Vec<(String, String)>> {
+        sqlx::query_as(
+            "SELECT subject, period FROM progress WHERE task = ?1 AND subject IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(task)
+        .bind(json!(subjects).to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)
+    }
+
+    async fn plan_through(&self, task: &str, subjects: &[String], period: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO progress (task, subject, period) SELECT ?1, value, ?3 FROM json_each(?2) WHERE true
+             ON CONFLICT (task, subject) DO UPDATE SET period = excluded.period
+             WHERE progress.period < excluded.period",
+        )
+        .bind(task)
+        .bind(json!(subjects).to_string())
+        .bind(period)
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl ActivityStore for SqliteStore {
     async fn time_zones(&self) -> Result<Vec<String>> {
         sqlx::query_scalar("SELECT DISTINCT time_zone FROM users ORDER BY time_zone")
@@ -503,6 +532,16 @@ impl AppWriter for SqliteStore {
         .into_iter()
         .collect();
         Ok(users.iter().map(|u| ids[&u.email]).collect())
+    }
+
+    async fn set_time_zone(&self, user_ids: &[i64], zone: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET time_zone = ?2 WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(json!(user_ids).to_string())
+            .bind(zone)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
     }
 
     async fn add_workouts(&self, workouts: &[NewWorkout]) -> Result<()> {

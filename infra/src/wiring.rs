@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use shared::{
     limits::Pace,
-    ports::{ActivityStore, AppWriter, Ledger, Mailer, Queue, RunStore},
+    ports::{ActivityStore, AppWriter, Ledger, Mailer, Progress, Queue, RunStore},
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, Deps},
     time::Clock,
@@ -61,6 +61,13 @@ impl Store {
     }
 
     pub fn activity(&self) -> Arc<dyn ActivityStore> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn progress(&self) -> Arc<dyn Progress> {
         match self {
             Self::Postgres(s) => s.clone(),
             Self::Sqlite(s) => s.clone(),
@@ -125,6 +132,7 @@ impl Backend {
     pub fn runtime(&self, task: &str, settings: RuntimeSettings) -> shared::Result<JobRuntime> {
         let deps = Deps {
             activity: self.store.activity(),
+            progress: self.store.progress(),
             mailer: self.mailer.clone(),
             mail_from: self.config.mail_from.clone(),
         };

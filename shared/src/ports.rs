@@ -201,6 +201,17 @@ pub trait Ledger: Send + Sync {
     async fn settle(&self, task: &str, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64>;
 }
 
+/// How far each subject's periodic side effect has been planned (`progress (task, subject, period)`): what lets
+/// a task notice a period a subject fell between two plans of (a user who moved east past their 06:00).
+/// Periods compare as text (ISO dates do).
+#[async_trait]
+pub trait Progress: Send + Sync {
+    /// The latest period planned for each of `subjects` that has one.
+    async fn planned_through(&self, task: &str, subjects: &[String]) -> Result<Vec<(String, String)>>;
+    /// Records `period` as planned for `subjects`; a subject already planned further stays where it is.
+    async fn plan_through(&self, task: &str, subjects: &[String], period: &str) -> Result<()>;
+}
+
 /// An email with a text and an HTML part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
@@ -304,4 +315,6 @@ pub trait AppWriter: Send + Sync {
     /// Inserts users and returns their ids in order.
     async fn add_users(&self, users: &[NewUser]) -> Result<Vec<i64>>;
     async fn add_workouts(&self, workouts: &[NewWorkout]) -> Result<()>;
+    /// Moves users to another time zone, as the app does when they travel or move.
+    async fn set_time_zone(&self, user_ids: &[i64], zone: &str) -> Result<()>;
 }

@@ -160,13 +160,19 @@ impl Fanout<'_> {
         Ok(())
     }
 
+    /// Whether every chunk pushed so far is on the queue (none waits in the buffer).
+    pub fn is_flushed(&self) -> bool {
+        self.buffer.is_empty()
+    }
+
     /// Notes something wrong the plan passed over (a user with an unknown time zone…): it goes into the run.
     pub fn error(&mut self, error: String) {
         tracing::warn!(task = self.task, slot = %self.slot, %error, "planning passed over");
         self.errors.push(error);
     }
 
-    async fn flush(&mut self) -> Result<()> {
+    /// Sends what is buffered.
+    pub async fn flush(&mut self) -> Result<()> {
         if !self.buffer.is_empty() {
             self.queue.send_batch(&self.buffer).await?;
             self.messages += self.buffer.len() as u64;

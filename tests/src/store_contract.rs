@@ -5,14 +5,15 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use shared::ports::{
-    ActivityStore, AppWriter, ClaimState, DeliveryKey, Ledger, NewSet, NewUser, NewWorkout, RunStart, RunStore,
-    Settled, Settlement, SkippedSlot, WorkTally,
+    ActivityStore, AppWriter, ClaimState, DeliveryKey, Ledger, NewSet, NewUser, NewWorkout, Progress, RunStart,
+    RunStore, Settled, Settlement, SkippedSlot, WorkTally,
 };
 
 /// One backend's ports, all over the same database.
 #[derive(Clone)]
 pub struct Stores {
     pub runs: Arc<dyn RunStore>,
+    pub progress: Arc<dyn Progress>,
     pub ledger: Arc<dyn Ledger>,
     pub activity: Arc<dyn ActivityStore>,
     pub writer: Arc<dyn AppWriter>,
@@ -20,7 +21,13 @@ pub struct Stores {
 
 impl From<infra::wiring::Store> for Stores {
     fn from(store: infra::wiring::Store) -> Self {
-        Self { runs: store.runs(), ledger: store.ledger(), activity: store.activity(), writer: store.writer() }
+        Self {
+            runs: store.runs(),
+            progress: store.progress(),
+            ledger: store.ledger(),
+            activity: store.activity(),
+            writer: store.writer(),
+        }
     }
 }
 
@@ -287,6 +294,30 @@ pub async fn concurrent_claims_of_one_key_have_one_winner(s: Stores) {
         }
     }
     assert_eq!(won, 1);
+}
+
+pub async fn progress_moves_forward_only_per_task_and_subject(s: Stores) {
+    let subjects = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(s.progress.planned_through("t", &subjects(&["user:1"])).await.unwrap().is_empty());
+    s.progress.plan_through("t", &subjects(&["user:1", "user:2"]), "2026-11-21").await.unwrap();
+    s.progress.plan_through("t", &subjects(&["user:1"]), "2026-11-22").await.unwrap();
+    // A backfill of an older day does not move a subject back.
+    s.progress.plan_through("t", &subjects(&["user:2", "user:1"]), "2026-11-20").await.unwrap();
+    s.progress.plan_through("other", &subjects(&["user:1"]), "2026-12-01").await.unwrap();
+    let mut through = s.progress.planned_through("t", &subjects(&["user:1", "user:2", "user:3"])).await.unwrap();
+    through.sort();
+    assert_eq!(
+        through,
+        [("user:1".to_string(), "2026-11-22".to_string()), ("user:2".to_string(), "2026-11-21".to_string())]
+    );
+}
+
+pub async fn a_user_moves_to_another_zone(s: Stores) {
+    let ids = s.writer.add_users(&[user("Ana", "Asia/Kolkata", true), user("Bo", "Asia/Kolkata", true)]).await.unwrap();
+    s.writer.set_time_zone(&ids[..1], "America/New_York").await.unwrap();
+    let recipients = s.activity.recipients(&ids).await.unwrap();
+    let zones: Vec<_> = recipients.iter().map(|r| r.time_zone.as_str()).collect();
+    assert_eq!(zones, ["America/New_York", "Asia/Kolkata"]);
 }
 
 fn user(name: &str, zone: &str, opt_in: bool) -> NewUser {

@@ -53,7 +53,13 @@ trait Stack: Send + Sync {
     fn runtime(&self) -> &JobRuntime;
     fn mailer(&self) -> &Flaky;
     /// Recipients of the emails sent so far.
-    async fn sent_to(&self) -> Vec<String>;
+    async fn sent_to(&self) -> Vec<String> {
+        self.sent().await.into_iter().map(|(to, _)| to).collect()
+    }
+    /// (recipient, subject) of the emails sent so far.
+    async fn sent(&self) -> Vec<(String, String)>;
+    /// The app's tables, to change them between plans.
+    fn app(&self) -> &dyn AppWriter;
     async fn pass(&self, by: Duration);
 }
 
@@ -101,7 +107,8 @@ fn runtime(
     mailer: Arc<Flaky>,
     clock: Arc<dyn Clock>,
 ) -> JobRuntime {
-    let deps = Deps { activity: store.activity(), mailer, mail_from: "jobs@example.com".into() };
+    let deps =
+        Deps { activity: store.activity(), progress: store.progress(), mailer, mail_from: "jobs@example.com".into() };
     let one_second = Duration::from_secs(1);
     JobRuntime {
         task: tasks::build(daily_summary::NAME, &deps).unwrap(),
@@ -121,6 +128,7 @@ fn runtime(
 
 struct Embedded {
     runtime: JobRuntime,
+    app: Arc<dyn AppWriter>,
     mailer: Arc<Flaky>,
     memory: Arc<MemoryMailer>,
     clock: Arc<VirtualClock>,
@@ -136,7 +144,8 @@ impl Embedded {
         let memory = Arc::new(MemoryMailer::default());
         let mailer = Arc::new(Flaky { inner: memory.clone(), failing: AtomicU64::new(0) });
         let store = infra::wiring::Store::Sqlite(Arc::new(store));
-        Self { runtime: runtime(&store, queue, mailer.clone(), clock.clone()), mailer, memory, clock }
+        let runtime = runtime(&store, queue, mailer.clone(), clock.clone());
+        Self { runtime, app: store.writer(), mailer, memory, clock }
     }
 }
 
@@ -148,8 +157,11 @@ impl Stack for Embedded {
     fn mailer(&self) -> &Flaky {
         &self.mailer
     }
-    async fn sent_to(&self) -> Vec<String> {
-        self.memory.sent().into_iter().map(|e| e.to).collect()
+    async fn sent(&self) -> Vec<(String, String)> {
+        self.memory.sent().into_iter().map(|e| (e.to, e.subject)).collect()
+    }
+    fn app(&self) -> &dyn AppWriter {
+        self.app.as_ref()
     }
     async fn pass(&self, by: Duration) {
         self.clock.advance(chrono::Duration::from_std(by).unwrap());
@@ -158,6 +170,7 @@ impl Stack for Embedded {
 
 struct Aws {
     runtime: JobRuntime,
+    app: Arc<dyn AppWriter>,
     mailer: Arc<Flaky>,
     moto: Moto,
 }
@@ -175,7 +188,7 @@ impl Aws {
         // SQS keeps real time; the runtime's clock only dates runs and claims.
         let clock = Arc::new(shared::time::SystemClock);
         let store = infra::wiring::Store::Postgres(Arc::new(store));
-        Self { runtime: runtime(&store, queue, mailer.clone(), clock), mailer, moto }
+        Self { runtime: runtime(&store, queue, mailer.clone(), clock), app: store.writer(), mailer, moto }
     }
 }
 
@@ -191,13 +204,17 @@ impl Stack for Aws {
     fn mailer(&self) -> &Flaky {
         &self.mailer
     }
-    async fn sent_to(&self) -> Vec<String> {
+    async fn sent(&self) -> Vec<(String, String)> {
+        let header = |raw: &str, name: &str| raw.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
         self.moto
             .raw_emails()
             .await
             .iter()
-            .filter_map(|raw| raw.lines().find_map(|l| l.strip_prefix("To: ")).map(str::to_owned))
+            .filter_map(|raw| Some((header(raw, "To: ")?, header(raw, "Subject: ")?)))
             .collect()
+    }
+    fn app(&self) -> &dyn AppWriter {
+        self.app.as_ref()
     }
     async fn pass(&self, by: Duration) {
         tokio::time::sleep(by).await;
@@ -298,6 +315,72 @@ async fn a_malformed_message_is_dead_lettered_while_its_batch_goes_on(stack: &dy
     assert_eq!(rt.queue.depth().await.unwrap(), 0);
 }
 
+/// Mo moves from New York to Tokyo at 10:00 UTC on the 22nd, just before New York's 06:00 would have sent
+/// their 21st, and after Tokyo's had passed: no plan picks them for the 21st. Lu moves from Tokyo to New York
+/// just after Tokyo's 06:00 sent their 21st: New York's 06:00 plans the 21st again. Each still gets each
+/// active day once.
+async fn a_user_who_moves_zone_gets_each_days_summary_once_and_loses_none(stack: &dyn Stack) {
+    let rt = stack.runtime();
+    let app = stack.app();
+    let movers = [("Mo", "mo@example.com", "America/New_York"), ("Lu", "lu@example.com", "Asia/Tokyo")];
+    let users: Vec<NewUser> = movers
+        .iter()
+        .map(|(name, email, zone)| NewUser {
+            name: name.to_string(),
+            email: email.to_string(),
+            phone: None,
+            time_zone: zone.to_string(),
+            email_opt_in: true,
+        })
+        .collect();
+    let ids = app.add_users(&users).await.unwrap();
+    let (mo, lu) = (ids[0], ids[1]);
+    let mut workouts = vec![];
+    for user in [mo, lu] {
+        for day in ["2026-11-20", "2026-11-21", "2026-11-22"] {
+            workouts.push(NewWorkout {
+                user_id: user,
+                name: "Run".into(),
+                started_at: utc(&format!("{day}T03:00:00Z")),
+                local_date: day.parse().unwrap(),
+                duration_minutes: 30,
+                calories: 300,
+                sets: vec![],
+            });
+        }
+    }
+    app.add_workouts(&workouts).await.unwrap();
+    let start = utc("2026-11-21T01:00:00Z");
+    for hour in 0..60 {
+        let slot = start + chrono::Duration::hours(hour);
+        if slot == utc("2026-11-21T22:00:00Z") {
+            app.set_time_zone(&[lu], "America/New_York").await.unwrap();
+        }
+        if slot == utc("2026-11-22T10:00:00Z") {
+            app.set_time_zone(&[mo], "Asia/Tokyo").await.unwrap();
+        }
+        rt.plan(Trigger { time: slot, source: TriggerSource::Scheduler, task: None }).await.unwrap();
+        drain_totals(stack).await;
+    }
+    let sent = stack.sent().await;
+    assert_eq!(days_for(&sent, "mo@example.com"), ["Friday 20 November", "Saturday 21 November", "Sunday 22 November"]);
+    assert_eq!(days_for(&sent, "lu@example.com"), ["Saturday 21 November", "Sunday 22 November"]);
+}
+
+/// The days of the summaries sent to `to`, in the order of the calendar, each as often as it was sent.
+fn days_for(sent: &[(String, String)], to: &str) -> Vec<String> {
+    let mut days: Vec<(NaiveDate, String)> = sent
+        .iter()
+        .filter(|(recipient, _)| recipient == to)
+        .map(|(_, subject)| {
+            let day = subject.strip_prefix("Your ").and_then(|s| s.split(':').next()).unwrap_or(subject).to_owned();
+            (NaiveDate::parse_from_str(&format!("{day} 2026"), "%A %d %B %Y").unwrap(), day)
+        })
+        .collect();
+    days.sort();
+    days.into_iter().map(|(_, day)| day).collect()
+}
+
 macro_rules! on_both_stacks {
     ($($scenario:ident),* $(,)?) => {
         mod embedded {
@@ -320,6 +403,7 @@ on_both_stacks!(
     a_redelivered_message_sends_nothing_twice,
     a_message_failing_every_receive_lands_in_the_dead_letter_queue,
     a_malformed_message_is_dead_lettered_while_its_batch_goes_on,
+    a_user_who_moves_zone_gets_each_days_summary_once_and_loses_none,
 );
 
 #[tokio::test]

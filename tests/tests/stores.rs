@@ -46,6 +46,8 @@ on_both_stores!(
     only_the_claims_holder_settles_it,
     concurrent_claims_of_one_key_have_one_winner,
     users_are_paged_by_zone_and_read_back,
+    a_user_moves_to_another_zone,
+    progress_moves_forward_only_per_task_and_subject,
     a_days_activity_adds_up_with_its_records_and_streak,
 );
 

@@ -1,6 +1,11 @@
 //! daily-summary: at 06:00 in each user's own time zone, an email about their previous local day — workouts,
 //! total time, calories, volume lifted, personal records, streak. The schedule fires hourly; each slot plans
 //! the users whose local 06:00 fell in the hour it closes. Delivery key: (user, local day).
+//!
+//! A user who changes time zone gets each day's summary once and loses none: moving west, the new zone's
+//! 06:00 plans a day already sent, which the key skips; moving east past their 06:00, no plan picks them for
+//! the day in between, so the next plan, seeing they were planned through the day before it (`Progress`),
+//! sends that day's summary with its own.
 
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate, NaiveTime};
@@ -11,7 +16,7 @@ use std::{collections::BTreeMap, collections::HashMap, sync::Arc};
 
 use crate::{
     deliveries::Deliveries,
-    ports::{ActivityStore, DayActivity, DeliveryKey, Email, Mailer, Recipient},
+    ports::{ActivityStore, DayActivity, DeliveryKey, Email, Mailer, Progress, Recipient},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
     time::{reached_in, Slot},
     Error, Result,
@@ -38,6 +43,7 @@ pub struct Due {
 
 pub struct DailySummary {
     pub store: Arc<dyn ActivityStore>,
+    pub progress: Arc<dyn Progress>,
     pub mailer: Arc<dyn Mailer>,
     /// The sender address (verified in SES).
     pub from: String,
@@ -81,14 +87,36 @@ impl Task for DailySummary {
             }
         }
         for (day, zones) in zones_by_day {
+            let before = day.pred_opt().expect("a date after the first has a day before");
+            let (period, gap) = (day.to_string(), before.pred_opt().expect("and one before that").to_string());
+            // Users whose chunks are sent: their progress is recorded only once the queue has them.
+            let mut sent = vec![];
             let mut after_id = 0;
             loop {
                 let ids = self.store.users_in_zones(&zones, after_id, self.chunk_size).await?;
                 let Some(&last) = ids.last() else { break };
                 after_id = last;
-                let users: Vec<Due> = ids.iter().map(|&id| Due { id, day }).collect();
-                let count = users.len() as u64;
-                fanout.push(serde_json::to_value(Chunk { users }).expect("a chunk serialises"), count).await?;
+                let subjects: Vec<String> = ids.iter().map(|&id| subject(id)).collect();
+                let through: HashMap<String, String> =
+                    self.progress.planned_through(NAME, &subjects).await?.into_iter().collect();
+                let mut users = Vec::with_capacity(ids.len());
+                for (&id, subject) in ids.iter().zip(&subjects) {
+                    // Planned through the day before yesterday, not yesterday: they moved east past their 06:00.
+                    if through.get(subject) == Some(&gap) {
+                        users.push(Due { id, day: before });
+                    }
+                    users.push(Due { id, day });
+                }
+                let chunk = serde_json::to_value(Chunk { users }).expect("a chunk serialises");
+                fanout.push(chunk, ids.len() as u64).await?;
+                sent.extend(subjects);
+                if fanout.is_flushed() {
+                    self.progress.plan_through(NAME, &std::mem::take(&mut sent), &period).await?;
+                }
+            }
+            fanout.flush().await?;
+            if !sent.is_empty() {
+                self.progress.plan_through(NAME, &sent, &period).await?;
             }
         }
         Ok(())
@@ -116,7 +144,7 @@ impl Task for DailySummary {
         let emails = activity
             .iter()
             .map(|day| {
-                let key = DeliveryKey { subject: format!("user:{}", day.user_id), period: day.day.to_string() };
+                let key = DeliveryKey { subject: subject(day.user_id), period: day.day.to_string() };
                 (key, render(&self.from, &recipients[&day.user_id], day))
             })
             .collect();
@@ -124,6 +152,11 @@ impl Task for DailySummary {
         report.add(deliveries.deliver(emails, |email| async move { mailer.send(&email).await.map(drop) }).await?);
         Ok(report)
     }
+}
+
+/// A user as the ledger and the progress table name them.
+fn subject(user_id: i64) -> String {
+    format!("user:{user_id}")
 }
 
 /// The summary email, as text and as HTML.

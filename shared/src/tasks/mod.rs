@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::{
-    ports::{ActivityStore, Mailer},
+    ports::{ActivityStore, Mailer, Progress},
     runtime::Task,
     schedule::Schedule,
     Error, Result,
@@ -21,6 +21,7 @@ pub const NAMES: &[&str] = &[daily_summary::NAME];
 #[derive(Clone)]
 pub struct Deps {
     pub activity: Arc<dyn ActivityStore>,
+    pub progress: Arc<dyn Progress>,
     pub mailer: Arc<dyn Mailer>,
     /// The sender of every email.
     pub mail_from: String,
@@ -40,6 +41,7 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
     match known(name)? {
         daily_summary::NAME => Ok(Arc::new(daily_summary::DailySummary {
             store: deps.activity.clone(),
+            progress: deps.progress.clone(),
             mailer: deps.mailer.clone(),
             from: deps.mail_from.clone(),
             chunk_size: 500,

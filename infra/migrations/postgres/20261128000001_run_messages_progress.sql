@@ -13,3 +13,11 @@ CREATE TABLE run_messages (
 
 -- Every plan looks for its task's plans left unfinished by a dead planner.
 CREATE INDEX job_runs_planning ON job_runs (task, slot) WHERE status = 'planning';
+
+-- How far each subject's periodic side effect has been planned (the Progress port).
+CREATE TABLE progress (
+    task    TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    period  TEXT NOT NULL,
+    PRIMARY KEY (task, subject)
+);

@@ -11,3 +11,10 @@ CREATE TABLE run_messages (
 );
 
 CREATE INDEX job_runs_planning ON job_runs (task, slot) WHERE status = 'planning';
+
+CREATE TABLE progress (
+    task    TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    period  TEXT NOT NULL,
+    PRIMARY KEY (task, subject)
+);
