@@ -16,10 +16,10 @@ use integration_tests::{db, moto::Moto};
 use shared::{
     backoff::Backoff,
     invocation::{Trigger, TriggerSource},
-    limits::Pace,
+    limits::{Deadline, Pace},
     memory::MemoryMailer,
     ports::{AppWriter, Email, Mailer, NewSet, NewUser, NewWorkout, Queue},
-    runtime::{sqs_event, JobRuntime, MessageOutcome, PlanStatus, RuntimeSettings, WorkReport},
+    runtime::{sqs_event, Context, JobRuntime, MessageOutcome, PlanStatus, RuntimeSettings, WorkReport},
     tasks::{self, daily_summary, Deps},
     time::{Clock, VirtualClock},
     Error,
@@ -35,6 +35,8 @@ fn utc(s: &str) -> DateTime<Utc> {
 struct Flaky {
     inner: Arc<dyn Mailer>,
     failing: AtomicU64,
+    /// How long each send takes, in milliseconds.
+    latency_ms: AtomicU64,
 }
 
 #[async_trait]
@@ -43,6 +45,7 @@ impl Mailer for Flaky {
         if self.failing.load(Ordering::SeqCst) > 0 {
             return Err(Error::retryable("Throttling: maximum sending rate exceeded (test)"));
         }
+        tokio::time::sleep(Duration::from_millis(self.latency_ms.load(Ordering::SeqCst))).await;
         self.inner.send(email).await
     }
 }
@@ -52,6 +55,8 @@ impl Mailer for Flaky {
 trait Stack: Send + Sync {
     fn runtime(&self) -> &JobRuntime;
     fn mailer(&self) -> &Flaky;
+    /// The runtime's clock: what dates runs and claims.
+    fn clock(&self) -> &VirtualClock;
     /// Recipients of the emails sent so far.
     async fn sent_to(&self) -> Vec<String> {
         self.sent().await.into_iter().map(|(to, _)| to).collect()
@@ -117,7 +122,8 @@ fn runtime(
         ledger: store.ledger(),
         queue,
         clock,
-        pace: Pace::new(None),
+        // A send every 50 ms at most: starts are spread in time, as SES's send rate spreads them.
+        pace: Pace::new(Some(20.0)),
         settings: RuntimeSettings {
             backoff: Backoff { base: one_second, cap: one_second },
             visibility: Duration::from_secs(30),
@@ -142,7 +148,8 @@ impl Embedded {
         let queue =
             Arc::new(EmbeddedQueue::new(store.pool().clone(), daily_summary::NAME, clock.clone(), MAX_RECEIVES));
         let memory = Arc::new(MemoryMailer::default());
-        let mailer = Arc::new(Flaky { inner: memory.clone(), failing: AtomicU64::new(0) });
+        let mailer =
+            Arc::new(Flaky { inner: memory.clone(), failing: AtomicU64::new(0), latency_ms: AtomicU64::new(0) });
         let store = infra::wiring::Store::Sqlite(Arc::new(store));
         let runtime = runtime(&store, queue, mailer.clone(), clock.clone());
         Self { runtime, app: store.writer(), mailer, memory, clock }
@@ -156,6 +163,9 @@ impl Stack for Embedded {
     }
     fn mailer(&self) -> &Flaky {
         &self.mailer
+    }
+    fn clock(&self) -> &VirtualClock {
+        &self.clock
     }
     async fn sent(&self) -> Vec<(String, String)> {
         self.memory.sent().into_iter().map(|e| (e.to, e.subject)).collect()
@@ -171,6 +181,7 @@ impl Stack for Embedded {
 struct Aws {
     runtime: JobRuntime,
     app: Arc<dyn AppWriter>,
+    clock: Arc<VirtualClock>,
     mailer: Arc<Flaky>,
     moto: Moto,
 }
@@ -184,11 +195,16 @@ impl Aws {
         let ses = moto.ses().await;
         ses.verify_email_identity().email_address("jobs@example.com").send().await.unwrap();
         let queue = Arc::new(SqsQueue::new(moto.sqs().await, url, dlq));
-        let mailer = Arc::new(Flaky { inner: Arc::new(SesMailer::new(ses)), failing: AtomicU64::new(0) });
-        // SQS keeps real time; the runtime's clock only dates runs and claims.
-        let clock = Arc::new(shared::time::SystemClock);
+        let mailer = Arc::new(Flaky {
+            inner: Arc::new(SesMailer::new(ses)),
+            failing: AtomicU64::new(0),
+            latency_ms: AtomicU64::new(0),
+        });
+        // SQS keeps real time; the runtime's clock only dates runs and claims, so a test can age claims.
+        let clock = Arc::new(VirtualClock::new(shared::time::SystemClock.now()));
         let store = infra::wiring::Store::Postgres(Arc::new(store));
-        Self { runtime: runtime(&store, queue, mailer.clone(), clock), app: store.writer(), mailer, moto }
+        let runtime = runtime(&store, queue, mailer.clone(), clock.clone());
+        Self { runtime, app: store.writer(), clock, mailer, moto }
     }
 }
 
@@ -204,6 +220,9 @@ impl Stack for Aws {
     fn mailer(&self) -> &Flaky {
         &self.mailer
     }
+    fn clock(&self) -> &VirtualClock {
+        &self.clock
+    }
     async fn sent(&self) -> Vec<(String, String)> {
         let header = |raw: &str, name: &str| raw.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
         self.moto
@@ -218,6 +237,7 @@ impl Stack for Aws {
     }
     async fn pass(&self, by: Duration) {
         tokio::time::sleep(by).await;
+        self.clock.advance(chrono::Duration::from_std(by).unwrap());
     }
 }
 
@@ -381,6 +401,64 @@ fn days_for(sent: &[(String, String)], to: &str) -> Vec<String> {
     days.into_iter().map(|(_, day)| day).collect()
 }
 
+/// A batch cut off by its invocation's deadline: the sends that finished are recorded at once, the rest are
+/// handed back unstarted. Run again — right away, and once more after every claim's hold has passed — each
+/// user is mailed once.
+async fn a_batch_cut_off_by_its_deadline_mails_each_user_once(stack: &dyn Stack) {
+    let rt = stack.runtime();
+    let more: Vec<NewUser> = (0..9)
+        .map(|n| NewUser {
+            name: format!("K{n}"),
+            email: format!("k{n}@example.com"),
+            phone: None,
+            time_zone: "Asia/Kolkata".into(),
+            email_opt_in: true,
+        })
+        .collect();
+    let ids = stack.app().add_users(&more).await.unwrap();
+    let workouts: Vec<NewWorkout> = ids
+        .iter()
+        .map(|&user_id| NewWorkout {
+            user_id,
+            name: "Row".into(),
+            started_at: utc("2026-11-21T03:00:00Z"),
+            local_date: "2026-11-21".parse().unwrap(),
+            duration_minutes: 20,
+            calories: 200,
+            sets: vec![],
+        })
+        .collect();
+    stack.app().add_workouts(&workouts).await.unwrap();
+    rt.plan(trigger("2026-11-22T01:00:00Z")).await.unwrap();
+    let received = rt.queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    stack.mailer().latency_ms.store(100, Ordering::SeqCst);
+    // One second left, 0.8 s of it the margin: sends start (one per 50 ms) only in the first 0.2 s.
+    let context = Context {
+        request_id: "cut-short".into(),
+        deadline: Deadline::new(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_millis(800)),
+    };
+    let cut = rt.work_within(sqs_event(&received), &context).await;
+    let first = stack.sent_to().await.len();
+    assert!((1..10).contains(&first), "some sends started before the margin, not all: {first}");
+    assert_eq!(cut.totals().sent, 0, "the message is not done");
+    let (retried, _) = cut.retried_and_dead_lettered();
+    assert_eq!(retried, 1);
+    // Again at once: the unstarted users were handed back and are sent now; the sent ones are not repeated.
+    let again = rt.work(sqs_event(&received)).await;
+    assert_eq!(again.totals().sent as usize, 10 - first);
+    // And once more after the claims' hold: nothing is left to send.
+    stack.clock().advance(chrono::Duration::minutes(3));
+    let late = rt.work(sqs_event(&received)).await;
+    assert_eq!((late.totals().sent, late.totals().already_done), (0, 10));
+    let mut sent = stack.sent_to().await;
+    sent.sort();
+    let before = sent.len();
+    sent.dedup();
+    assert_eq!((before, sent.len()), (10, 10), "each of the ten active users mailed once");
+    let run = rt.runs.run(daily_summary::NAME, utc("2026-11-22T01:00:00Z")).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.sent, run.messages_done), ("done", 10, 1));
+}
+
 macro_rules! on_both_stacks {
     ($($scenario:ident),* $(,)?) => {
         mod embedded {
@@ -404,6 +482,7 @@ on_both_stacks!(
     a_message_failing_every_receive_lands_in_the_dead_letter_queue,
     a_malformed_message_is_dead_lettered_while_its_batch_goes_on,
     a_user_who_moves_zone_gets_each_days_summary_once_and_loses_none,
+    a_batch_cut_off_by_its_deadline_mails_each_user_once,
 );
 
 #[tokio::test]
