@@ -749,6 +749,17 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_batch_carries_job_messages() {
+        let batch: SqsEvent = serde_json::from_str(include_str!("../../events/sqs-batch.json")).unwrap();
+        let parts: Vec<u64> = batch
+            .records
+            .iter()
+            .map(|r| serde_json::from_str::<JobMessage>(r.body.as_deref().unwrap()).unwrap().part)
+            .collect();
+        assert_eq!(parts, [0, 1], "what sam local invoke -e events/sqs-batch.json works must parse");
+    }
+
+    #[test]
     fn a_metric_line_is_in_the_embedded_metric_format() {
         let line: Value = serde_json::from_str(&metric_line("daily-summary", "SenderRefused", 1, 42)).unwrap();
         assert_eq!(line["Task"], "daily-summary");
