@@ -78,8 +78,9 @@ impl CatchUp {
 }
 
 /// What a plan does when another planner of its task holds the lease. Either way, a plan that cannot take the
-/// lease records nothing (the holder may be planning that very slot) and fails as retryable, so the scheduler's
-/// retry policy tries again; if it never gets through, the next plan's catch-up accounts for the slot.
+/// lease records nothing (the holder may be planning that very slot) and fails as retryable, so the
+/// invocation's retries (Lambda's for an asynchronous invocation) try again; if none gets through, the next
+/// plan's catch-up accounts for the slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlap {
     /// Waits up to this long for the lease, then fails.
@@ -419,7 +420,7 @@ impl JobRuntime {
         // The lease outlives this invocation: it frees only once its holder is surely stopped.
         let ttl = context.deadline.remaining() + self.settings.hold_slack;
         if let Some(reason) = self.take_lease(&lease, &holder, ttl).await? {
-            tracing::warn!(task, %slot, %reason, "not planning now: the scheduler's retry or the next plan will");
+            tracing::warn!(task, %slot, %reason, "not planning now: a retry of this invocation or the next plan will");
             return Err(Error::retryable(reason));
         }
         let planned = self.plan_with_catch_up(slot, trigger.source).await;
