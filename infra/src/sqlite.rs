@@ -10,7 +10,7 @@ use serde_json::json;
 use shared::{
     ports::{
         ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Progress,
-        Recipient, RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
+        Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
     },
     Result,
 };
@@ -167,43 +167,34 @@ impl RunStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(job)?;
-        let (sent, skipped, failed, finished): (i64, i64, i64, bool) = sqlx::query_as(
-            "SELECT sent, skipped, failed, finished FROM run_messages WHERE task = ?1 AND slot = ?2 AND part = ?3",
-        )
-        .bind(task)
-        .bind(&slot)
-        .bind(part)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(job)?;
-        let (after, delta) = runs::after_attempt(runs::MessageCounts { sent, skipped, failed, finished }, tally);
-        sqlx::query(
-            "UPDATE run_messages SET sent = ?4, skipped = ?5, failed = ?6, finished = ?7
-             WHERE task = ?1 AND slot = ?2 AND part = ?3",
-        )
-        .bind(task)
-        .bind(&slot)
-        .bind(part)
-        .bind(after.sent)
-        .bind(after.skipped)
-        .bind(after.failed)
-        .bind(after.finished)
-        .execute(&mut *tx)
-        .await
-        .map_err(job)?;
+        let (skipped, finished): (i64, bool) =
+            sqlx::query_as("SELECT skipped, finished FROM run_messages WHERE task = ?1 AND slot = ?2 AND part = ?3")
+                .bind(task)
+                .bind(&slot)
+                .bind(part)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(job)?;
+        let (after, delta) = runs::after_attempt(runs::MessageCounts { skipped, finished }, tally);
+        sqlx::query("UPDATE run_messages SET skipped = ?4, finished = ?5 WHERE task = ?1 AND slot = ?2 AND part = ?3")
+            .bind(task)
+            .bind(&slot)
+            .bind(part)
+            .bind(after.skipped)
+            .bind(after.finished)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
         let query = format!(
-            "UPDATE job_runs SET sent = sent + ?1, skipped = skipped + ?2, failed = failed + ?3,
-                 messages_done = messages_done + ?4, errors = {},
-                 status = CASE WHEN status = 'planned' AND messages_done + ?4 >= messages THEN 'done' ELSE status END,
-                 finished_at = CASE WHEN status = 'planned' AND messages_done + ?4 >= messages THEN ?6
+            "UPDATE job_runs SET skipped = skipped + ?1, messages_done = messages_done + ?2, errors = {},
+                 status = CASE WHEN status = 'planned' AND messages_done + ?2 >= messages THEN 'done' ELSE status END,
+                 finished_at = CASE WHEN status = 'planned' AND messages_done + ?2 >= messages THEN ?4
                                     ELSE finished_at END
-             WHERE task = ?7 AND slot = ?8",
-            last_five_errors(5)
+             WHERE task = ?5 AND slot = ?6",
+            last_five_errors(3)
         );
         sqlx::query(&query)
-            .bind(delta.sent)
             .bind(delta.skipped)
-            .bind(delta.failed)
             .bind(delta.messages_done)
             .bind(json!(tally.errors).to_string())
             .bind(stamp(now))
@@ -354,7 +345,7 @@ impl Ledger for SqliteStore {
         Ok(claims::states(keys, won, statuses))
     }
 
-    async fn settle(&self, task: &str, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64> {
+    async fn settle(&self, task: &str, run: RunPart, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64> {
         if outcomes.is_empty() {
             return Ok(0);
         }
@@ -365,22 +356,50 @@ impl Ledger for SqliteStore {
                 json!([key.subject, key.period, attempt, status, error])
             })
             .collect();
+        let mut tx = self.pool.begin().await.map_err(job)?;
         // Fenced: only the claim this caller holds, still in progress at the attempt it won.
-        let settled = sqlx::query(
+        let settled: Vec<String> = sqlx::query_scalar(
             "UPDATE deliveries SET status = json_extract(o.value, '$[3]'),
                  last_error = coalesce(json_extract(o.value, '$[4]'), last_error), updated_at = ?2
              FROM json_each(?3) o
              WHERE deliveries.task = ?1 AND deliveries.subject = json_extract(o.value, '$[0]')
                AND deliveries.period = json_extract(o.value, '$[1]')
-               AND deliveries.status = 'in_progress' AND deliveries.attempts = json_extract(o.value, '$[2]')",
+               AND deliveries.status = 'in_progress' AND deliveries.attempts = json_extract(o.value, '$[2]')
+             RETURNING deliveries.status",
         )
         .bind(task)
         .bind(stamp(now))
         .bind(json!(rows).to_string())
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(job)?;
-        Ok(settled.rows_affected())
+        let (done, failed) = claims::done_and_failed(settled.iter().map(String::as_str));
+        if done + failed > 0 {
+            let slot = stamp(run.slot);
+            sqlx::query(
+                "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (task, slot, part) DO UPDATE
+                 SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed",
+            )
+            .bind(task)
+            .bind(&slot)
+            .bind(run.part as i64)
+            .bind(done)
+            .bind(failed)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+            sqlx::query("UPDATE job_runs SET sent = sent + ?3, failed = failed + ?4 WHERE task = ?1 AND slot = ?2")
+                .bind(task)
+                .bind(&slot)
+                .bind(done)
+                .bind(failed)
+                .execute(&mut *tx)
+                .await
+                .map_err(job)?;
+        }
+        tx.commit().await.map_err(job)?;
+        Ok(settled.len() as u64)
     }
 }
 

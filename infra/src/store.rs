@@ -17,39 +17,31 @@ pub(crate) mod runs {
         Ok(if run.status == "planning" { RunStart::Resumed } else { RunStart::AlreadyPlanned(run) })
     }
 
-    /// What the attempts at one message of a run have added to it (a row of `run_messages`).
+    /// What the attempts at one message of a run have added to it (a row of `run_messages`, less the sends and
+    /// failures the ledger counts as it settles them).
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct MessageCounts {
-        pub sent: i64,
         pub skipped: i64,
-        pub failed: i64,
         pub finished: bool,
     }
 
     /// What one attempt at a message changes in its run.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct RunDelta {
-        pub sent: i64,
         pub skipped: i64,
-        pub failed: i64,
         pub messages_done: i64,
     }
 
-    /// A message's counts after one more attempt, and what that adds to its run. Sends and failures for good
-    /// add up (the ledger lets each happen once); the task's skips are each attempt's whole view of the chunk,
-    /// so the latest replaces the earlier; a message finishes once. A finished message's redelivery changes
-    /// nothing but what it really performed.
+    /// A message's counts after one more attempt, and what that adds to its run. The task's skips are each
+    /// attempt's whole view of the chunk, so the latest replaces the earlier; a message finishes once, and a
+    /// finished message's redelivery changes nothing.
     pub fn after_attempt(before: MessageCounts, tally: &WorkTally) -> (MessageCounts, RunDelta) {
         let after = MessageCounts {
-            sent: before.sent + tally.sent as i64,
-            failed: before.failed + tally.failed as i64,
             skipped: if before.finished { before.skipped } else { tally.skipped as i64 },
             finished: before.finished || tally.message_finished,
         };
         let delta = RunDelta {
-            sent: after.sent - before.sent,
             skipped: after.skipped - before.skipped,
-            failed: after.failed - before.failed,
             messages_done: i64::from(after.finished && !before.finished),
         };
         (after, delta)
@@ -59,35 +51,36 @@ pub(crate) mod runs {
     mod tests {
         use super::*;
 
-        fn attempt(sent: u64, skipped: u64, failed: u64, finished: bool) -> WorkTally {
-            WorkTally { part: 0, sent, skipped, failed, errors: vec![], message_finished: finished }
+        fn attempt(skipped: u64, finished: bool) -> WorkTally {
+            WorkTally { part: 0, skipped, errors: vec![], message_finished: finished }
         }
 
         #[test]
         fn a_message_counts_once_however_often_it_is_delivered() {
-            // Cut short by a deadline: 3 sent, 2 skipped for no activity, not finished.
-            let (after, delta) = after_attempt(MessageCounts::default(), &attempt(3, 2, 0, false));
-            assert_eq!(delta, RunDelta { sent: 3, skipped: 2, failed: 0, messages_done: 0 });
-            // The retry sends the other 4, sees the same 2 skips, and finishes.
-            let (after, delta) = after_attempt(after, &attempt(4, 2, 1, true));
-            assert_eq!(delta, RunDelta { sent: 4, skipped: 0, failed: 1, messages_done: 1 });
-            // A duplicate delivery of the finished message finds everything done.
-            let (again, delta) = after_attempt(after, &attempt(0, 2, 0, true));
+            // Cut short by a deadline: 2 skipped for no activity, not finished.
+            let (after, delta) = after_attempt(MessageCounts::default(), &attempt(2, false));
+            assert_eq!(delta, RunDelta { skipped: 2, messages_done: 0 });
+            // The retry sees the same 2 skips, and finishes.
+            let (after, delta) = after_attempt(after, &attempt(2, true));
+            assert_eq!(delta, RunDelta { skipped: 0, messages_done: 1 });
+            // A duplicate delivery of the finished message changes nothing.
+            let (again, delta) = after_attempt(after, &attempt(3, true));
             assert_eq!(delta, RunDelta::default());
-            assert_eq!(again, MessageCounts { sent: 7, skipped: 2, failed: 1, finished: true });
+            assert_eq!(again, MessageCounts { skipped: 2, finished: true });
         }
     }
 }
 
 pub(crate) mod claims {
-    use std::collections::{HashMap, HashSet};
+    use std::collections::{BTreeSet, HashMap};
 
     use shared::ports::{ClaimState, DeliveryKey, Settlement};
 
-    /// The keys without repeats, in first-seen order: one statement must not touch a row twice.
+    /// The keys without repeats, sorted: one statement must not touch a row twice, and every statement that
+    /// locks ledger rows (a claim, a settlement) locks them in this one order, so two cannot deadlock.
     pub fn unique(keys: &[DeliveryKey]) -> Vec<DeliveryKey> {
-        let mut seen = HashSet::new();
-        keys.iter().filter(|k| seen.insert(*k)).cloned().collect()
+        let unique: BTreeSet<&DeliveryKey> = keys.iter().collect();
+        unique.into_iter().cloned().collect()
     }
 
     /// Each key's state, in input order: won by this claim (with the attempt that fences its settlement), or
@@ -116,6 +109,15 @@ pub(crate) mod claims {
                 (key.clone(), state)
             })
             .collect()
+    }
+
+    /// How many of the settled rows' new statuses are done, and how many failed for good.
+    pub fn done_and_failed<'a>(statuses: impl IntoIterator<Item = &'a str>) -> (i64, i64) {
+        statuses.into_iter().fold((0, 0), |(done, failed), status| match status {
+            "done" => (done + 1, failed),
+            "failed" => (done, failed + 1),
+            _ => (done, failed),
+        })
     }
 
     /// The status and last error a settlement writes.

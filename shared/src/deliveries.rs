@@ -13,13 +13,15 @@ use std::{
 
 use crate::{
     limits::{Breaker, Deadline, Pace},
-    ports::{ClaimState, DeliveryKey, Ledger, Settled, Settlement},
+    ports::{ClaimState, DeliveryKey, Ledger, RunPart, Settled, Settlement},
     time::Clock,
     Error, Result,
 };
 
 /// Outcomes settled in one ledger call, at most: whatever finished meanwhile goes in the next.
 const SETTLE_GROUP: usize = 32;
+/// Tries at recording a group of outcomes (50 ms, 200 ms, 800 ms apart) before the message is handed back.
+const SETTLE_TRIES: u32 = 4;
 
 /// How a chunk's deliveries went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub struct Deliveries<'a> {
     pub ledger: &'a dyn Ledger,
     pub clock: &'a dyn Clock,
     pub task: &'a str,
+    /// The run message these deliveries are for: the ledger counts them there as it records them.
+    pub run: RunPart,
     /// How long a claim holds before another worker may take it over: past the invocation's deadline, so a
     /// live worker's claim never expires under it.
     pub hold: Duration,
@@ -122,7 +126,7 @@ impl Deliveries<'_> {
                     }
                 }
             }
-            match self.ledger.settle(self.task, &group, self.clock.now()).await {
+            match self.settle(&group).await {
                 Ok(settled) if settled < group.len() as u64 => tracing::error!(
                     task = self.task,
                     lost = group.len() as u64 - settled,
@@ -140,6 +144,23 @@ impl Deliveries<'_> {
             Some(e) => Err(e),
             None => Ok(tally),
         }
+    }
+
+    /// Records performed side effects, trying again a few times on a retryable failure (a deadlock, a lost
+    /// connection, a failover): an outcome left unrecorded would be performed again once its claim expires.
+    async fn settle(&self, group: &[Settled]) -> Result<u64> {
+        let mut pause = Duration::from_millis(50);
+        for _ in 1..SETTLE_TRIES {
+            match self.ledger.settle(self.task, self.run, group, self.clock.now()).await {
+                Err(e) if e.is_retryable() && self.deadline.remaining() > pause => {
+                    tracing::warn!(task = self.task, error = %e, "recording deliveries failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 4;
+                }
+                settled => return settled,
+            }
+        }
+        self.ledger.settle(self.task, self.run, group, self.clock.now()).await
     }
 
     /// Why a side effect must not start now, if it must not.
@@ -204,6 +225,7 @@ mod tests {
                 ledger: &self.ledger,
                 clock: &self.clock,
                 task: "t",
+                run: RunPart { slot: self.clock.now(), part: 0 },
                 hold: HOLD,
                 concurrency: self.concurrency,
                 deadline,
@@ -350,6 +372,62 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(2), "nine starts at four a second take two seconds");
     }
 
+    /// Fails the first settlements retryably, as a deadlock or a failover would.
+    struct Stumbling {
+        inner: MemoryLedger,
+        failures: std::sync::atomic::AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl Ledger for Stumbling {
+        async fn claim(
+            &self,
+            task: &str,
+            keys: &[DeliveryKey],
+            now: chrono::DateTime<chrono::Utc>,
+            hold: Duration,
+        ) -> Result<Vec<(DeliveryKey, ClaimState)>> {
+            self.inner.claim(task, keys, now, hold).await
+        }
+
+        async fn settle(
+            &self,
+            task: &str,
+            run: RunPart,
+            outcomes: &[Settled],
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<u64> {
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(Error::retryable("deadlock detected (40P01)"));
+            }
+            self.inner.settle(task, run, outcomes, now).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_settlement_that_fails_for_a_moment_is_tried_again_so_nothing_is_sent_twice() {
+        let f = Fixture::new();
+        let ledger = Stumbling { inner: MemoryLedger::default(), failures: 2.into() };
+        let deliveries =
+            Deliveries { ledger: &ledger, ..f.deliveries(Deadline::after(Duration::from_secs(60), Duration::ZERO)) };
+        let send = |n: u32| {
+            let performed = &f.performed;
+            async move {
+                performed.lock().unwrap().push(n);
+                Ok(())
+            }
+        };
+        let tally = deliveries.deliver(items(&[1, 2, 3]), send).await.unwrap();
+        assert_eq!(tally.sent, 3);
+        // Long after every claim's hold: all three are done, none is sent again.
+        f.clock.advance(chrono::Duration::hours(1));
+        let again = deliveries.deliver(items(&[1, 2, 3]), send).await.unwrap();
+        assert_eq!((again.sent, again.already_done), (0, 3));
+        assert_eq!(f.performed(), vec![1, 2, 3]);
+    }
+
     #[tokio::test]
     async fn a_settlement_only_applies_to_the_claim_it_holds() {
         let f = Fixture::new();
@@ -359,9 +437,10 @@ mod tests {
         let second = f.ledger.claim("t", &[key(1)], f.clock.now(), HOLD).await.unwrap();
         let ClaimState::Won(current) = second[0].1 else { panic!("{second:?}") };
         let late = Settled { key: key(1), attempt: stale, settlement: Settlement::Retry("late".into()) };
-        assert_eq!(f.ledger.settle("t", &[late], f.clock.now()).await.unwrap(), 0, "the expired claim is fenced");
+        let run = RunPart { slot: f.clock.now(), part: 0 };
+        assert_eq!(f.ledger.settle("t", run, &[late], f.clock.now()).await.unwrap(), 0, "the expired claim is fenced");
         let done = Settled { key: key(1), attempt: current, settlement: Settlement::Done };
-        assert_eq!(f.ledger.settle("t", &[done], f.clock.now()).await.unwrap(), 1);
+        assert_eq!(f.ledger.settle("t", run, &[done], f.clock.now()).await.unwrap(), 1);
         let third = f.ledger.claim("t", &[key(1)], f.clock.now(), HOLD).await.unwrap();
         assert_eq!(third[0].1, ClaimState::Done);
     }

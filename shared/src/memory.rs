@@ -13,7 +13,7 @@ use std::{
 };
 
 use crate::{
-    ports::{ClaimState, DeliveryKey, Email, Ledger, Mailer, Settled, Settlement},
+    ports::{ClaimState, DeliveryKey, Email, Ledger, Mailer, RunPart, Settled, Settlement},
     Error, Result,
 };
 
@@ -107,7 +107,8 @@ impl Ledger for MemoryLedger {
             .collect())
     }
 
-    async fn settle(&self, task: &str, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64> {
+    /// Keeps no runs: the run part is not counted here.
+    async fn settle(&self, task: &str, _run: RunPart, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64> {
         let mut map = self.0.lock().expect("ledger lock");
         let mut settled = 0;
         for Settled { key, attempt, settlement } in outcomes {

@@ -81,17 +81,15 @@ pub struct RunRecord {
 
 /// What one attempt at one message did to its run. A message may be delivered more than once (SQS is
 /// at-least-once, a retry, a resumed plan sending its chunk again): the store counts each message of a run once.
+/// Its sends and failures for good are not here: the ledger counts them as it records them (`Ledger::settle`),
+/// so a worker killed before it reports still has every send it made counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkTally {
     /// The message's number within its run, given by the planner: what makes a redelivery the same message.
     pub part: u64,
-    /// Side effects performed by this attempt (the ledger keeps any from being performed twice).
-    pub sent: u64,
     /// Subjects this attempt passed over for a reason of the task's (no activity, opted out…): the message's
     /// latest count replaces its earlier one.
     pub skipped: u64,
-    /// Side effects that failed for good in this attempt.
-    pub failed: u64,
     pub errors: Vec<String>,
     /// Whether the message is finished (done, or failed for good); false when it will be redelivered.
     pub message_finished: bool,
@@ -177,6 +175,13 @@ pub enum Settlement {
     Failed(String),
 }
 
+/// The message of a run that side effects are performed for: their settlements count in its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunPart {
+    pub slot: DateTime<Utc>,
+    pub part: u64,
+}
+
 /// A claimed key's settlement, fenced by the attempt its claim won.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
@@ -196,9 +201,10 @@ pub trait Ledger: Send + Sync {
         now: DateTime<Utc>,
         hold: Duration,
     ) -> Result<Vec<(DeliveryKey, ClaimState)>>;
-    /// Settles claims this caller holds. A claim that expired and was taken over since is left to its new
-    /// holder: the number returned is how many were settled.
-    async fn settle(&self, task: &str, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64>;
+    /// Settles claims this caller holds and, in the same transaction, counts those done and failed for good in
+    /// `run`'s message and run. A claim that expired and was taken over since is left to its new holder: the
+    /// number returned is how many were settled.
+    async fn settle(&self, task: &str, run: RunPart, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64>;
 }
 
 /// How far each subject's periodic side effect has been planned (`progress (task, subject, period)`): what lets

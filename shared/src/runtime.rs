@@ -14,7 +14,7 @@ use crate::{
     deliveries::{Deliveries, DeliveryTally},
     invocation::{recognise, Invocation, Trigger, TriggerSource},
     limits::{Breaker, Deadline, Pace},
-    ports::{Ledger, Queue, Received, RunStart, RunStore, SkippedSlot, WorkTally},
+    ports::{Ledger, Queue, Received, RunPart, RunStart, RunStore, SkippedSlot, WorkTally},
     schedule::Schedule,
     time::{Clock, Slot},
     Error, Result,
@@ -600,25 +600,24 @@ impl JobRuntime {
             return Ok(self.retry(record, "not started: the invocation's deadline is near".into()).await);
         }
         let slot = Slot::new(message.slot, self.task.granularity());
+        let part = message.part;
         let deliveries = Deliveries {
             ledger: self.ledger.as_ref(),
             clock: self.clock.as_ref(),
             task,
+            run: RunPart { slot: slot.time(), part },
             hold: context.deadline.remaining() + self.settings.hold_slack,
             concurrency: self.settings.send_concurrency,
             deadline: context.deadline,
             pace: &self.pace,
             breaker,
         };
-        let part = message.part;
         let now = self.clock.now();
         match self.task.work(slot, message.payload, &deliveries).await {
             Ok(report) => {
                 let tally = WorkTally {
                     part,
-                    sent: report.sent,
                     skipped: report.skipped_total(),
-                    failed: report.failed,
                     errors: report.errors.iter().chain(&report.retry).cloned().collect(),
                     message_finished: report.retry.is_none(),
                 };

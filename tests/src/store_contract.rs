@@ -5,8 +5,8 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use shared::ports::{
-    ActivityStore, AppWriter, ClaimState, DeliveryKey, Ledger, NewSet, NewUser, NewWorkout, Progress, RunStart,
-    RunStore, Settled, Settlement, SkippedSlot, WorkTally,
+    ActivityStore, AppWriter, ClaimState, DeliveryKey, Ledger, NewSet, NewUser, NewWorkout, Progress, RunPart,
+    RunStart, RunStore, Settled, Settlement, SkippedSlot, WorkTally,
 };
 
 /// One backend's ports, all over the same database.
@@ -77,7 +77,7 @@ pub async fn a_run_is_done_when_its_last_message_is_and_keeps_the_last_five_erro
     let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
     s.runs.begin_run("t", slot, now, false).await.unwrap();
     // A worker may finish a message before the plan is closed.
-    let early = WorkTally { part: 0, sent: 1, message_finished: true, ..Default::default() };
+    let early = WorkTally { part: 0, message_finished: true, ..Default::default() };
     s.runs.record_work("t", slot, &early, now).await.unwrap();
     s.runs.finish_plan("t", slot, 30, 3, &[], now).await.unwrap();
     assert_eq!(s.runs.run("t", slot).await.unwrap().unwrap().status, "planned");
@@ -85,14 +85,14 @@ pub async fn a_run_is_done_when_its_last_message_is_and_keeps_the_last_five_erro
         let retry = WorkTally { part: 1, errors: vec![format!("e{i}")], ..Default::default() };
         s.runs.record_work("t", slot, &retry, now).await.unwrap();
     }
-    let second = WorkTally { part: 1, sent: 5, skipped: 4, failed: 1, message_finished: true, ..Default::default() };
+    let second = WorkTally { part: 1, skipped: 4, message_finished: true, ..Default::default() };
     s.runs.record_work("t", slot, &second, now).await.unwrap();
     assert_eq!(s.runs.run("t", slot).await.unwrap().unwrap().status, "planned");
     let later = utc("2026-11-22T06:01:00Z");
-    let last = WorkTally { part: 2, sent: 2, errors: vec!["e6".into()], message_finished: true, ..Default::default() };
+    let last = WorkTally { part: 2, errors: vec!["e6".into()], message_finished: true, ..Default::default() };
     s.runs.record_work("t", slot, &last, later).await.unwrap();
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
-    assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped, run.failed), ("done", 3, 8, 4, 1));
+    assert_eq!((run.status.as_str(), run.messages_done, run.skipped), ("done", 3, 4));
     assert_eq!(run.finished_at, Some(later));
     assert_eq!(run.errors, ["e2", "e3", "e4", "e5", "e6"]);
 }
@@ -103,9 +103,25 @@ pub async fn concurrent_workers_lose_no_count(s: Stores) {
     s.runs.finish_plan("t", slot, 500, 50, &[], now).await.unwrap();
     let workers: Vec<_> = (0..50)
         .map(|part| {
-            let runs = s.runs.clone();
+            let (runs, ledger) = (s.runs.clone(), s.ledger.clone());
             tokio::spawn(async move {
-                let tally = WorkTally { part, sent: 3, skipped: 1, message_finished: true, ..Default::default() };
+                // Each worker sends to three users of its own and fails one for good, then reports.
+                let keys: Vec<_> = (0..4).map(|n| key(&format!("user:{part}-{n}"))).collect();
+                ledger.claim("t", &keys, now, HOLD).await.unwrap();
+                let outcomes: Vec<_> = keys
+                    .iter()
+                    .map(|k| Settled {
+                        key: k.clone(),
+                        attempt: 1,
+                        settlement: if k.subject.ends_with("-3") {
+                            Settlement::Failed("rejected".into())
+                        } else {
+                            Settlement::Done
+                        },
+                    })
+                    .collect();
+                ledger.settle("t", RunPart { slot, part }, &outcomes, now).await.unwrap();
+                let tally = WorkTally { part, skipped: 1, message_finished: true, ..Default::default() };
                 runs.record_work("t", slot, &tally, now).await.unwrap();
             })
         })
@@ -114,7 +130,33 @@ pub async fn concurrent_workers_lose_no_count(s: Stores) {
         worker.await.unwrap();
     }
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
-    assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped), ("done", 50, 150, 50));
+    assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped, run.failed), ("done", 50, 150, 50, 50));
+}
+
+/// A worker killed after its sends were recorded, before it reported its message: the sends still count.
+pub async fn a_settlement_counts_in_its_run_whether_or_not_its_worker_reports(s: Stores) {
+    let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
+    s.runs.begin_run("t", slot, now, false).await.unwrap();
+    s.runs.finish_plan("t", slot, 3, 1, &[], now).await.unwrap();
+    let keys = [key("user:1"), key("user:2"), key("user:3")];
+    s.ledger.claim("t", &keys, now, HOLD).await.unwrap();
+    let run = RunPart { slot, part: 0 };
+    s.ledger.settle("t", run, &[settled("user:1", 1, Settlement::Done)], now).await.unwrap();
+    // Killed here. Its message comes back after the claims expired: the retry sends the other two.
+    let later = now + chrono::Duration::seconds(301);
+    let again = s.ledger.claim("t", &keys, later, HOLD).await.unwrap();
+    assert_eq!(
+        again.iter().map(|(_, state)| *state).collect::<Vec<_>>(),
+        [ClaimState::Done, ClaimState::Won(2), ClaimState::Won(2)]
+    );
+    let rest = [settled("user:2", 2, Settlement::Done), settled("user:3", 2, Settlement::Failed("rejected".into()))];
+    s.ledger.settle("t", run, &rest, later).await.unwrap();
+    // A late settlement of the first worker's claims is fenced, and counts nothing.
+    assert_eq!(s.ledger.settle("t", run, &[settled("user:2", 1, Settlement::Done)], later).await.unwrap(), 0);
+    let tally = WorkTally { part: 0, message_finished: true, ..Default::default() };
+    s.runs.record_work("t", slot, &tally, later).await.unwrap();
+    let run = s.runs.run("t", slot).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.sent, run.failed, run.messages_done), ("done", 2, 1, 1));
 }
 
 pub async fn recent_runs_come_newest_first_and_filter_by_task(s: Stores) {
@@ -187,14 +229,14 @@ pub async fn a_message_delivered_again_counts_once(s: Stores) {
     s.runs.begin_run("t", slot, now, false).await.unwrap();
     s.runs.finish_plan("t", slot, 20, 2, &[], now).await.unwrap();
     // Part 0: cut short by the deadline, then finished by its retry, then delivered once more.
-    let cut = WorkTally { part: 0, sent: 3, skipped: 2, ..Default::default() };
-    let finished = WorkTally { part: 0, sent: 5, skipped: 2, failed: 1, message_finished: true, ..Default::default() };
-    let duplicate = WorkTally { part: 0, skipped: 2, message_finished: true, ..Default::default() };
+    let cut = WorkTally { part: 0, skipped: 2, ..Default::default() };
+    let finished = WorkTally { part: 0, skipped: 2, message_finished: true, ..Default::default() };
+    let duplicate = WorkTally { part: 0, skipped: 3, message_finished: true, ..Default::default() };
     for tally in [&cut, &finished, &duplicate] {
         s.runs.record_work("t", slot, tally, now).await.unwrap();
     }
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
-    assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped, run.failed), ("planned", 1, 8, 2, 1));
+    assert_eq!((run.status.as_str(), run.messages_done, run.skipped), ("planned", 1, 2));
     // Two copies of part 1 at once (SQS delivered it twice): one finish.
     let copies: Vec<_> = (0..2)
         .map(|_| {
@@ -209,7 +251,7 @@ pub async fn a_message_delivered_again_counts_once(s: Stores) {
         copy.await.unwrap();
     }
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
-    assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped, run.failed), ("done", 2, 8, 12, 1));
+    assert_eq!((run.status.as_str(), run.messages_done, run.skipped), ("done", 2, 12));
 }
 
 pub async fn a_lease_has_one_holder_until_it_expires_or_is_released(s: Stores) {
@@ -243,7 +285,7 @@ pub async fn a_claim_is_won_once_and_settled_for_good(s: Stores) {
         settled("user:2", 1, Settlement::Failed("address rejected".into())),
         settled("user:3", 1, Settlement::Retry("throttled".into())),
     ];
-    assert_eq!(s.ledger.settle("t", &outcomes, now).await.unwrap(), 3);
+    assert_eq!(s.ledger.settle("t", RunPart { slot: utc(SLOT), part: 0 }, &outcomes, now).await.unwrap(), 3);
     let later = now + chrono::Duration::seconds(1);
     let states: Vec<_> =
         s.ledger.claim("t", &keys[..3], later, HOLD).await.unwrap().into_iter().map(|(_, st)| st).collect();
@@ -262,10 +304,11 @@ pub async fn only_the_claims_holder_settles_it(s: Stores) {
     // The first worker stalls past its hold; a second takes the key over and sends.
     let after = now + chrono::Duration::seconds(301);
     assert_eq!(s.ledger.claim("t", &[key("user:1")], after, HOLD).await.unwrap()[0].1, ClaimState::Won(2));
-    assert_eq!(s.ledger.settle("t", &[settled("user:1", 2, Settlement::Done)], after).await.unwrap(), 1);
+    let run = RunPart { slot: utc(SLOT), part: 0 };
+    assert_eq!(s.ledger.settle("t", run, &[settled("user:1", 2, Settlement::Done)], after).await.unwrap(), 1);
     // The stalled worker wakes and settles what it held: nothing changes, and no third claim wins.
     let stale = [settled("user:1", 1, Settlement::Retry("timed out".into()))];
-    assert_eq!(s.ledger.settle("t", &stale, after).await.unwrap(), 0);
+    assert_eq!(s.ledger.settle("t", run, &stale, after).await.unwrap(), 0);
     let third = after + chrono::Duration::seconds(1);
     assert_eq!(s.ledger.claim("t", &[key("user:1")], third, HOLD).await.unwrap()[0].1, ClaimState::Done);
 }

@@ -307,6 +307,7 @@ impl Stack {
         let runtime = JobRuntime {
             task: Arc::new(daily_summary::DailySummary {
                 store: store.activity(),
+                progress: store.progress(),
                 mailer: mailer.clone(),
                 from: "jobs@example.com".into(),
                 chunk_size: CHUNK_SIZE,

@@ -35,6 +35,7 @@ on_both_stores!(
     a_plan_with_no_messages_is_done_at_once,
     a_run_is_done_when_its_last_message_is_and_keeps_the_last_five_errors,
     concurrent_workers_lose_no_count,
+    a_settlement_counts_in_its_run_whether_or_not_its_worker_reports,
     recent_runs_come_newest_first_and_filter_by_task,
     a_skipped_slot_is_recorded_once_with_its_reason,
     a_skipped_slot_can_be_planned_by_hand_but_a_planned_one_never,
