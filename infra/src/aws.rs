@@ -1,7 +1,10 @@
 //! What the AWS adapters share: the SDK configuration and the one reading of an SDK failure as retryable or
 //! permanent.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
@@ -10,7 +13,31 @@ use crate::Error;
 /// The SDK configuration from the environment: region, credentials, and `AWS_ENDPOINT_URL` (or a per-service
 /// `AWS_ENDPOINT_URL_SQS`…) when a local emulator stands in for AWS.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    loader().load().await
+}
+
+/// The defaults with our timeouts, before the environment is read.
+fn loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts())
+}
+
+/// Bounds on every SDK call. By default the SDK sets only a connect timeout, so a call whose answer never comes
+/// (a half-open connection, a stalled endpoint) would hold a worker until the Lambda's own timeout kills the
+/// invocation, stranding the claims it holds and leaving no time to hand the rest of the batch back. Our calls
+/// are small (one email, ten queue messages, no long polling) and usually answer well within a second, so:
+/// - 4 s per attempt gives a slow answer ample room, yet cuts a stalled one short so the SDK's retry (three
+///   attempts in standard mode) can try a fresh connection;
+/// - 10 s for the whole operation, retries and their backoff included, keeps one call to a small part of the
+///   function's 60 s (template.yaml), so after a stuck call the invocation still has time to settle its claims
+///   and hand the rest of its batch back;
+/// - 2 s to connect: in-region endpoints connect in milliseconds, and a refused or unroutable one should fail
+///   fast and count as retryable.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(4))
+        .connect_timeout(Duration::from_secs(2))
+        .build()
 }
 
 /// Error codes that mean "slow down": worth a retry later. Services prefix some (`AWS.SimpleQueueService.…`),
@@ -79,6 +106,16 @@ mod tests {
             Error::Aws { service: "ses", message, retryable } => (message, retryable),
             other => panic!("not an AWS error: {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn every_call_is_bounded_per_attempt_and_in_all() {
+        // A region of our own, so loading reads no instance metadata; the timeouts come from the loader.
+        let config = loader().region(aws_config::Region::new("eu-west-1")).load().await;
+        let timeouts = config.timeout_config().expect("a timeout configuration");
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(4)));
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(2)));
     }
 
     #[test]
