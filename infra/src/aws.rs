@@ -81,12 +81,18 @@ where
         (Some(code), None) => code.to_owned(),
         _ => DisplayErrorContext(&e).to_string(),
     };
-    Error::Aws { service, message, retryable }
+    failure(service, &message, retryable)
 }
 
 /// A request the SDK's builders refused before anything was sent: a bug on our side, never worth a retry.
 pub(crate) fn invalid_request(service: &'static str, e: impl std::fmt::Display) -> Error {
-    Error::Aws { service, message: format!("invalid request: {e}"), retryable: false }
+    failure(service, &format!("invalid request: {e}"), false)
+}
+
+/// The one way an AWS failure becomes the adapters' error: a service's answer may quote an address or a phone
+/// number (SES names the identities that failed its check), and the text goes on to logs and the database.
+pub(crate) fn failure(service: &'static str, message: &str, retryable: bool) -> Error {
+    Error::Aws { service, message: crate::redact::personal_data(message), retryable }
 }
 
 #[cfg(test)]
@@ -131,9 +137,19 @@ mod tests {
 
     #[test]
     fn refusals_on_the_merits_are_permanent() {
-        let (message, retryable) =
-            classify(service_error(400, "MessageRejected", "Email address is not verified: a@example.com"));
-        assert_eq!(message, "MessageRejected: Email address is not verified: a@example.com");
+        let (message, retryable) = classify(service_error(
+            400,
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check in region US-EAST-1: \
+             ana@example.com",
+        ));
+        // The code and the reason stay; the address, personal data on its way to logs and the database, goes.
+        assert_eq!(
+            message,
+            "MessageRejected: Email address is not verified. The following identities failed the check in region \
+             US-EAST-1: <address>"
+        );
+        assert!(!message.contains("ana@") && !message.contains("example.com"), "{message}");
         assert!(!retryable);
         assert!(!classify(SdkError::construction_failure("missing field")).1);
     }

@@ -54,7 +54,7 @@ impl EventBridgeBus {
                     })
                     .collect();
                 let message = format!("{} triggers refused: {}", refused.len(), refused.join("; "));
-                return Err(Error::Aws { service: SERVICE, message, retryable: true });
+                return Err(crate::aws::failure(SERVICE, &message, true));
             }
         }
         Ok(slots.len() as u64)

@@ -9,6 +9,7 @@ pub mod event_bus;
 pub mod mime;
 pub mod outbox;
 pub mod postgres;
+pub mod redact;
 pub mod ses;
 pub mod sqlite;
 pub mod sqs;

@@ -67,7 +67,7 @@ impl Queue for SqsQueue {
             .map(|f| format!("entry {} {}: {}", f.id(), f.code(), f.message().unwrap_or("")))
             .collect();
         let message = format!("{} of {} messages not sent: {}", failures.len(), bodies.len(), failures.join("; "));
-        Err(job(crate::Error::Aws { service: SERVICE, message, retryable }))
+        Err(job(crate::aws::failure(SERVICE, &message, retryable)))
     }
 
     async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>> {
