@@ -1,5 +1,5 @@
-//! What the AWS adapters share: the SDK configuration and the one reading of an SDK failure as retryable or
-//! permanent.
+//! What the AWS adapters share: the SDK configuration and the one reading of an SDK failure as retryable,
+//! permanent or the sender's (a service's adapter adds what only it knows, see `ses`).
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::Error;
+use crate::{Error, Fault};
 
 /// The SDK configuration from the environment: region, credentials, and `AWS_ENDPOINT_URL` (or a per-service
 /// `AWS_ENDPOINT_URL_SQS`…) when a local emulator stands in for AWS.
@@ -61,38 +61,58 @@ const THROTTLING: &[&str] = &[
 ];
 
 /// Any SDK failure as the adapters' error: retryable for throttling, timeouts, failures to reach the service
-/// and 5xx answers; permanent for what the service refused on its merits (a rejected message, an unverified
-/// sender, a missing queue) or a request that could not even be built.
+/// and 5xx answers; permanent for what the service refused on its merits (a rejected message, a missing queue)
+/// or a request that could not even be built.
 pub(crate) fn aws_error<E>(service: &'static str, e: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let retryable = match &e {
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        SdkError::DispatchFailure(failure) => !failure.is_user(),
+    aws_error_read_by(service, e, |_, _| None)
+}
+
+/// `aws_error`, with a service's own reading of its answers first: `read(code, message)` sees the error code
+/// and the whole text, personal data included, and returns a fault or leaves the decision to the general rule.
+pub(crate) fn aws_error_read_by<E>(
+    service: &'static str,
+    e: SdkError<E, HttpResponse>,
+    read: impl FnOnce(&str, &str) -> Option<Fault>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let retryable = |yes: bool| if yes { Fault::Retryable } else { Fault::Permanent };
+    let fault = match &e {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Fault::Retryable,
+        SdkError::DispatchFailure(failure) => retryable(!failure.is_user()),
         SdkError::ServiceError(failure) => {
-            failure.raw().status().is_server_error()
-                || e.code().and_then(|code| code.rsplit('.').next()).is_some_and(|code| THROTTLING.contains(&code))
+            read(e.code().unwrap_or(""), e.message().unwrap_or("")).unwrap_or_else(|| {
+                retryable(
+                    failure.raw().status().is_server_error()
+                        || e.code()
+                            .and_then(|code| code.rsplit('.').next())
+                            .is_some_and(|code| THROTTLING.contains(&code)),
+                )
+            })
         }
-        _ => false,
+        _ => Fault::Permanent,
     };
     let message = match (e.code(), e.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_owned(),
         _ => DisplayErrorContext(&e).to_string(),
     };
-    failure(service, &message, retryable)
+    failure(service, &message, fault)
 }
 
 /// A request the SDK's builders refused before anything was sent: a bug on our side, never worth a retry.
 pub(crate) fn invalid_request(service: &'static str, e: impl std::fmt::Display) -> Error {
-    failure(service, &format!("invalid request: {e}"), false)
+    failure(service, &format!("invalid request: {e}"), Fault::Permanent)
 }
 
 /// The one way an AWS failure becomes the adapters' error: a service's answer may quote an address or a phone
 /// number (SES names the identities that failed its check), and the text goes on to logs and the database.
-pub(crate) fn failure(service: &'static str, message: &str, retryable: bool) -> Error {
-    Error::Aws { service, message: crate::redact::personal_data(message), retryable }
+pub(crate) fn failure(service: &'static str, message: &str, fault: Fault) -> Error {
+    Error::Aws { service, message: crate::redact::personal_data(message), fault }
 }
 
 #[cfg(test)]
@@ -109,7 +129,10 @@ mod tests {
 
     fn classify(e: SdkError<SendRawEmailError, HttpResponse>) -> (String, bool) {
         match aws_error("ses", e) {
-            Error::Aws { service: "ses", message, retryable } => (message, retryable),
+            Error::Aws { service: "ses", message, fault } => {
+                assert_ne!(fault, Fault::Sender, "the general rule knows no sender");
+                (message, fault == Fault::Retryable)
+            }
             other => panic!("not an AWS error: {other:?}"),
         }
     }

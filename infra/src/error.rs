@@ -11,15 +11,27 @@ pub enum Error {
     Connect { target: String, message: String },
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// An AWS call failed; `retryable` says whether the SDK classed it as throttling, a timeout or a 5xx.
+    /// An AWS call failed; `fault` says whose failure it is, and so what a retry would achieve.
     #[error("{service}: {message}")]
-    Aws { service: &'static str, message: String, retryable: bool },
+    Aws { service: &'static str, message: String, fault: Fault },
     #[error("outbox: {0}")]
     Outbox(#[from] std::io::Error),
     #[error("email: {0}")]
     Email(String),
     #[error("configuration: {0}")]
     Config(String),
+}
+
+/// Whose failure an AWS call's error is: the runtime's three kinds of error, as the adapters read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Of the moment: throttling, a timeout, a 5xx answer, a service out of reach.
+    Retryable,
+    /// Of the request: a rejected recipient, a missing queue, a request we built wrong. It fails again.
+    Permanent,
+    /// Of the sender or the account, whoever the recipient: an unverified sender, sending paused, credentials
+    /// refused, the daily quota spent. Retryable once fixed, and no other send of the invocation can pass.
+    Sender,
 }
 
 impl From<crate::config::ConfigError> for Error {
@@ -30,18 +42,19 @@ impl From<crate::config::ConfigError> for Error {
 
 impl From<Error> for JobError {
     fn from(e: Error) -> Self {
-        let retryable = match &e {
-            Error::Database(db) => database_retryable(db),
-            Error::Migrate(_) => false,
-            Error::Connect { .. } => true,
-            Error::Aws { retryable, .. } => *retryable,
-            Error::Outbox(_) => true,
-            Error::Email(_) | Error::Config(_) => false,
+        let retryable = |yes: bool| if yes { Fault::Retryable } else { Fault::Permanent };
+        let fault = match &e {
+            Error::Database(db) => retryable(database_retryable(db)),
+            Error::Migrate(_) => Fault::Permanent,
+            Error::Connect { .. } => Fault::Retryable,
+            Error::Aws { fault, .. } => *fault,
+            Error::Outbox(_) => Fault::Retryable,
+            Error::Email(_) | Error::Config(_) => Fault::Permanent,
         };
-        if retryable {
-            JobError::Retryable(e.to_string())
-        } else {
-            JobError::Permanent(e.to_string())
+        match fault {
+            Fault::Retryable => JobError::Retryable(e.to_string()),
+            Fault::Permanent => JobError::Permanent(e.to_string()),
+            Fault::Sender => JobError::Sender(e.to_string()),
         }
     }
 }
@@ -116,5 +129,13 @@ mod tests {
             JobError::from(Error::Database(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()))).is_retryable()
         );
         assert!(!JobError::from(Error::Database(sqlx::Error::RowNotFound)).is_retryable());
+    }
+
+    #[test]
+    fn each_aws_fault_is_its_kind_of_job_error() {
+        let aws = |fault| JobError::from(Error::Aws { service: "ses", message: "Code: text".into(), fault });
+        assert_eq!(aws(Fault::Retryable), JobError::Retryable("ses: Code: text".into()));
+        assert_eq!(aws(Fault::Permanent), JobError::Permanent("ses: Code: text".into()));
+        assert_eq!(aws(Fault::Sender), JobError::Sender("ses: Code: text".into()));
     }
 }

@@ -16,4 +16,4 @@ pub mod sqs;
 mod store;
 pub mod wiring;
 
-pub use error::Error;
+pub use error::{Error, Fault};
