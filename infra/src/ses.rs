@@ -25,6 +25,14 @@ impl SesMailer {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
+
+    /// The account's maximum sending rate in emails a second (GetSendQuota's MaxSendRate), for the runtime to
+    /// pace its sends by rather than meet SES's throttling one email at a time. Failures read as a send's do:
+    /// refused credentials are the account's.
+    pub async fn max_send_rate(&self) -> Result<f64> {
+        let quota = self.client.get_send_quota().send().await.map_err(|e| job(ses_error(e, None)))?;
+        Ok(quota.max_send_rate())
+    }
 }
 
 #[async_trait]
