@@ -1,16 +1,43 @@
-//! What the AWS adapters share: the SDK configuration and the one reading of an SDK failure as retryable or
-//! permanent.
+//! What the AWS adapters share: the SDK configuration and the one reading of an SDK failure as retryable,
+//! permanent or the sender's (a service's adapter adds what only it knows, see `ses`).
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::Error;
+use crate::{Error, Fault};
 
 /// The SDK configuration from the environment: region, credentials, and `AWS_ENDPOINT_URL` (or a per-service
 /// `AWS_ENDPOINT_URL_SQS`…) when a local emulator stands in for AWS.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    loader().load().await
+}
+
+/// The defaults with our timeouts, before the environment is read.
+fn loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts())
+}
+
+/// Bounds on every SDK call. By default the SDK sets only a connect timeout, so a call whose answer never comes
+/// (a half-open connection, a stalled endpoint) would hold a worker until the Lambda's own timeout kills the
+/// invocation, stranding the claims it holds and leaving no time to hand the rest of the batch back. Our calls
+/// are small (one email, ten queue messages, no long polling) and usually answer well within a second, so:
+/// - 4 s per attempt gives a slow answer ample room, yet cuts a stalled one short so the SDK's retry (three
+///   attempts in standard mode) can try a fresh connection;
+/// - 10 s for the whole operation, retries and their backoff included, keeps one call to a small part of the
+///   function's 60 s (template.yaml), so after a stuck call the invocation still has time to settle its claims
+///   and hand the rest of its batch back;
+/// - 2 s to connect: in-region endpoints connect in milliseconds, and a refused or unroutable one should fail
+///   fast and count as retryable.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(4))
+        .connect_timeout(Duration::from_secs(2))
+        .build()
 }
 
 /// Error codes that mean "slow down": worth a retry later. Services prefix some (`AWS.SimpleQueueService.…`),
@@ -34,32 +61,58 @@ const THROTTLING: &[&str] = &[
 ];
 
 /// Any SDK failure as the adapters' error: retryable for throttling, timeouts, failures to reach the service
-/// and 5xx answers; permanent for what the service refused on its merits (a rejected message, an unverified
-/// sender, a missing queue) or a request that could not even be built.
+/// and 5xx answers; permanent for what the service refused on its merits (a rejected message, a missing queue)
+/// or a request that could not even be built.
 pub(crate) fn aws_error<E>(service: &'static str, e: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let retryable = match &e {
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        SdkError::DispatchFailure(failure) => !failure.is_user(),
+    aws_error_read_by(service, e, |_, _| None)
+}
+
+/// `aws_error`, with a service's own reading of its answers first: `read(code, message)` sees the error code
+/// and the whole text, personal data included, and returns a fault or leaves the decision to the general rule.
+pub(crate) fn aws_error_read_by<E>(
+    service: &'static str,
+    e: SdkError<E, HttpResponse>,
+    read: impl FnOnce(&str, &str) -> Option<Fault>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let retryable = |yes: bool| if yes { Fault::Retryable } else { Fault::Permanent };
+    let fault = match &e {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Fault::Retryable,
+        SdkError::DispatchFailure(failure) => retryable(!failure.is_user()),
         SdkError::ServiceError(failure) => {
-            failure.raw().status().is_server_error()
-                || e.code().and_then(|code| code.rsplit('.').next()).is_some_and(|code| THROTTLING.contains(&code))
+            read(e.code().unwrap_or(""), e.message().unwrap_or("")).unwrap_or_else(|| {
+                retryable(
+                    failure.raw().status().is_server_error()
+                        || e.code()
+                            .and_then(|code| code.rsplit('.').next())
+                            .is_some_and(|code| THROTTLING.contains(&code)),
+                )
+            })
         }
-        _ => false,
+        _ => Fault::Permanent,
     };
     let message = match (e.code(), e.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_owned(),
         _ => DisplayErrorContext(&e).to_string(),
     };
-    Error::Aws { service, message, retryable }
+    failure(service, &message, fault)
 }
 
 /// A request the SDK's builders refused before anything was sent: a bug on our side, never worth a retry.
 pub(crate) fn invalid_request(service: &'static str, e: impl std::fmt::Display) -> Error {
-    Error::Aws { service, message: format!("invalid request: {e}"), retryable: false }
+    failure(service, &format!("invalid request: {e}"), Fault::Permanent)
+}
+
+/// The one way an AWS failure becomes the adapters' error: a service's answer may quote an address or a phone
+/// number (SES names the identities that failed its check), and the text goes on to logs and the database.
+pub(crate) fn failure(service: &'static str, message: &str, fault: Fault) -> Error {
+    Error::Aws { service, message: crate::redact::personal_data(message), fault }
 }
 
 #[cfg(test)]
@@ -76,9 +129,22 @@ mod tests {
 
     fn classify(e: SdkError<SendRawEmailError, HttpResponse>) -> (String, bool) {
         match aws_error("ses", e) {
-            Error::Aws { service: "ses", message, retryable } => (message, retryable),
+            Error::Aws { service: "ses", message, fault } => {
+                assert_ne!(fault, Fault::Sender, "the general rule knows no sender");
+                (message, fault == Fault::Retryable)
+            }
             other => panic!("not an AWS error: {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn every_call_is_bounded_per_attempt_and_in_all() {
+        // A region of our own, so loading reads no instance metadata; the timeouts come from the loader.
+        let config = loader().region(aws_config::Region::new("eu-west-1")).load().await;
+        let timeouts = config.timeout_config().expect("a timeout configuration");
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(4)));
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(2)));
     }
 
     #[test]
@@ -94,9 +160,19 @@ mod tests {
 
     #[test]
     fn refusals_on_the_merits_are_permanent() {
-        let (message, retryable) =
-            classify(service_error(400, "MessageRejected", "Email address is not verified: a@example.com"));
-        assert_eq!(message, "MessageRejected: Email address is not verified: a@example.com");
+        let (message, retryable) = classify(service_error(
+            400,
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check in region US-EAST-1: \
+             ana@example.com",
+        ));
+        // The code and the reason stay; the address, personal data on its way to logs and the database, goes.
+        assert_eq!(
+            message,
+            "MessageRejected: Email address is not verified. The following identities failed the check in region \
+             US-EAST-1: <address>"
+        );
+        assert!(!message.contains("ana@") && !message.contains("example.com"), "{message}");
         assert!(!retryable);
         assert!(!classify(SdkError::construction_failure("missing field")).1);
     }

@@ -5,7 +5,8 @@
 use aws_sdk_eventbridge::{types::PutEventsRequestEntry, Client};
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::{aws::aws_error, Error};
+use crate::aws::{aws_error, failure};
+use crate::{Error, Fault};
 
 const SERVICE: &str = "eventbridge";
 pub const SOURCE: &str = "jobs.manual";
@@ -54,7 +55,7 @@ impl EventBridgeBus {
                     })
                     .collect();
                 let message = format!("{} triggers refused: {}", refused.len(), refused.join("; "));
-                return Err(Error::Aws { service: SERVICE, message, retryable: true });
+                return Err(failure(SERVICE, &message, Fault::Retryable));
             }
         }
         Ok(slots.len() as u64)

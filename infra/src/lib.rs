@@ -9,10 +9,11 @@ pub mod event_bus;
 pub mod mime;
 pub mod outbox;
 pub mod postgres;
+pub mod redact;
 pub mod ses;
 pub mod sqlite;
 pub mod sqs;
 mod store;
 pub mod wiring;
 
-pub use error::Error;
+pub use error::{Error, Fault};

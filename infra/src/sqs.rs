@@ -10,8 +10,8 @@ use shared::ports::{DeadLetter, Queue, Received};
 use shared::Result;
 use std::time::Duration;
 
-use crate::aws::{aws_error, invalid_request};
-use crate::error::job;
+use crate::aws::{aws_error, failure, invalid_request};
+use crate::error::{job, Fault};
 
 const SERVICE: &str = "sqs";
 /// The message attribute that carries why a message was dead-lettered by hand.
@@ -60,14 +60,14 @@ impl Queue for SqsQueue {
             return Ok(());
         }
         // Our fault (a too large body) fails again; SQS's fault may pass on a retry.
-        let retryable = sent.failed().iter().any(|f| !f.sender_fault());
+        let fault = if sent.failed().iter().any(|f| !f.sender_fault()) { Fault::Retryable } else { Fault::Permanent };
         let failures: Vec<String> = sent
             .failed()
             .iter()
             .map(|f| format!("entry {} {}: {}", f.id(), f.code(), f.message().unwrap_or("")))
             .collect();
         let message = format!("{} of {} messages not sent: {}", failures.len(), bodies.len(), failures.join("; "));
-        Err(job(crate::Error::Aws { service: SERVICE, message, retryable }))
+        Err(job(failure(SERVICE, &message, fault)))
     }
 
     async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>> {

@@ -124,12 +124,37 @@ async fn ses_sends_the_raw_mime_with_both_parts() {
 }
 
 #[tokio::test]
-async fn ses_refuses_an_unverified_sender_for_good() {
+async fn an_unverified_sender_is_the_senders_failure_and_its_text_names_no_address() {
     let moto = Moto::start().await;
     let e = SesMailer::new(moto.ses().await).send(&email()).await.unwrap_err();
-    assert!(!e.is_retryable(), "{e}");
-    assert!(e.to_string().starts_with("ses: MessageRejected"), "{e}");
+    // No email can leave from that address: the runtime stops the invocation's sends and retries them later.
+    assert!(matches!(&e, shared::Error::Sender(_)), "{e:?}");
+    assert!(e.is_retryable(), "{e}");
+    let text = e.to_string();
+    assert!(text.starts_with("ses: MessageRejected: "), "{text}");
+    assert!(text.contains("<address>") && !text.contains('@'), "{text}");
     assert!(moto.raw_emails().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_send_rate_is_the_accounts_quota() {
+    let moto = Moto::start().await;
+    // moto answers a fixed quota: 200 a day, one a second.
+    assert_eq!(SesMailer::new(moto.ses().await).max_send_rate().await.unwrap(), 1.0);
+}
+
+#[tokio::test]
+async fn the_send_rate_of_an_unreachable_ses_is_a_retryable_failure() {
+    use aws_sdk_ses::config::{BehaviorVersion, Credentials, Region};
+    // Nothing listens on port 1: the connection is refused.
+    let config = aws_sdk_ses::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url("http://127.0.0.1:1")
+        .build();
+    let e = SesMailer::new(aws_sdk_ses::Client::from_conf(config)).max_send_rate().await.unwrap_err();
+    assert!(matches!(&e, shared::Error::Retryable(_)), "{e:?}");
 }
 
 #[tokio::test]

@@ -67,3 +67,68 @@ async fn an_unopenable_sqlite_file_is_named() {
     let message = infra::sqlite::SqliteStore::connect(url).await.err().unwrap().to_string();
     assert!(message.contains("/no/such/directory/jobs.db"), "{message}");
 }
+
+/// Real PostgreSQL failures of the moment, provoked on purpose: each must reach the runtime as retryable, with
+/// the SQLSTATE the adapter reads it by.
+mod postgres_errors_of_the_moment {
+    use integration_tests::db;
+    use sqlx::{Connection, PgConnection};
+
+    /// A fresh database with a one-row table `t`, and a connection to it.
+    async fn connection() -> (String, PgConnection) {
+        let url = db::fresh_postgres_url().await;
+        let mut conn = PgConnection::connect(&url).await.expect("connecting");
+        sqlx::query("CREATE TABLE t (id int PRIMARY KEY)").execute(&mut conn).await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&mut conn).await.unwrap();
+        (url, conn)
+    }
+
+    /// The error's SQLSTATE (none for a lost socket), and whether the runtime would retry it.
+    fn read(e: sqlx::Error) -> (Option<String>, bool) {
+        let code = e.as_database_error().and_then(|db| db.code()).map(|code| code.into_owned());
+        (code, shared::Error::from(infra::Error::from(e)).is_retryable())
+    }
+
+    #[tokio::test]
+    async fn a_statement_timeout_is_retryable() {
+        let (_, mut conn) = connection().await;
+        sqlx::query("SET statement_timeout = '10ms'").execute(&mut conn).await.unwrap();
+        let e = sqlx::query("SELECT pg_sleep(1)").execute(&mut conn).await.unwrap_err();
+        assert_eq!(read(e), (Some("57014".into()), true));
+    }
+
+    #[tokio::test]
+    async fn a_write_in_a_read_only_transaction_is_retryable() {
+        let (_, mut conn) = connection().await;
+        sqlx::query("SET default_transaction_read_only = on").execute(&mut conn).await.unwrap();
+        let e = sqlx::query("INSERT INTO t VALUES (2)").execute(&mut conn).await.unwrap_err();
+        assert_eq!(read(e), (Some("25006".into()), true));
+    }
+
+    #[tokio::test]
+    async fn a_row_lock_not_available_is_retryable() {
+        let (url, mut holder) = connection().await;
+        let mut held = holder.begin().await.unwrap();
+        sqlx::query("SELECT id FROM t WHERE id = 1 FOR UPDATE").execute(&mut *held).await.unwrap();
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        let e = sqlx::query("SELECT id FROM t WHERE id = 1 FOR UPDATE NOWAIT").execute(&mut other).await.unwrap_err();
+        assert_eq!(read(e), (Some("55P03".into()), true));
+        held.rollback().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_connection_terminated_by_an_administrator_is_retryable() {
+        let (url, mut admin) = connection().await;
+        let mut victim = PgConnection::connect(&url).await.unwrap();
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut victim).await.unwrap();
+        let terminated: bool =
+            sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut admin).await.unwrap();
+        assert!(terminated);
+        let e = sqlx::query("SELECT 1").execute(&mut victim).await.unwrap_err();
+        let (code, retryable) = read(e);
+        // The server sends FATAL 57P01 before it closes the socket; a client that reads only the closed socket
+        // sees an I/O error, retryable too.
+        assert!(retryable, "{code:?}");
+        assert!(matches!(code.as_deref(), Some("57P01") | None), "{code:?}");
+    }
+}
