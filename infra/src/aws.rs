@@ -21,6 +21,9 @@ fn loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts())
 }
 
+/// The longest any SDK call may take, retries included: the runtime's deadline margin must cover it.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Bounds on every SDK call. By default the SDK sets only a connect timeout, so a call whose answer never comes
 /// (a half-open connection, a stalled endpoint) would hold a worker until the Lambda's own timeout kills the
 /// invocation, stranding the claims it holds and leaving no time to hand the rest of the batch back. Our calls
@@ -34,7 +37,7 @@ fn loader() -> ConfigLoader {
 ///   fast and count as retryable.
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
-        .operation_timeout(Duration::from_secs(10))
+        .operation_timeout(OPERATION_TIMEOUT)
         .operation_attempt_timeout(Duration::from_secs(4))
         .connect_timeout(Duration::from_secs(2))
         .build()

@@ -72,7 +72,7 @@ fn database_retryable(e: &sqlx::Error) -> bool {
 /// Whether a database error code names a failure of the moment rather than of the statement. PostgreSQL's
 /// SQLSTATEs: every connection exception (class 08); a statement cancelled by its timeout (57014), since the
 /// same query usually passes once the load that slowed it is gone; the server shutting down, crashing or not
-/// yet accepting connections (57P01, 57P02, 57P03); a read-only transaction (25006), which is what writes meet
+/// yet accepting connections (57P01, 57P02, 57P03), or closing an idle session (57P05); a read-only transaction (25006), which is what writes meet
 /// on a writer demoted by an Aurora failover until the pool reconnects to the new one; a lock not available
 /// (55P03, `NOWAIT` or `lock_timeout`); serialization failures and deadlocks (40001, 40P01); too many
 /// connections (53300). SQLite's (extended) result codes: busy, locked and busy-snapshot (5, 6, 517). They
@@ -82,7 +82,19 @@ fn retryable_sqlstate(code: &str) -> bool {
     code.starts_with("08")
         || matches!(
             code,
-            "57014" | "57P01" | "57P02" | "57P03" | "25006" | "55P03" | "40001" | "40P01" | "53300" | "5" | "6" | "517"
+            "57014"
+                | "57P01"
+                | "57P02"
+                | "57P03"
+                | "57P05"
+                | "25006"
+                | "55P03"
+                | "40001"
+                | "40P01"
+                | "53300"
+                | "5"
+                | "6"
+                | "517"
         )
 }
 
@@ -98,18 +110,29 @@ mod tests {
     #[test]
     fn transient_database_codes_are_retryable() {
         let codes = [
-            // statement timeout / query cancelled
-            "57014", // class 08, connection exceptions: the class itself and each listed code
-            "08000", "08003", "08006", "08001", "08004", "08007", "08P01",
-            // admin shutdown, crash shutdown, cannot connect now
-            "57P01", "57P02", "57P03", // read-only transaction (a writer demoted by a failover)
-            "25006", // lock not available
-            "55P03", // serialization failure, deadlock, too many connections
-            "40001", "40P01", "53300", // SQLite busy, locked, busy snapshot
-            "5", "6", "517",
+            ("57014", "statement timeout, query cancelled"),
+            ("08000", "connection exception"),
+            ("08003", "connection does not exist"),
+            ("08006", "connection failure"),
+            ("08001", "cannot establish a connection"),
+            ("08004", "connection rejected"),
+            ("08007", "transaction resolution unknown"),
+            ("08P01", "protocol violation"),
+            ("57P01", "admin shutdown"),
+            ("57P02", "crash shutdown"),
+            ("57P03", "cannot connect now"),
+            ("57P05", "idle session timeout"),
+            ("25006", "read-only transaction: a writer demoted by a failover"),
+            ("55P03", "lock not available"),
+            ("40001", "serialization failure"),
+            ("40P01", "deadlock"),
+            ("53300", "too many connections"),
+            ("5", "SQLite busy"),
+            ("6", "SQLite locked"),
+            ("517", "SQLite busy snapshot"),
         ];
-        for code in codes {
-            assert!(retryable_sqlstate(code), "{code} should be retryable");
+        for (code, what) in codes {
+            assert!(retryable_sqlstate(code), "{code} ({what}) should be retryable");
         }
     }
 

@@ -101,17 +101,29 @@ impl Backend {
         }
         let needs_aws = matches!(config.queue, QueueConfig::Sqs { .. }) || config.mail == MailConfig::Ses;
         let aws = if needs_aws { Some(crate::aws::sdk_config().await) } else { None };
-        let mailer: Arc<dyn Mailer> = match &config.mail {
-            MailConfig::Outbox(dir) => Arc::new(OutboxMailer::new(dir)?),
+        let (mailer, send_rate): (Arc<dyn Mailer>, _) = match &config.mail {
+            MailConfig::Outbox(dir) => (Arc::new(OutboxMailer::new(dir)?), config.send_rate),
             MailConfig::Ses => {
-                Arc::new(SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES"))))
+                let ses = SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES")));
+                let send_rate = match config.send_rate {
+                    Some(rate) => rate,
+                    None => {
+                        let account = ses.max_send_rate().await.map_err(|e| {
+                            Error::Config(format!(
+                                "reading SES's send rate (GetSendQuota) to pace sends: {e}; or set SEND_RATE"
+                            ))
+                        })?;
+                        share_of(account, config.max_concurrency)
+                    }
+                };
+                tracing::info!(send_rate, "sends paced to this many a second");
+                (Arc::new(ses), Some(send_rate))
             }
         };
         let sqs = match &config.queue {
             QueueConfig::Sqs { .. } => Some(aws_sdk_sqs::Client::new(aws.as_ref().expect("loaded for SQS"))),
             QueueConfig::Embedded { .. } => None,
         };
-        let send_rate = config.send_rate;
         Ok(Self { store, mailer, clock, config, sqs, send_rate })
     }
 
@@ -146,5 +158,30 @@ impl Backend {
             pace: Pace::new(self.send_rate),
             settings,
         })
+    }
+}
+
+/// One instance's share of the account's send rate, when `instances` of the function send at once.
+fn share_of(account_rate: f64, instances: u32) -> f64 {
+    account_rate / f64::from(instances.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_instance_sends_its_share_of_the_account_rate() {
+        assert_eq!(share_of(14.0, 5), 2.8);
+        assert_eq!(share_of(1.0, 1), 1.0);
+        assert_eq!(share_of(10.0, 0), 10.0);
+    }
+
+    #[test]
+    fn nothing_starts_within_less_than_a_whole_sdk_call_of_the_deadline() {
+        // A send started just outside the margin must be able to take its whole operation timeout and still be
+        // settled before Lambda stops the invocation.
+        let margin = RuntimeSettings::default().deadline_margin;
+        assert!(margin >= crate::aws::OPERATION_TIMEOUT + std::time::Duration::from_secs(2), "{margin:?}");
     }
 }

@@ -496,3 +496,30 @@ async fn the_email_read_back_from_ses_has_a_text_and_an_html_part() {
     assert!(mail.contains("text/plain") && mail.contains("text/html"), "{mail}");
     assert!(mail.contains("Subject: Your Saturday 21 November: 1 workout, 45 min"), "{mail}");
 }
+
+/// SES refuses the sender (its identity was removed): no recipient is at fault. The batch stops sending and fails
+/// as the function's error, with no address in any text it leaves; nothing is marked failed for good, so the
+/// same batch after the fix sends each email once.
+#[tokio::test]
+async fn a_refused_sender_fails_the_batch_and_the_retry_after_the_fix_sends_each_email_once() {
+    let stack = Aws::start().await;
+    let ses = stack.moto.ses().await;
+    ses.delete_identity().identity("jobs@example.com").send().await.unwrap();
+    let rt = &stack.runtime;
+    rt.plan(trigger("2026-11-22T01:00:00Z")).await.unwrap();
+    let received = rt.queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    let batch = serde_json::to_value(sqs_event(&received)).unwrap();
+    let e = rt.handle(batch.clone(), &rt.settings.local_context()).await.unwrap_err();
+    assert!(matches!(e, Error::Sender(_)) && e.is_retryable(), "{e:?}");
+    assert!(!e.to_string().contains('@'), "an address in the function's error: {e}");
+    assert!(stack.sent_to().await.is_empty());
+    let run = rt.runs.run(daily_summary::NAME, utc("2026-11-22T01:00:00Z")).await.unwrap().unwrap();
+    assert_eq!((run.failed, run.messages_done), (0, 0), "nobody failed for good, the message is not finished");
+    assert!(run.errors.iter().all(|e| !e.contains('@')), "an address in job_runs.errors: {:?}", run.errors);
+    ses.verify_email_identity().email_address("jobs@example.com").send().await.unwrap();
+    let fixed = rt.handle(batch, &rt.settings.local_context()).await.unwrap().into_response();
+    assert_eq!(fixed["batchItemFailures"], serde_json::json!([]));
+    assert_eq!(stack.sent_to().await, vec!["ana@example.com".to_owned()]);
+    let run = rt.runs.run(daily_summary::NAME, utc("2026-11-22T01:00:00Z")).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.sent, run.failed), ("done", 1, 0));
+}
