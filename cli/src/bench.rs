@@ -72,7 +72,7 @@ async fn throughput(args: Args) -> Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    sqlx::query("TRUNCATE job_runs, deliveries, leases").execute(store.pool()).await?;
+    sqlx::query("TRUNCATE job_runs, run_messages, deliveries, leases, progress").execute(store.pool()).await?;
     // As autovacuum would have by the time a production table is read: planner statistics for the fresh data.
     sqlx::query("ANALYZE").execute(store.pool()).await?;
     // From here the peak is the worker's own, not the seeding's (Linux: "5" resets VmHWM).
