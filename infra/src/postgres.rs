@@ -161,27 +161,36 @@ impl RunStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(job)?;
-        let (skipped, finished): (i64, bool) = sqlx::query_as(
-            "SELECT skipped, finished FROM run_messages WHERE task = $1 AND slot = $2 AND part = $3 FOR UPDATE",
+        let (sent, failed, reported_sent, reported_failed, skipped, finished): (i64, i64, i64, i64, i64, bool) =
+            sqlx::query_as(
+                "SELECT sent, failed, reported_sent, reported_failed, skipped, finished FROM run_messages
+                 WHERE task = $1 AND slot = $2 AND part = $3 FOR UPDATE",
+            )
+            .bind(task)
+            .bind(slot)
+            .bind(part)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(job)?;
+        let before = runs::MessageCounts { sent, failed, reported_sent, reported_failed, skipped, finished };
+        let (after, delta) = runs::after_attempt(before, tally);
+        sqlx::query(
+            "UPDATE run_messages SET reported_sent = $4, reported_failed = $5, skipped = $6, finished = $7
+             WHERE task = $1 AND slot = $2 AND part = $3",
         )
         .bind(task)
         .bind(slot)
         .bind(part)
-        .fetch_one(&mut *tx)
+        .bind(after.reported_sent)
+        .bind(after.reported_failed)
+        .bind(after.skipped)
+        .bind(after.finished)
+        .execute(&mut *tx)
         .await
         .map_err(job)?;
-        let (after, delta) = runs::after_attempt(runs::MessageCounts { skipped, finished }, tally);
-        sqlx::query("UPDATE run_messages SET skipped = $4, finished = $5 WHERE task = $1 AND slot = $2 AND part = $3")
-            .bind(task)
-            .bind(slot)
-            .bind(part)
-            .bind(after.skipped)
-            .bind(after.finished)
-            .execute(&mut *tx)
-            .await
-            .map_err(job)?;
         let query = format!(
-            "UPDATE job_runs SET skipped = skipped + $1, messages_done = messages_done + $2, errors = {},
+            "UPDATE job_runs SET sent = sent + $7, failed = failed + $8, skipped = skipped + $1,
+                 messages_done = messages_done + $2, errors = {},
                  status = CASE WHEN status = 'planned' AND messages_done + $2 >= messages THEN 'done' ELSE status END,
                  finished_at = CASE WHEN status = 'planned' AND messages_done + $2 >= messages THEN $4
                                     ELSE finished_at END
@@ -195,6 +204,8 @@ impl RunStore for PgStore {
             .bind(now)
             .bind(task)
             .bind(slot)
+            .bind(delta.sent)
+            .bind(delta.failed)
             .execute(&mut *tx)
             .await
             .map_err(job)?;
@@ -342,7 +353,7 @@ impl Ledger for PgStore {
         }
         let (mut subjects, mut periods, mut attempts, mut statuses, mut errors) =
             (vec![], vec![], vec![], vec![], vec![]);
-        for Settled { key, attempt, settlement } in outcomes {
+        for Settled { key, attempt, settlement } in claims::in_lock_order(outcomes) {
             let (status, error) = claims::settled(settlement);
             subjects.push(key.subject.as_str());
             periods.push(key.period.as_str());
@@ -351,25 +362,17 @@ impl Ledger for PgStore {
             errors.push(error);
         }
         let mut tx = self.pool.begin().await.map_err(job)?;
-        // The rows in the order claims lock them (claims::unique), so a settlement and a claim never deadlock.
-        sqlx::query(
-            "SELECT 1 FROM deliveries d JOIN UNNEST($2::text[], $3::text[]) AS o (subject, period)
-               ON d.subject = o.subject AND d.period = o.period
-             WHERE d.task = $1 ORDER BY d.subject, d.period FOR UPDATE OF d",
-        )
-        .bind(task)
-        .bind(&subjects)
-        .bind(&periods)
-        .execute(&mut *tx)
-        .await
-        .map_err(job)?;
+        // An upsert whose rows always exist (the claim made them): the conflict finds each by its key, whatever
+        // the table's statistics, and locks them in the keys' order, as a claim does, so the two never deadlock.
         // Fenced: only the claim this caller holds, still in progress at the attempt it won.
         let settled: Vec<String> = sqlx::query_scalar(
-            "UPDATE deliveries d SET status = o.status, last_error = coalesce(o.error, d.last_error), updated_at = $2
+            "INSERT INTO deliveries AS d (task, subject, period, status, attempts, expires_at, last_error, updated_at)
+             SELECT $1, o.subject, o.period, o.status, o.attempt, $2, o.error, $2
              FROM UNNEST($3::text[], $4::text[], $5::int[], $6::text[], $7::text[])
                   AS o (subject, period, attempt, status, error)
-             WHERE d.task = $1 AND d.subject = o.subject AND d.period = o.period
-               AND d.status = 'in_progress' AND d.attempts = o.attempt
+             ON CONFLICT (task, subject, period) DO UPDATE SET status = excluded.status,
+                 last_error = coalesce(excluded.last_error, d.last_error), updated_at = excluded.updated_at
+             WHERE d.status = 'in_progress' AND d.attempts = excluded.attempts
              RETURNING d.status",
         )
         .bind(task)
@@ -397,14 +400,6 @@ impl Ledger for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(job)?;
-            sqlx::query("UPDATE job_runs SET sent = sent + $3, failed = failed + $4 WHERE task = $1 AND slot = $2")
-                .bind(task)
-                .bind(run.slot)
-                .bind(done)
-                .bind(failed)
-                .execute(&mut *tx)
-                .await
-                .map_err(job)?;
         }
         tx.commit().await.map_err(job)?;
         Ok(settled.len() as u64)
@@ -414,12 +409,16 @@ impl Ledger for PgStore {
 #[async_trait]
 impl Progress for PgStore {
     async fn planned_through(&self, task: &str, subjects: &[String]) -> Result<Vec<(String, String)>> {
-        sqlx::query_as("SELECT subject, period FROM progress WHERE task = $1 AND subject = ANY($2)")
-            .bind(task)
-            .bind(subjects)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(job)
+        // A join, not `= ANY`: a chunk's 500 subjects are looked up by key whatever the table's statistics say.
+        sqlx::query_as(
+            "SELECT p.subject, p.period FROM UNNEST($2::text[]) AS s (subject)
+             JOIN progress p ON p.task = $1 AND p.subject = s.subject",
+        )
+        .bind(task)
+        .bind(subjects)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)
     }
 
     async fn plan_through(&self, task: &str, subjects: &[String], period: &str) -> Result<()> {

@@ -167,26 +167,36 @@ impl RunStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(job)?;
-        let (skipped, finished): (i64, bool) =
-            sqlx::query_as("SELECT skipped, finished FROM run_messages WHERE task = ?1 AND slot = ?2 AND part = ?3")
-                .bind(task)
-                .bind(&slot)
-                .bind(part)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(job)?;
-        let (after, delta) = runs::after_attempt(runs::MessageCounts { skipped, finished }, tally);
-        sqlx::query("UPDATE run_messages SET skipped = ?4, finished = ?5 WHERE task = ?1 AND slot = ?2 AND part = ?3")
+        let (sent, failed, reported_sent, reported_failed, skipped, finished): (i64, i64, i64, i64, i64, bool) =
+            sqlx::query_as(
+                "SELECT sent, failed, reported_sent, reported_failed, skipped, finished FROM run_messages
+                 WHERE task = ?1 AND slot = ?2 AND part = ?3",
+            )
             .bind(task)
             .bind(&slot)
             .bind(part)
-            .bind(after.skipped)
-            .bind(after.finished)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(job)?;
+        let before = runs::MessageCounts { sent, failed, reported_sent, reported_failed, skipped, finished };
+        let (after, delta) = runs::after_attempt(before, tally);
+        sqlx::query(
+            "UPDATE run_messages SET reported_sent = ?4, reported_failed = ?5, skipped = ?6, finished = ?7
+             WHERE task = ?1 AND slot = ?2 AND part = ?3",
+        )
+        .bind(task)
+        .bind(&slot)
+        .bind(part)
+        .bind(after.reported_sent)
+        .bind(after.reported_failed)
+        .bind(after.skipped)
+        .bind(after.finished)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
         let query = format!(
-            "UPDATE job_runs SET skipped = skipped + ?1, messages_done = messages_done + ?2, errors = {},
+            "UPDATE job_runs SET sent = sent + ?7, failed = failed + ?8, skipped = skipped + ?1,
+                 messages_done = messages_done + ?2, errors = {},
                  status = CASE WHEN status = 'planned' AND messages_done + ?2 >= messages THEN 'done' ELSE status END,
                  finished_at = CASE WHEN status = 'planned' AND messages_done + ?2 >= messages THEN ?4
                                     ELSE finished_at END
@@ -200,6 +210,8 @@ impl RunStore for SqliteStore {
             .bind(stamp(now))
             .bind(task)
             .bind(&slot)
+            .bind(delta.sent)
+            .bind(delta.failed)
             .execute(&mut *tx)
             .await
             .map_err(job)?;
@@ -349,23 +361,25 @@ impl Ledger for SqliteStore {
         if outcomes.is_empty() {
             return Ok(0);
         }
-        let rows: Vec<_> = outcomes
-            .iter()
+        let rows: Vec<_> = claims::in_lock_order(outcomes)
+            .into_iter()
             .map(|Settled { key, attempt, settlement }| {
                 let (status, error) = claims::settled(settlement);
                 json!([key.subject, key.period, attempt, status, error])
             })
             .collect();
         let mut tx = self.pool.begin().await.map_err(job)?;
-        // Fenced: only the claim this caller holds, still in progress at the attempt it won.
+        // As on PostgreSQL: an upsert finds each claimed row by its key. Fenced: only the claim this caller holds,
+        // still in progress at the attempt it won.
         let settled: Vec<String> = sqlx::query_scalar(
-            "UPDATE deliveries SET status = json_extract(o.value, '$[3]'),
-                 last_error = coalesce(json_extract(o.value, '$[4]'), last_error), updated_at = ?2
-             FROM json_each(?3) o
-             WHERE deliveries.task = ?1 AND deliveries.subject = json_extract(o.value, '$[0]')
-               AND deliveries.period = json_extract(o.value, '$[1]')
-               AND deliveries.status = 'in_progress' AND deliveries.attempts = json_extract(o.value, '$[2]')
-             RETURNING deliveries.status",
+            "INSERT INTO deliveries AS d (task, subject, period, status, attempts, expires_at, last_error, updated_at)
+             SELECT ?1, json_extract(o.value, '$[0]'), json_extract(o.value, '$[1]'), json_extract(o.value, '$[3]'),
+                    json_extract(o.value, '$[2]'), ?2, json_extract(o.value, '$[4]'), ?2
+             FROM json_each(?3) o WHERE true
+             ON CONFLICT (task, subject, period) DO UPDATE SET status = excluded.status,
+                 last_error = coalesce(excluded.last_error, d.last_error), updated_at = excluded.updated_at
+             WHERE d.status = 'in_progress' AND d.attempts = excluded.attempts
+             RETURNING status",
         )
         .bind(task)
         .bind(stamp(now))
@@ -389,14 +403,6 @@ impl Ledger for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(job)?;
-            sqlx::query("UPDATE job_runs SET sent = sent + ?3, failed = failed + ?4 WHERE task = ?1 AND slot = ?2")
-                .bind(task)
-                .bind(&slot)
-                .bind(done)
-                .bind(failed)
-                .execute(&mut *tx)
-                .await
-                .map_err(job)?;
         }
         tx.commit().await.map_err(job)?;
         Ok(settled.len() as u64)

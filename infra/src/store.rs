@@ -17,10 +17,15 @@ pub(crate) mod runs {
         Ok(if run.status == "planning" { RunStart::Resumed } else { RunStart::AlreadyPlanned(run) })
     }
 
-    /// What the attempts at one message of a run have added to it (a row of `run_messages`, less the sends and
-    /// failures the ledger counts as it settles them).
+    /// A row of `run_messages`: what one message of a run has done, and how much of it its run has counted.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct MessageCounts {
+        /// Deliveries done and failed for good, as the ledger recorded them.
+        pub sent: i64,
+        pub failed: i64,
+        /// How many of those `job_runs` has counted.
+        pub reported_sent: i64,
+        pub reported_failed: i64,
         pub skipped: i64,
         pub finished: bool,
     }
@@ -28,19 +33,26 @@ pub(crate) mod runs {
     /// What one attempt at a message changes in its run.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct RunDelta {
+        pub sent: i64,
+        pub failed: i64,
         pub skipped: i64,
         pub messages_done: i64,
     }
 
-    /// A message's counts after one more attempt, and what that adds to its run. The task's skips are each
-    /// attempt's whole view of the chunk, so the latest replaces the earlier; a message finishes once, and a
-    /// finished message's redelivery changes nothing.
+    /// A message's counts after one more attempt reported, and what that adds to its run: every delivery the
+    /// ledger recorded that the run has not counted yet (a killed worker's too); the task's skips, each
+    /// attempt's whole view of the chunk, so the latest replaces the earlier; and the message's finish, once.
     pub fn after_attempt(before: MessageCounts, tally: &WorkTally) -> (MessageCounts, RunDelta) {
         let after = MessageCounts {
+            reported_sent: before.sent,
+            reported_failed: before.failed,
             skipped: if before.finished { before.skipped } else { tally.skipped as i64 },
             finished: before.finished || tally.message_finished,
+            ..before
         };
         let delta = RunDelta {
+            sent: after.reported_sent - before.reported_sent,
+            failed: after.reported_failed - before.reported_failed,
             skipped: after.skipped - before.skipped,
             messages_done: i64::from(after.finished && !before.finished),
         };
@@ -57,16 +69,18 @@ pub(crate) mod runs {
 
         #[test]
         fn a_message_counts_once_however_often_it_is_delivered() {
-            // Cut short by a deadline: 2 skipped for no activity, not finished.
-            let (after, delta) = after_attempt(MessageCounts::default(), &attempt(2, false));
-            assert_eq!(delta, RunDelta { skipped: 2, messages_done: 0 });
-            // The retry sees the same 2 skips, and finishes.
-            let (after, delta) = after_attempt(after, &attempt(2, true));
-            assert_eq!(delta, RunDelta { skipped: 0, messages_done: 1 });
+            // Cut short by a deadline after 3 sends: 2 skipped for no activity, not finished.
+            let sent = MessageCounts { sent: 3, ..Default::default() };
+            let (after, delta) = after_attempt(sent, &attempt(2, false));
+            assert_eq!(delta, RunDelta { sent: 3, failed: 0, skipped: 2, messages_done: 0 });
+            // A worker killed after 2 more sends never reports; the retry sends the last 2, fails 1, finishes.
+            let more = MessageCounts { sent: after.sent + 4, failed: 1, ..after };
+            let (after, delta) = after_attempt(more, &attempt(2, true));
+            assert_eq!(delta, RunDelta { sent: 4, failed: 1, skipped: 0, messages_done: 1 });
             // A duplicate delivery of the finished message changes nothing.
             let (again, delta) = after_attempt(after, &attempt(3, true));
             assert_eq!(delta, RunDelta::default());
-            assert_eq!(again, MessageCounts { skipped: 2, finished: true });
+            assert_eq!((again.sent, again.reported_sent, again.skipped, again.finished), (7, 7, 2, true));
         }
     }
 }
@@ -74,7 +88,7 @@ pub(crate) mod runs {
 pub(crate) mod claims {
     use std::collections::{BTreeSet, HashMap};
 
-    use shared::ports::{ClaimState, DeliveryKey, Settlement};
+    use shared::ports::{ClaimState, DeliveryKey, Settled, Settlement};
 
     /// The keys without repeats, sorted: one statement must not touch a row twice, and every statement that
     /// locks ledger rows (a claim, a settlement) locks them in this one order, so two cannot deadlock.
@@ -109,6 +123,13 @@ pub(crate) mod claims {
                 (key.clone(), state)
             })
             .collect()
+    }
+
+    /// A settlement's outcomes in the order claims lock their rows (`unique`'s), so the two never deadlock.
+    pub fn in_lock_order(outcomes: &[Settled]) -> Vec<&Settled> {
+        let mut sorted: Vec<&Settled> = outcomes.iter().collect();
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        sorted
     }
 
     /// How many of the settled rows' new statuses are done, and how many failed for good.

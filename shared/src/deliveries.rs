@@ -18,8 +18,11 @@ use crate::{
     Error, Result,
 };
 
-/// Outcomes settled in one ledger call, at most: whatever finished meanwhile goes in the next.
-const SETTLE_GROUP: usize = 32;
+/// Outcomes are recorded in groups of at most this many, and none waits longer than `SETTLE_EVERY`: a crash
+/// strands at most a group's worth of performed-but-unrecorded keys, while a fast provider does not cost a
+/// ledger transaction per send.
+const SETTLE_GROUP: usize = 50;
+const SETTLE_EVERY: Duration = Duration::from_millis(200);
 /// Tries at recording a group of outcomes (50 ms, 200 ms, 800 ms apart) before the message is handed back.
 const SETTLE_TRIES: u32 = 4;
 
@@ -112,10 +115,35 @@ impl Deliveries<'_> {
                     Settled { key, attempt, settlement }
                 }
             })
-            .buffer_unordered(self.concurrency.max(1))
-            .ready_chunks(SETTLE_GROUP);
+            .buffer_unordered(self.concurrency.max(1));
         let mut unrecorded = None;
-        while let Some(group) = outcomes.next().await {
+        let mut group: Vec<Settled> = Vec::with_capacity(SETTLE_GROUP);
+        let mut settle_by = None;
+        loop {
+            let finished = match settle_by {
+                Some(at) => tokio::select! {
+                    next = outcomes.next() => next.map(Some),
+                    () = tokio::time::sleep_until(at) => Some(None),
+                },
+                None => outcomes.next().await.map(Some),
+            };
+            let last = finished.is_none();
+            if let Some(Some(outcome)) = finished {
+                group.push(outcome);
+                settle_by.get_or_insert_with(|| tokio::time::Instant::now() + SETTLE_EVERY);
+                if group.len() < SETTLE_GROUP {
+                    continue;
+                }
+            }
+            // The group is full, its oldest outcome has waited long enough, or every outcome is in.
+            settle_by = None;
+            if group.is_empty() {
+                if last {
+                    break;
+                }
+                continue;
+            }
+            let group = std::mem::take(&mut group);
             for Settled { key, settlement, .. } in &group {
                 match settlement {
                     Settlement::Done => tally.sent += 1,
@@ -137,6 +165,9 @@ impl Deliveries<'_> {
                     ledger_down.store(true, Ordering::SeqCst);
                     unrecorded = Some(e);
                 }
+            }
+            if last {
+                break;
             }
         }
         match unrecorded {

@@ -1,5 +1,7 @@
--- Each message of a run, counted once however often SQS delivers it or a resumed plan sends it again: what its
--- attempts added to the run (job_runs' counters are the sums of these).
+-- Each message of a run, counted once however often SQS delivers it or a resumed plan sends it again. The
+-- ledger adds to sent and failed in the transaction that records each delivery, so a worker killed before it
+-- reports still has its sends counted; the message's next report carries what job_runs has not seen yet
+-- (sent - reported_sent) into its run.
 CREATE TABLE run_messages (
     task     TEXT NOT NULL,
     slot     TIMESTAMPTZ NOT NULL,
@@ -7,6 +9,8 @@ CREATE TABLE run_messages (
     sent     BIGINT NOT NULL DEFAULT 0,
     skipped  BIGINT NOT NULL DEFAULT 0,
     failed   BIGINT NOT NULL DEFAULT 0,
+    reported_sent   BIGINT NOT NULL DEFAULT 0,
+    reported_failed BIGINT NOT NULL DEFAULT 0,
     finished BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (task, slot, part)
 );

@@ -6,6 +6,8 @@ CREATE TABLE run_messages (
     sent     INTEGER NOT NULL DEFAULT 0,
     skipped  INTEGER NOT NULL DEFAULT 0,
     failed   INTEGER NOT NULL DEFAULT 0,
+    reported_sent   INTEGER NOT NULL DEFAULT 0,
+    reported_failed INTEGER NOT NULL DEFAULT 0,
     finished INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (task, slot, part)
 );
