@@ -310,7 +310,7 @@ impl Default for RuntimeSettings {
 
 impl RuntimeSettings {
     /// The longest a claim or lease taken at any moment of an invocation of `timeout` holds.
-    pub fn longest_hold(&self, timeout: Duration) -> Duration {
+    fn longest_hold(&self, timeout: Duration) -> Duration {
         timeout + self.hold_slack
     }
 
@@ -688,7 +688,7 @@ impl JobRuntime {
 
 /// Writes one CloudWatch metric in the embedded metric format: a JSON line on standard output, which Lambda's
 /// log agent turns into the metric `Jobs/<name>` with the dimension `Task` (template.yaml alarms on it).
-pub fn metric(task: &str, name: &str, value: u64) {
+fn metric(task: &str, name: &str, value: u64) {
     println!("{}", metric_line(task, name, value, chrono::Utc::now().timestamp_millis()));
 }
 
