@@ -401,6 +401,12 @@ impl JobRuntime {
         }
     }
 
+    /// How long a lease or claim taken now holds: past the invocation's deadline, so it frees only once its
+    /// holder is surely stopped.
+    fn hold(&self, context: &Context) -> Duration {
+        context.deadline.remaining() + self.settings.hold_slack
+    }
+
     /// Plans a slot with a local invocation's budget.
     pub async fn plan(&self, trigger: Trigger) -> Result<PlanReport> {
         self.plan_within(trigger, &self.settings.local_context()).await
@@ -417,9 +423,7 @@ impl JobRuntime {
         let slot = Slot::new(trigger.time, self.task.granularity());
         let lease = format!("plan:{task}");
         let holder = format!("{}/{}", self.settings.holder, context.request_id);
-        // The lease outlives this invocation: it frees only once its holder is surely stopped.
-        let ttl = context.deadline.remaining() + self.settings.hold_slack;
-        if let Some(reason) = self.take_lease(&lease, &holder, ttl).await? {
+        if let Some(reason) = self.take_lease(&lease, &holder, self.hold(context)).await? {
             tracing::warn!(task, %slot, %reason, "not planning now: a retry of this invocation or the next plan will");
             return Err(Error::retryable(reason));
         }
@@ -463,18 +467,15 @@ impl JobRuntime {
         // A manual trigger or backfill names its slot on purpose: it catches nothing up.
         if source != TriggerSource::Manual {
             let (missed, too_old) = self.missed_slots(slot).await?;
-            let (to_plan, mut to_skip) = self.task.catch_up().split(missed);
-            to_skip
-                .splice(0..0, too_old.into_iter().map(|s| (s, "missed; older than the catch-up horizon".to_owned())));
-            if !to_skip.is_empty() {
-                let skipped: Vec<SkippedSlot> = to_skip
-                    .iter()
-                    .map(|(missed, reason)| SkippedSlot { slot: missed.time(), reason: reason.clone() })
-                    .collect();
+            let (to_plan, to_skip) = self.task.catch_up().split(missed);
+            let too_old = too_old.into_iter().map(|s| (s, "missed; older than the catch-up horizon".to_owned()));
+            let skipped: Vec<SkippedSlot> =
+                too_old.chain(to_skip).map(|(missed, reason)| SkippedSlot { slot: missed.time(), reason }).collect();
+            if !skipped.is_empty() {
                 let recorded = self.runs.record_skipped(task, &skipped, self.clock.now()).await?;
                 tracing::warn!(task, missed = skipped.len(), recorded, "missed slots recorded as skipped");
-                skipped_slots.extend(skipped.into_iter().map(|s| (s.slot, s.reason)));
             }
+            skipped_slots = skipped.into_iter().map(|s| (s.slot, s.reason)).collect();
             for missed in to_plan {
                 tracing::warn!(task, slot = %missed, "catching up a missed slot");
                 caught_up.push(self.plan_leased(missed, source).await?);
@@ -563,7 +564,7 @@ impl JobRuntime {
         let sender_refused = breaker.tripped().map(str::to_owned);
         if let Some(reason) = &sender_refused {
             tracing::error!(task = self.task.name(), %reason, "the sender was refused: sends stopped until it is fixed");
-            metric(self.task.name(), "SenderRefused", 1);
+            println!("{}", metric_line(self.task.name(), "SenderRefused", 1, self.clock.now().timestamp_millis()));
         }
         BatchReport { messages, sender_refused }
     }
@@ -606,7 +607,7 @@ impl JobRuntime {
             clock: self.clock.as_ref(),
             task,
             run: RunPart { slot: slot.time(), part },
-            hold: context.deadline.remaining() + self.settings.hold_slack,
+            hold: self.hold(context),
             concurrency: self.settings.send_concurrency,
             deadline: context.deadline,
             pace: &self.pace,
@@ -686,12 +687,8 @@ impl JobRuntime {
     }
 }
 
-/// Writes one CloudWatch metric in the embedded metric format: a JSON line on standard output, which Lambda's
-/// log agent turns into the metric `Jobs/<name>` with the dimension `Task` (template.yaml alarms on it).
-fn metric(task: &str, name: &str, value: u64) {
-    println!("{}", metric_line(task, name, value, chrono::Utc::now().timestamp_millis()));
-}
-
+/// One CloudWatch metric in the embedded metric format: printed as a line on standard output, Lambda's log
+/// agent turns it into the metric `Jobs/<name>` with the dimension `Task` (template.yaml alarms on it).
 fn metric_line(task: &str, name: &str, value: u64, timestamp_ms: i64) -> String {
     serde_json::json!({
         "_aws": {
