@@ -13,7 +13,7 @@ use shared::{
     limits::Pace,
     memory::{MemoryQueue, NullMailer},
     runtime::{JobRuntime, RuntimeSettings, WorkReport},
-    tasks::{self, daily_summary, Deps},
+    tasks::{self, fitness::daily_summary, Deps},
     time::VirtualClock,
 };
 use sqlx::{Connection, PgConnection};

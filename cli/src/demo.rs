@@ -9,7 +9,7 @@ use infra::{config::Config, wiring::Backend};
 use shared::{
     invocation::{Trigger, TriggerSource},
     runtime::{PlanStatus, RuntimeSettings, WorkReport},
-    tasks::daily_summary,
+    tasks::fitness::daily_summary,
     time::VirtualClock,
 };
 

@@ -1,7 +1,7 @@
 //! What the PostgreSQL and SQLite stores share beyond their SQL: turning a claim's rows into per-key states,
 //! and rows of activity into `DayActivity`. The SQL differs by dialect; this does not.
 
-pub(crate) mod runs {
+pub(crate) mod run_rows {
     use shared::ports::{RunRecord, RunStart, WorkTally};
 
     pub const COLUMNS: &str =

@@ -20,7 +20,7 @@ use shared::{
     memory::MemoryMailer,
     ports::{AppWriter, Email, Mailer, NewSet, NewUser, NewWorkout, Queue},
     runtime::{sqs_event, Context, JobRuntime, MessageOutcome, PlanStatus, RuntimeSettings, WorkReport},
-    tasks::{self, daily_summary, Deps},
+    tasks::{self, fitness::daily_summary, Deps},
     time::{Clock, VirtualClock},
     Error,
 };

@@ -24,7 +24,7 @@ use shared::{
     memory::MemoryMailer,
     ports::{AppWriter, DeadLetter, Email, Mailer, NewSet, NewUser, NewWorkout, Queue, Received},
     runtime::{sqs_event, BatchReport, JobRuntime, MessageOutcome, RuntimeSettings},
-    tasks::{self, daily_summary},
+    tasks::{self, fitness::daily_summary},
     time::{wall_clock_instant, Clock, VirtualClock},
     Error,
 };

@@ -9,7 +9,7 @@ use serde_json::Value;
 use shared::{
     limits::Deadline,
     runtime::{Context, RuntimeSettings},
-    tasks::daily_summary::NAME,
+    tasks::fitness::daily_summary::NAME,
     time::SystemClock,
 };
 

@@ -12,7 +12,9 @@ use crate::{
 // FUNCTIONS and SCHEDULES, read from template.yaml by build.rs.
 include!(concat!(env!("OUT_DIR"), "/schedules.rs"));
 
-pub mod daily_summary;
+pub mod fitness;
+
+use fitness::daily_summary;
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
 pub const NAMES: &[&str] = &[daily_summary::NAME];

@@ -1,0 +1,92 @@
+use super::*;
+
+/// The (user, day) pairs of a `day_activity` call, as the `due` relation every query of it starts from.
+const DUE: &str = "WITH due (user_id, day) AS (SELECT DISTINCT * FROM UNNEST($1::bigint[], $2::date[]))";
+
+#[async_trait]
+impl ActivityStore for PgStore {
+    async fn time_zones(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT DISTINCT time_zone FROM users ORDER BY time_zone")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(job)
+    }
+
+    async fn users_in_zones(&self, zones: &[String], after: i64, limit: u32) -> Result<Vec<i64>> {
+        sqlx::query_scalar("SELECT id FROM users WHERE time_zone = ANY($1) AND id > $2 ORDER BY id LIMIT $3")
+            .bind(zones)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(job)
+    }
+
+    async fn recipients(&self, user_ids: &[i64]) -> Result<Vec<Recipient>> {
+        let rows: Vec<(i64, String, String, String, bool)> =
+            sqlx::query_as("SELECT id, name, email, time_zone, email_opt_in FROM users WHERE id = ANY($1) ORDER BY id")
+                .bind(user_ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(job)?;
+        Ok(rows.into_iter().map(activity::recipient).collect())
+    }
+
+    async fn day_activity(&self, days: &[(i64, NaiveDate)]) -> Result<Vec<DayActivity>> {
+        if days.is_empty() {
+            return Ok(vec![]);
+        }
+        let (users, dates): (Vec<i64>, Vec<NaiveDate>) = days.iter().copied().unzip();
+        let workouts: Vec<(i64, NaiveDate, String, i32, i32, f64)> = sqlx::query_as(&format!(
+            "{DUE} SELECT w.user_id, w.local_date, w.name, w.duration_minutes, w.calories,
+                   coalesce((SELECT sum(s.weight_kg * s.reps) FROM workout_sets s WHERE s.workout_id = w.id), 0)
+             FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date = due.day
+             ORDER BY w.user_id, w.local_date, w.started_at"
+        ))
+        .bind(&users)
+        .bind(&dates)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        let records: Vec<(i64, NaiveDate, String, f64, i32)> = sqlx::query_as(&format!(
+            "{DUE} SELECT w.user_id, w.local_date, e.name, s.weight_kg, s.reps
+             FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date = due.day
+             JOIN workout_sets s ON s.workout_id = w.id AND s.personal_record
+             JOIN exercises e ON e.id = s.exercise_id
+             ORDER BY w.user_id, w.local_date, w.started_at, s.id"
+        ))
+        .bind(&users)
+        .bind(&dates)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        // The streak runs back to where its run of active days began: the latest active day up to the day
+        // whose previous day was not active. An index walk per user, stopping at that day.
+        let streaks: Vec<(i64, NaiveDate, i64)> = sqlx::query_as(&format!(
+            "{DUE} SELECT due.user_id, due.day, (due.day - (
+                 SELECT w.local_date FROM workouts w
+                 WHERE w.user_id = due.user_id AND w.local_date <= due.day
+                   AND NOT EXISTS (SELECT 1 FROM workouts p
+                                   WHERE p.user_id = w.user_id AND p.local_date = w.local_date - 1)
+                 ORDER BY w.local_date DESC LIMIT 1) + 1)::bigint
+             FROM due
+             WHERE EXISTS (SELECT 1 FROM workouts a WHERE a.user_id = due.user_id AND a.local_date = due.day)"
+        ))
+        .bind(&users)
+        .bind(&dates)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        let workouts = workouts
+            .into_iter()
+            .map(|(user, day, name, minutes, calories, volume)| {
+                (user, day, name, i64::from(minutes), i64::from(calories), volume)
+            })
+            .collect();
+        let records = records
+            .into_iter()
+            .map(|(user, day, exercise, weight, reps)| (user, day, exercise, weight, i64::from(reps)))
+            .collect();
+        Ok(activity::assemble(workouts, records, streaks))
+    }
+}

@@ -1,0 +1,86 @@
+use super::*;
+
+#[async_trait]
+impl AppWriter for SqliteStore {
+    async fn add_exercises(&self, names: &[String]) -> Result<Vec<i64>> {
+        let names_param = json!(names).to_string();
+        sqlx::query(
+            "INSERT INTO exercises (name) SELECT value FROM json_each(?) WHERE true ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&names_param)
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        let ids: HashMap<String, i64> =
+            sqlx::query_as("SELECT name, id FROM exercises WHERE name IN (SELECT value FROM json_each(?))")
+                .bind(&names_param)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(job)?
+                .into_iter()
+                .collect();
+        Ok(names.iter().map(|n| ids[n]).collect())
+    }
+
+    async fn add_users(&self, users: &[NewUser]) -> Result<Vec<i64>> {
+        let rows: Vec<_> =
+            users.iter().map(|u| json!([u.name, u.email, u.phone, u.time_zone, u.email_opt_in])).collect();
+        let ids: HashMap<String, i64> = sqlx::query_as(
+            "INSERT INTO users (name, email, phone, time_zone, email_opt_in)
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+                    json_extract(value, '$[3]'), json_extract(value, '$[4]')
+             FROM json_each(?) RETURNING email, id",
+        )
+        .bind(json!(rows).to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?
+        .into_iter()
+        .collect();
+        Ok(users.iter().map(|u| ids[&u.email]).collect())
+    }
+
+    async fn set_time_zone(&self, user_ids: &[i64], zone: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET time_zone = ?2 WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(json!(user_ids).to_string())
+            .bind(zone)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+
+    async fn add_workouts(&self, workouts: &[NewWorkout]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        for w in workouts {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO workouts (user_id, name, started_at, local_date, duration_minutes, calories)
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(w.user_id)
+            .bind(&w.name)
+            .bind(stamp(w.started_at))
+            .bind(w.local_date)
+            .bind(w.duration_minutes)
+            .bind(w.calories)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(job)?;
+            for s in &w.sets {
+                sqlx::query(
+                    "INSERT INTO workout_sets (workout_id, exercise_id, weight_kg, reps, personal_record)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(s.exercise_id)
+                .bind(s.weight_kg)
+                .bind(s.reps)
+                .bind(s.personal_record)
+                .execute(&mut *tx)
+                .await
+                .map_err(job)?;
+            }
+        }
+        tx.commit().await.map_err(job)
+    }
+}

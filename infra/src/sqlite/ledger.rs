@@ -1,0 +1,104 @@
+use super::*;
+
+/// Keys as one JSON parameter: `[[subject, period], …]`.
+fn keys_json(keys: &[DeliveryKey]) -> String {
+    json!(keys.iter().map(|k| [&k.subject, &k.period]).collect::<Vec<_>>()).to_string()
+}
+
+#[async_trait]
+impl Ledger for SqliteStore {
+    async fn claim(
+        &self,
+        task: &str,
+        keys: &[DeliveryKey],
+        now: DateTime<Utc>,
+        hold: Duration,
+    ) -> Result<Vec<(DeliveryKey, ClaimState)>> {
+        let unique = claims::unique(keys);
+        if unique.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys_param = keys_json(&unique);
+        let won: Vec<(String, String, i32)> = sqlx::query_as(
+            "INSERT INTO deliveries (task, subject, period, status, attempts, expires_at, updated_at)
+             SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), 'in_progress', 1, ?2, ?3
+             FROM json_each(?4) WHERE true
+             ON CONFLICT (task, subject, period) DO UPDATE SET
+                 status = 'in_progress', attempts = deliveries.attempts + 1,
+                 expires_at = excluded.expires_at, updated_at = excluded.updated_at
+             WHERE deliveries.status = 'retryable'
+                OR (deliveries.status = 'in_progress' AND deliveries.expires_at <= ?3)
+             RETURNING subject, period, attempts",
+        )
+        .bind(task)
+        .bind(later(now, hold))
+        .bind(stamp(now))
+        .bind(&keys_param)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        let statuses: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT d.subject, d.period, d.status FROM deliveries d
+             JOIN json_each(?2) k ON d.subject = json_extract(k.value, '$[0]')
+                                 AND d.period = json_extract(k.value, '$[1]')
+             WHERE d.task = ?1",
+        )
+        .bind(task)
+        .bind(&keys_param)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(claims::states(keys, won, statuses))
+    }
+
+    async fn settle(&self, task: &str, run: RunPart, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64> {
+        if outcomes.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<_> = claims::in_lock_order(outcomes)
+            .into_iter()
+            .map(|Settled { key, attempt, settlement }| {
+                let (status, error) = claims::settled(settlement);
+                json!([key.subject, key.period, attempt, status, error])
+            })
+            .collect();
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        // As on PostgreSQL: an upsert finds each claimed row by its key. Fenced: only the claim this caller holds,
+        // still in progress at the attempt it won.
+        let settled: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO deliveries AS d (task, subject, period, status, attempts, expires_at, last_error, updated_at)
+             SELECT ?1, json_extract(o.value, '$[0]'), json_extract(o.value, '$[1]'), json_extract(o.value, '$[3]'),
+                    json_extract(o.value, '$[2]'), ?2, json_extract(o.value, '$[4]'), ?2
+             FROM json_each(?3) o WHERE true
+             ON CONFLICT (task, subject, period) DO UPDATE SET status = excluded.status,
+                 last_error = coalesce(excluded.last_error, d.last_error), updated_at = excluded.updated_at
+             WHERE d.status = 'in_progress' AND d.attempts = excluded.attempts
+             RETURNING status",
+        )
+        .bind(task)
+        .bind(stamp(now))
+        .bind(json!(rows).to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(job)?;
+        let (done, failed) = claims::done_and_failed(settled.iter().map(String::as_str));
+        if done + failed > 0 {
+            let slot = stamp(run.slot);
+            sqlx::query(
+                "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (task, slot, part) DO UPDATE
+                 SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed",
+            )
+            .bind(task)
+            .bind(&slot)
+            .bind(run.part as i64)
+            .bind(done)
+            .bind(failed)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+        }
+        tx.commit().await.map_err(job)?;
+        Ok(settled.len() as u64)
+    }
+}

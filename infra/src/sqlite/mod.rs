@@ -1,0 +1,93 @@
+//! The embedded store: SQLite through sqlx, the default on a laptop and in the demo. Lists of keys travel as
+//! one JSON parameter read with `json_each`, so every port call is a constant number of statements, as on
+//! PostgreSQL with arrays.
+
+use std::{collections::HashMap, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use shared::{
+    ports::{
+        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Progress,
+        Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
+    },
+    Result,
+};
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    Row, SqlitePool,
+};
+
+use crate::{
+    error::job,
+    store::{activity, claims, run_rows},
+    Error,
+};
+
+/// The SQLite schema: app tables, job tables and the embedded queue's tables.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The one text form of timestamps in SQLite: fixed width, so comparing the text compares the times.
+pub(crate) fn stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_stamp(text: &str) -> std::result::Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+pub(crate) fn later(now: DateTime<Utc>, by: Duration) -> String {
+    stamp(now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX))
+}
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database file the URL names. Does not migrate: see `migrate`.
+    pub async fn connect(url: &str) -> std::result::Result<Self, Error> {
+        let unreachable = |e: sqlx::Error| Error::Connect { target: url.to_owned(), message: e.to_string() };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(unreachable)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(unreachable)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn migrate(&self) -> std::result::Result<(), Error> {
+        Ok(MIGRATOR.run(&self.pool).await?)
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+mod app;
+mod fitness;
+mod ledger;
+mod progress;
+mod runs;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn stamps_compare_as_text_in_time_order() {
+        let a = Utc.with_ymd_and_hms(2026, 11, 22, 9, 59, 59).unwrap();
+        let b = a + chrono::Duration::microseconds(1);
+        let c = a + chrono::Duration::seconds(1);
+        let (sa, sb, sc) = (stamp(a), stamp(b), stamp(c));
+        assert_eq!(sa, "2026-11-22T09:59:59.000000Z");
+        assert_eq!(sa.len(), sc.len());
+        assert!(sa < sb && sb < sc);
+    }
+}

@@ -1,0 +1,11 @@
+//! The ports: small, capability-sized traits the runtime and the tasks talk through, one file per what they
+//! serve. Each has a production adapter (PostgreSQL, SQS, SES, SNS), an embedded one (SQLite, the embedded queue,
+//! the file outbox), and where a unit test needs it an in-memory one (`crate::memory`).
+
+mod fitness;
+mod jobs;
+mod mail;
+
+pub use fitness::*;
+pub use jobs::*;
+pub use mail::*;

@@ -1,0 +1,3 @@
+//! The fitness app's tasks: what its users receive about their training.
+
+pub mod daily_summary;
