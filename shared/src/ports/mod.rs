@@ -5,7 +5,9 @@
 mod fitness;
 mod jobs;
 mod mail;
+mod notify;
 
 pub use fitness::*;
 pub use jobs::*;
 pub use mail::*;
+pub use notify::*;
