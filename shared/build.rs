@@ -15,28 +15,21 @@ fn main() {
     let template: Value =
         serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
     let (mut functions, mut schedules) = (String::new(), String::new());
-    let resources = template["Resources"].as_mapping().expect("template.yaml has Resources");
-    for (id, resource) in resources {
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
-        }
+    // Each scheduled task is an entry of Mappings.Tasks, which the Fn::ForEach in Resources stamps into a
+    // function, its schedule and its queues (tests/tests/template.rs checks the two lists agree).
+    let tasks = template["Mappings"]["Tasks"].as_mapping().expect("template.yaml has Mappings.Tasks");
+    for (id, task) in tasks {
         let id = id.as_str().unwrap_or_default();
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{id} has no Metadata.BuildProperties.Binary naming its task"));
-        writeln!(functions, "    {binary:?},").expect("writing to a String");
-        let events = resource["Properties"]["Events"].as_mapping().into_iter().flatten();
-        for (_, event) in events.filter(|(_, e)| e["Type"].as_str() == Some("ScheduleV2")) {
-            let properties = &event["Properties"];
-            let expression = text_of(&properties["ScheduleExpression"], id, "ScheduleExpression");
-            let zone = text_of(&properties["ScheduleExpressionTimezone"], id, "ScheduleExpressionTimezone");
-            writeln!(schedules, "    ({binary:?}, {expression:?}, {zone:?}),").expect("writing to a String");
-        }
+        let name = text_of(&task["Name"], id, "Name");
+        let expression = text_of(&task["Schedule"], id, "Schedule");
+        let zone = text_of(&task["ScheduleTimezone"], id, "ScheduleTimezone");
+        writeln!(functions, "    {name:?},").expect("writing to a String");
+        writeln!(schedules, "    ({name:?}, {expression:?}, {zone:?}),").expect("writing to a String");
     }
     let out = format!(
-        "/// The binary (task) of each function in template.yaml.\n\
+        "/// The binary (task) of each scheduled function in template.yaml.\n\
          pub const FUNCTIONS: &[&str] = &[\n{functions}];\n\
-         /// (task, expression, time zone) of each ScheduleV2 event in template.yaml.\n\
+         /// (task, expression, time zone) of each scheduled task in template.yaml.\n\
          pub const SCHEDULES: &[(&str, &str, &str)] = &[\n{schedules}];\n"
     );
     let target = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("schedules.rs");
@@ -44,5 +37,5 @@ fn main() {
 }
 
 fn text_of<'a>(value: &'a Value, id: &str, property: &str) -> &'a str {
-    value.as_str().unwrap_or_else(|| panic!("{id}: a ScheduleV2 event's {property} must be a literal string"))
+    value.as_str().unwrap_or_else(|| panic!("template.yaml, Mappings.Tasks.{id}: {property} must be a literal string"))
 }

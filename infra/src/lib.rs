@@ -5,6 +5,7 @@ pub mod aws;
 pub mod config;
 pub mod embedded_queue;
 pub mod error;
+pub mod lambda;
 pub mod event_bus;
 pub mod mime;
 pub mod outbox;

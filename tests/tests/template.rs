@@ -65,6 +65,73 @@ fn to_json(value: serde_norway::Value) -> Value {
     }
 }
 
+/// The template as CloudFormation sees it after the `AWS::LanguageExtensions` transform: each
+/// `Fn::ForEach::*` in Resources and Outputs stamped out once per item, and the intrinsics the loop leaves
+/// literal (`${Task}`, `!Ref Task`, `!FindInMap` of literals, `!Sub` with nothing left to substitute) resolved.
+fn expand(mut t: Value) -> Value {
+    let mappings = t.get("Mappings").cloned().unwrap_or(Value::Null);
+    for section in ["Resources", "Outputs"] {
+        let Some(entries) = t.get_mut(section).and_then(Value::as_object_mut) else { continue };
+        let loops: Vec<String> = entries.keys().filter(|k| k.starts_with("Fn::ForEach::")).cloned().collect();
+        for key in loops {
+            let looped = entries.remove(&key).expect("listed above");
+            let (identifier, items, fragment) = (&looped[0], &looped[1], &looped[2]);
+            let identifier = identifier.as_str().expect("a loop's identifier is a string");
+            for item in items.as_array().expect("a loop's collection is a literal list") {
+                let item = item.as_str().expect("a loop's items are strings");
+                let stamped = resolve(&substitute(fragment, identifier, item), &mappings);
+                entries.extend(stamped.as_object().expect("a loop's fragment is a map").clone());
+            }
+        }
+    }
+    t
+}
+
+/// The loop's fragment with `${identifier}` and `!Ref identifier` replaced by the item, keys included.
+fn substitute(v: &Value, identifier: &str, item: &str) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace(&format!("${{{identifier}}}"), item)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, identifier, item)).collect()),
+        Value::Object(map) if map.len() == 1 && map.get("Ref") == Some(&json!(identifier)) => json!(item),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.replace(&format!("${{{identifier}}}"), item), substitute(v, identifier, item)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// `!FindInMap` of literals, and `!Sub` whose string has nothing left to substitute, as their values.
+fn resolve(v: &Value, mappings: &Value) -> Value {
+    let v = match v {
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, mappings)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve(v, mappings))).collect()),
+        other => return other.clone(),
+    };
+    if let Some([map, key, field]) = v.get("Fn::FindInMap").and_then(Value::as_array).map(Vec::as_slice) {
+        if let (Some(map), Some(key), Some(field)) = (map.as_str(), key.as_str(), field.as_str()) {
+            return mappings[map][key][field].clone();
+        }
+    }
+    let sub = match v.get("Fn::Sub") {
+        Some(Value::String(s)) => Some((s.clone(), Map::new())),
+        Some(Value::Array(pair)) => pair[0].as_str().zip(pair[1].as_object()).map(|(s, m)| (s.to_string(), m.clone())),
+        _ => None,
+    };
+    if let Some((mut text, vars)) = sub {
+        for (name, value) in &vars {
+            if let Some(value) = value.as_str() {
+                text = text.replace(&format!("${{{name}}}"), value);
+            }
+        }
+        if !text.contains("${") {
+            return Value::String(text);
+        }
+    }
+    v
+}
+
 fn resources(t: &Value) -> impl Iterator<Item = (&str, &Value)> {
     t.get("Resources").and_then(Value::as_object).into_iter().flatten().map(|(id, r)| (id.as_str(), r))
 }
@@ -73,11 +140,22 @@ fn resources_of<'a>(t: &'a Value, kind: &'a str) -> impl Iterator<Item = (&'a st
     resources(t).filter(move |(_, r)| r["Type"] == kind)
 }
 
-/// A function's properties with the template's `Globals.Function` under them.
+/// A function's properties with the template's `Globals.Function` under them, merged as SAM merges them: maps
+/// key by key (a function's environment variables add to the global ones), anything else replaced.
 fn function_properties(t: &Value, function: &Value) -> Map<String, Value> {
+    fn merge(under: &mut Map<String, Value>, over: &Map<String, Value>) {
+        for (key, value) in over {
+            match (under.get_mut(key), value) {
+                (Some(Value::Object(below)), Value::Object(above)) => merge(below, above),
+                _ => {
+                    under.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
     let mut merged = t.pointer("/Globals/Function").and_then(Value::as_object).cloned().unwrap_or_default();
     if let Some(own) = function["Properties"].as_object() {
-        merged.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        merge(&mut merged, own);
     }
     merged
 }
@@ -354,7 +432,7 @@ fn function_crates() -> BTreeSet<String> {
 }
 
 fn real_template() -> Value {
-    parse(&std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template.yaml is readable"))
+    expand(parse(&std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template.yaml is readable")))
 }
 
 #[test]
@@ -364,6 +442,35 @@ fn the_real_template_passes_every_check() {
     let t = real_template();
     assert!(resources_of(&t, FUNCTION).count() >= 1, "no function in template.yaml");
     assert_eq!(all_problems(&t, &crates), Vec::<String>::new());
+}
+
+#[test]
+fn every_task_in_the_loop_has_its_settings_and_every_setting_its_task() {
+    let t = parse(&std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap());
+    let looped: BTreeSet<&str> =
+        t["Resources"]["Fn::ForEach::Tasks"][1].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let mapped: BTreeSet<&str> = t["Mappings"]["Tasks"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(looped, mapped, "Resources' Fn::ForEach::Tasks and Mappings.Tasks list different tasks");
+    let outputs: BTreeSet<&str> =
+        t["Outputs"]["Fn::ForEach::TaskOutputs"][1].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(looped, outputs, "Outputs' Fn::ForEach::TaskOutputs lists different tasks");
+    let names: BTreeSet<&str> =
+        t["Mappings"]["Tasks"].as_object().unwrap().values().filter_map(|m| m["Name"].as_str()).collect();
+    assert_eq!(names, shared::tasks::NAMES.iter().copied().collect(), "Mappings.Tasks names other tasks than the code");
+}
+
+#[test]
+fn each_task_is_stamped_out_with_its_own_name_schedule_and_queues() {
+    let t = real_template();
+    for (id, f) in resources_of(&t, FUNCTION) {
+        let stem = id.strip_suffix("Function").expect("functions are named <Task>Function");
+        let queue = f.pointer("/Properties/Events/Work/Properties/Queue").and_then(target);
+        assert_eq!(queue, Some(format!("{stem}Queue").as_str()), "{id}");
+        let binary = f.pointer("/Metadata/BuildProperties/Binary").and_then(Value::as_str).unwrap();
+        assert_eq!(t["Mappings"]["Tasks"][stem]["Name"], binary, "{id}");
+        let expression = f.pointer("/Properties/Events/Schedule/Properties/ScheduleExpression");
+        assert_eq!(expression, Some(&t["Mappings"]["Tasks"][stem]["Schedule"]), "{id}");
+    }
 }
 
 #[test]
