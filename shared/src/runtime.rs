@@ -89,6 +89,9 @@ pub enum Overlap {
     Skip,
 }
 
+/// The longest SQS hides a message (ChangeMessageVisibility's limit).
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
 /// What working one message did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct WorkReport {
@@ -103,6 +106,9 @@ pub struct WorkReport {
     pub errors: Vec<String>,
     /// Set when the message must come back: something retryable failed, or another worker holds a subject.
     pub retry: Option<String>,
+    /// Set when subjects are held back (no push or SMS in the night of their zone): the message comes back
+    /// at this instant for them, and the subjects already served are skipped then by their delivery keys.
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 impl WorkReport {
@@ -110,6 +116,11 @@ impl WorkReport {
         if count > 0 {
             *self.skipped.entry(reason.to_owned()).or_default() += count;
         }
+    }
+
+    /// Holds a subject until `until`: the message comes back at the earliest instant any subject waits for.
+    pub fn hold(&mut self, until: DateTime<Utc>) {
+        self.held_until = Some(self.held_until.map_or(until, |held| held.min(until)));
     }
 
     pub fn skipped_total(&self) -> u64 {
@@ -620,12 +631,13 @@ impl JobRuntime {
                     part,
                     skipped: report.skipped_total(),
                     errors: report.errors.iter().chain(&report.retry).cloned().collect(),
-                    message_finished: report.retry.is_none(),
+                    message_finished: report.retry.is_none() && report.held_until.is_none(),
                 };
                 self.runs.record_work(task, slot.time(), &tally, now).await?;
-                Ok(match &report.retry {
-                    Some(reason) => self.retry(record, reason.clone()).await,
-                    None => MessageOutcome::Done { report },
+                Ok(match (&report.retry, report.held_until) {
+                    (Some(reason), _) => self.retry(record, reason.clone()).await,
+                    (None, Some(until)) => self.hold_until(record, until, now).await,
+                    (None, None) => MessageOutcome::Done { report },
                 })
             }
             Err(Error::Permanent(reason)) => {
@@ -664,6 +676,17 @@ impl JobRuntime {
             }
         }
         MessageOutcome::Retry { reason, delay_ms: delay.as_millis() as u64 }
+    }
+
+    /// Brings the message back at `until` (SQS hides a message 12 hours at most: a longer hold is taken again).
+    async fn hold_until(&self, record: &SqsMessage, until: DateTime<Utc>, now: DateTime<Utc>) -> MessageOutcome {
+        let delay = (until - now).to_std().unwrap_or_default().min(MAX_VISIBILITY);
+        if let Some(receipt) = record.receipt_handle.as_deref() {
+            if let Err(e) = self.queue.change_visibility(receipt, delay).await {
+                tracing::warn!(error = %e, "could not hold the message; the queue's visibility timeout applies");
+            }
+        }
+        MessageOutcome::Retry { reason: format!("held until {until}"), delay_ms: delay.as_millis() as u64 }
     }
 
     /// Lambda's SQS event source, locally: receives batches of up to ten, works them, deletes what succeeded,

@@ -13,6 +13,7 @@ use crate::{
 include!(concat!(env!("OUT_DIR"), "/schedules.rs"));
 
 pub mod fitness;
+pub mod local_time;
 
 use fitness::daily_summary;
 

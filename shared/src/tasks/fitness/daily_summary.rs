@@ -1,25 +1,19 @@
 //! daily-summary: at 06:00 in each user's own time zone, an email about their previous local day — workouts,
-//! total time, calories, volume lifted, personal records, streak. The schedule fires hourly; each slot plans
-//! the users whose local 06:00 fell in the hour it closes. Delivery key: (user, local day).
-//!
-//! A user who changes time zone gets each day's summary once and loses none: moving west, the new zone's
-//! 06:00 plans a day already sent, which the key skips; moving east past their 06:00, no plan picks them for
-//! the day in between, so the next plan, seeing they were planned through the day before it (`Progress`),
-//! sends that day's summary with its own.
+//! total time, calories, volume lifted, personal records, streak. Planned by zone (`tasks::local_time`);
+//! delivery key: (user, local day).
 
 use async_trait::async_trait;
-use chrono::{Duration, NaiveDate, NaiveTime};
-use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
+use chrono::{Duration, NaiveTime};
 use serde_json::Value;
-use std::{collections::BTreeMap, collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     deliveries::Deliveries,
     ports::{ActivityStore, DayActivity, DeliveryKey, Email, Mailer, Progress, Recipient},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
-    time::{reached_in, Slot},
-    Error, Result,
+    tasks::local_time::{subject, Cadence, Chunk, EveryUser, LocalTime},
+    time::Slot,
+    Result,
 };
 
 pub const NAME: &str = "daily-summary";
@@ -27,18 +21,6 @@ pub const NAME: &str = "daily-summary";
 /// The local time each user gets their summary at.
 pub fn send_at() -> NaiveTime {
     NaiveTime::from_hms_opt(6, 0, 0).expect("06:00 is a time")
-}
-
-/// One planned chunk: users and the local day each one's summary is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chunk {
-    pub users: Vec<Due>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Due {
-    pub id: i64,
-    pub day: NaiveDate,
 }
 
 pub struct DailySummary {
@@ -71,60 +53,19 @@ impl Task for DailySummary {
     }
 
     async fn plan(&self, slot: Slot, fanout: &mut Fanout<'_>) -> Result<()> {
-        let until = slot.time();
-        let after = until - self.granularity();
-        // Zones are few; who is due is decided here, in Rust, so both SQL backends select by zone alone.
-        let mut zones_by_day: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
-        for zone in self.store.time_zones().await? {
-            match zone.parse::<Tz>() {
-                Ok(tz) => {
-                    if let Some(today) = reached_in(tz, send_at(), after, until) {
-                        let yesterday = today.pred_opt().expect("a date after the first has a day before");
-                        zones_by_day.entry(yesterday).or_default().push(zone);
-                    }
-                }
-                Err(_) => fanout.error(format!("users with the unknown time zone {zone:?} are never planned")),
-            }
-        }
-        for (day, zones) in zones_by_day {
-            let before = day.pred_opt().expect("a date after the first has a day before");
-            let (period, gap) = (day.to_string(), before.pred_opt().expect("and one before that").to_string());
-            // Users whose chunks are sent: their progress is recorded only once the queue has them.
-            let mut sent = vec![];
-            let mut after_id = 0;
-            loop {
-                let ids = self.store.users_in_zones(&zones, after_id, self.chunk_size).await?;
-                let Some(&last) = ids.last() else { break };
-                after_id = last;
-                let subjects: Vec<String> = ids.iter().map(|&id| subject(id)).collect();
-                let through: HashMap<String, String> =
-                    self.progress.planned_through(NAME, &subjects).await?.into_iter().collect();
-                let mut users = Vec::with_capacity(ids.len());
-                for (&id, subject) in ids.iter().zip(&subjects) {
-                    // Planned through the day before yesterday, not yesterday: they moved east past their 06:00.
-                    if through.get(subject) == Some(&gap) {
-                        users.push(Due { id, day: before });
-                    }
-                    users.push(Due { id, day });
-                }
-                let chunk = serde_json::to_value(Chunk { users }).expect("a chunk serialises");
-                fanout.push(chunk, ids.len() as u64).await?;
-                sent.extend(subjects);
-                if fanout.is_flushed() {
-                    self.progress.plan_through(NAME, &std::mem::take(&mut sent), &period).await?;
-                }
-            }
-            fanout.flush().await?;
-            if !sent.is_empty() {
-                self.progress.plan_through(NAME, &sent, &period).await?;
-            }
-        }
-        Ok(())
+        let local = LocalTime {
+            task: NAME,
+            at: send_at(),
+            cadence: Cadence::DayBefore,
+            users: self.store.as_ref(),
+            progress: Some(self.progress.as_ref()),
+            chunk_size: self.chunk_size,
+        };
+        local.plan(slot, self.granularity(), &EveryUser(self.store.as_ref()), fanout).await
     }
 
     async fn work(&self, _slot: Slot, payload: Value, deliveries: &Deliveries<'_>) -> Result<WorkReport> {
-        let chunk: Chunk = serde_json::from_value(payload)
-            .map_err(|e| Error::permanent(format!("a {NAME} payload that does not parse: {e}")))?;
+        let chunk = Chunk::parse(NAME, payload)?;
         let mut report = WorkReport::default();
         let ids: Vec<i64> = chunk.users.iter().map(|u| u.id).collect();
         let recipients: HashMap<i64, Recipient> =
@@ -152,11 +93,6 @@ impl Task for DailySummary {
         report.add(deliveries.deliver(emails, |email| async move { mailer.send(&email).await.map(drop) }).await?);
         Ok(report)
     }
-}
-
-/// A user as the ledger and the progress table name them.
-fn subject(user_id: i64) -> String {
-    format!("user:{user_id}")
 }
 
 /// The summary email, as text and as HTML.
