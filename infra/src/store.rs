@@ -1,5 +1,6 @@
 //! What the PostgreSQL and SQLite stores share beyond their SQL: turning a claim's rows into per-key states,
-//! and rows of activity into `DayActivity`. The SQL differs by dialect; this does not.
+//! rows of activity into `DayActivity`, `WeekActivity` and the other fitness tasks' types, and the date bounds
+//! their SQL is given. The SQL differs by dialect; this does not.
 
 pub(crate) mod run_rows {
     use shared::ports::{RunRecord, RunStart, WorkTally};
@@ -198,5 +199,149 @@ pub(crate) mod activity {
             }
         }
         days.into_values().collect()
+    }
+}
+
+pub(crate) mod weekly_report {
+    use std::collections::BTreeMap;
+
+    use chrono::{Days, NaiveDate};
+    use shared::ports::{RecordLine, WeekActivity};
+
+    /// Weeks in a report's chart, the report's own last.
+    const WEEKS: u64 = 8;
+
+    /// user, Monday, local day, workouts, minutes, calories, volume (0 outside the report's own week)
+    pub type DayRow = (i64, NaiveDate, NaiveDate, i64, i64, i64, f64);
+    /// user, Monday, exercise, weight, reps
+    pub type RecordRow = (i64, NaiveDate, String, f64, i64);
+
+    /// The first day of the chart ending with the week starting on `monday`, and the day after that week.
+    pub fn window(monday: NaiveDate) -> (NaiveDate, NaiveDate) {
+        (monday - Days::new(7 * (WEEKS - 1)), monday + Days::new(7))
+    }
+
+    /// One `WeekActivity` per (user, Monday) with a workout that week, from the days of its chart with one.
+    pub fn assemble(days: Vec<DayRow>, records: Vec<RecordRow>) -> Vec<WeekActivity> {
+        // Each week with its best day's minutes so far.
+        let mut weeks: BTreeMap<(i64, NaiveDate), (WeekActivity, i64)> = BTreeMap::new();
+        for (user_id, monday, day, workouts, minutes, calories, volume) in days {
+            let (week, best_minutes) = weeks.entry((user_id, monday)).or_insert_with(|| {
+                let blank = WeekActivity {
+                    user_id,
+                    monday,
+                    workouts: 0,
+                    minutes: 0,
+                    calories: 0,
+                    volume_kg: 0.0,
+                    records: vec![],
+                    best_day: monday,
+                    minutes_by_week: vec![0; WEEKS as usize],
+                };
+                (blank, -1)
+            });
+            let nth = (day - window(monday).0).num_days() / 7;
+            week.minutes_by_week[nth as usize] += minutes;
+            if day >= monday {
+                week.workouts += workouts;
+                week.minutes += minutes;
+                week.calories += calories;
+                week.volume_kg += volume;
+                if minutes > *best_minutes || (minutes == *best_minutes && day < week.best_day) {
+                    (week.best_day, *best_minutes) = (day, minutes);
+                }
+            }
+        }
+        for (user_id, monday, exercise, weight_kg, reps) in records {
+            if let Some((week, _)) = weeks.get_mut(&(user_id, monday)) {
+                week.records.push(RecordLine { exercise, weight_kg, reps });
+            }
+        }
+        // A user active only in the weeks before has no report.
+        weeks.into_values().map(|(week, _)| week).filter(|week| week.workouts > 0).collect()
+    }
+}
+
+pub(crate) mod monthly_report {
+    use chrono::{Datelike, Months, NaiveDate};
+    use shared::ports::{MonthActivity, Standing};
+
+    /// user, first day, workouts, minutes, best week's Monday, and from the standings (absent if the user is
+    /// not in them): rank, users ranked, users ranked below
+    pub type MonthRow = (i64, NaiveDate, i64, i64, NaiveDate, Option<i64>, Option<i64>, Option<i64>);
+
+    /// The month starting on `first` as [first, next month's first). Any other day is refused: standings built
+    /// for a wrong "month" would stay, as built once.
+    pub fn bounds(first: NaiveDate) -> shared::Result<(NaiveDate, NaiveDate)> {
+        match first.checked_add_months(Months::new(1)) {
+            Some(next) if first.day() == 1 => Ok((first, next)),
+            _ => Err(shared::Error::permanent(format!("{first} is not the first day of a month"))),
+        }
+    }
+
+    pub fn activity(
+        (user_id, month, workouts, minutes, best_week, rank, ranked, below): MonthRow,
+    ) -> shared::Result<MonthActivity> {
+        let (first, next) = bounds(month)?;
+        let days = (next - first).num_days() as f64;
+        let standing = match (rank, ranked, below) {
+            (Some(rank), Some(ranked), Some(below)) if ranked > 0 => {
+                Some(Standing { rank, ranked, percentile: 100.0 * below as f64 / ranked as f64 })
+            }
+            _ => None,
+        };
+        Ok(MonthActivity {
+            user_id,
+            month,
+            workouts,
+            minutes,
+            minutes_per_week: minutes as f64 / (days / 7.0),
+            best_week,
+            standing,
+        })
+    }
+}
+
+pub(crate) mod inactivity_reminders {
+    use chrono::{Days, NaiveDate};
+    use shared::ports::Inactive;
+
+    /// The latest day a last workout (or a sign-up) may be on for its user to count as inactive.
+    pub fn latest_active(today: NaiveDate, days: u32) -> NaiveDate {
+        today - Days::new(u64::from(days))
+    }
+
+    /// From a user's id, last workout and sign-up day.
+    pub fn inactive((user_id, last_workout, signed_up): (i64, Option<NaiveDate>, NaiveDate)) -> Inactive {
+        let stretch_start = last_workout.map_or(signed_up, |day| day + Days::new(1));
+        Inactive { user_id, last_workout, stretch_start }
+    }
+}
+
+pub(crate) mod challenge_notifications {
+    use chrono::NaiveDate;
+    use shared::ports::{ChallengeEdge, ChallengeNotice};
+
+    /// user, challenge, title, starts on, ends on
+    pub type ParticipationRow = (i64, i64, String, NaiveDate, NaiveDate);
+
+    /// A notice per edge of each participation that falls on `tomorrow`: two for a one-day challenge.
+    pub fn notices(rows: Vec<ParticipationRow>, tomorrow: NaiveDate) -> Vec<ChallengeNotice> {
+        let edges = [ChallengeEdge::Starts, ChallengeEdge::Ends];
+        rows.into_iter()
+            .flat_map(|(user_id, challenge_id, title, starts_on, ends_on)| {
+                edges
+                    .into_iter()
+                    .filter(move |edge| tomorrow == if *edge == ChallengeEdge::Starts { starts_on } else { ends_on })
+                    .map(move |edge| ChallengeNotice {
+                        user_id,
+                        challenge_id,
+                        title: title.clone(),
+                        starts_on,
+                        ends_on,
+                        edge,
+                    })
+            })
+            .collect()
     }
 }

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use shared::{
     limits::Pace,
-    ports::{ActivityStore, AppWriter, Ledger, Mailer, Progress, Queue, RunStore},
+    ports::{
+        ActivityStore, AppWriter, ChallengeNotices, InactivityReminders, Ledger, Mailer, MonthlyReports, Progress,
+        Queue, RunStore, WeeklyReports,
+    },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, Deps},
     time::Clock,
@@ -61,6 +64,34 @@ impl Store {
     }
 
     pub fn activity(&self) -> Arc<dyn ActivityStore> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn weekly_reports(&self) -> Arc<dyn WeeklyReports> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn monthly_reports(&self) -> Arc<dyn MonthlyReports> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn inactivity_reminders(&self) -> Arc<dyn InactivityReminders> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn challenge_notices(&self) -> Arc<dyn ChallengeNotices> {
         match self {
             Self::Postgres(s) => s.clone(),
             Self::Sqlite(s) => s.clone(),

@@ -1,12 +1,13 @@
-//! The store contract: what `RunStore`, `Ledger`, `ActivityStore` and `AppWriter` promise, written once and run
-//! on PostgreSQL and SQLite alike (tests/tests/stores.rs).
+//! The store contract: what `RunStore`, `Ledger`, `ActivityStore`, the fitness tasks' ports and `AppWriter`
+//! promise, written once and run on PostgreSQL and SQLite alike (tests/tests/stores.rs).
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use shared::ports::{
-    ActivityStore, AppWriter, ClaimState, DeliveryKey, Ledger, NewSet, NewUser, NewWorkout, Progress, RunPart,
-    RunStart, RunStore, Settled, Settlement, SkippedSlot, WorkTally,
+    ActivityStore, AppWriter, ChallengeEdge, ChallengeNotices, ClaimState, DeliveryKey, Inactive, InactivityReminders,
+    Ledger, MonthlyReports, NewSet, NewUser, NewWorkout, Progress, RunPart, RunStart, RunStore, Settled, Settlement,
+    SkippedSlot, WeeklyReports, WorkTally,
 };
 
 /// One backend's ports, all over the same database.
@@ -17,6 +18,10 @@ pub struct Stores {
     pub ledger: Arc<dyn Ledger>,
     pub activity: Arc<dyn ActivityStore>,
     pub writer: Arc<dyn AppWriter>,
+    pub weekly: Arc<dyn WeeklyReports>,
+    pub monthly: Arc<dyn MonthlyReports>,
+    pub inactivity: Arc<dyn InactivityReminders>,
+    pub challenges: Arc<dyn ChallengeNotices>,
 }
 
 impl From<infra::wiring::Store> for Stores {
@@ -27,6 +32,10 @@ impl From<infra::wiring::Store> for Stores {
             ledger: store.ledger(),
             activity: store.activity(),
             writer: store.writer(),
+            weekly: store.weekly_reports(),
+            monthly: store.monthly_reports(),
+            inactivity: store.inactivity_reminders(),
+            challenges: store.challenge_notices(),
         }
     }
 }
@@ -474,4 +483,198 @@ pub async fn a_days_activity_adds_up_with_its_records_and_streak(s: Stores) {
     let a20 = s.activity.day_activity(&[(ana, d20)]).await.unwrap();
     assert_eq!((a20[0].streak_days, a20[0].volume_kg, a20[0].records.len()), (2, 480.0, 1));
     assert!(s.activity.day_activity(&[]).await.unwrap().is_empty());
+}
+
+async fn users(s: &Stores, names: &[&str]) -> Vec<i64> {
+    let users: Vec<_> = names.iter().map(|name| user(name, "Asia/Kolkata", true)).collect();
+    s.writer.add_users(&users).await.unwrap()
+}
+
+/// A workout of `minutes` on a local day, without sets.
+fn trained(user_id: i64, local: &str, minutes: i64) -> NewWorkout {
+    workout(user_id, "Run", local, &format!("{local}T02:00:00Z"), minutes, vec![])
+}
+
+pub async fn a_weeks_report_adds_up_monday_to_sunday_with_eight_weeks_of_minutes(s: Stores) {
+    let ids = users(&s, &["Ana", "Bo", "Cy"]).await;
+    let (ana, bo, cy) = (ids[0], ids[1], ids[2]);
+    let ex = s.writer.add_exercises(&["Squat".into(), "Bench".into()]).await.unwrap();
+    s.writer
+        .add_workouts(&[
+            // Ana's week of Monday the 16th: Monday and Sunday only, 30 minutes each.
+            workout(
+                ana,
+                "Legs",
+                "2026-11-16",
+                "2026-11-16T02:00:00Z",
+                30,
+                vec![set(ex[0], 100.0, 5, true), set(ex[0], 80.0, 10, false)],
+            ),
+            workout(ana, "Run", "2026-11-22", "2026-11-22T02:00:00Z", 20, vec![set(ex[1], 60.0, 8, true)]),
+            workout(ana, "Swim", "2026-11-22", "2026-11-22T12:00:00Z", 10, vec![]),
+            // Outside the week: the Monday after and the Sunday before (the chart's previous week).
+            trained(ana, "2026-11-23", 90),
+            trained(ana, "2026-11-15", 25),
+            // The chart's first week, and the day before it.
+            trained(ana, "2026-09-28", 15),
+            trained(ana, "2026-09-27", 99),
+            // Bo trained the week before only; Cy this week only.
+            trained(bo, "2026-11-15", 40),
+            trained(cy, "2026-11-18", 45),
+        ])
+        .await
+        .unwrap();
+    let monday = day("2026-11-16");
+    let weeks = s.weekly.weeks(&[(ana, monday), (bo, monday), (cy, monday), (ana, monday)]).await.unwrap();
+    assert_eq!(weeks.iter().map(|w| w.user_id).collect::<Vec<_>>(), [ana, cy], "Bo, idle that week, is absent");
+    let a = &weeks[0];
+    assert_eq!(a.monday, monday);
+    assert_eq!((a.workouts, a.minutes, a.calories), (3, 60, 600));
+    assert_eq!(a.volume_kg, 100.0 * 5.0 + 80.0 * 10.0 + 60.0 * 8.0, "the week's sets only");
+    let records: Vec<_> = a.records.iter().map(|r| (r.exercise.as_str(), r.weight_kg, r.reps)).collect();
+    assert_eq!(records, [("Squat", 100.0, 5), ("Bench", 60.0, 8)]);
+    assert_eq!(a.best_day, monday, "30 minutes on Monday and on Sunday: the earlier");
+    assert_eq!(a.minutes_by_week, [15, 0, 0, 0, 0, 0, 25, 60]);
+    let c = &weeks[1];
+    assert_eq!((c.workouts, c.minutes, c.volume_kg, c.best_day), (1, 45, 0.0, day("2026-11-18")));
+    assert_eq!(c.minutes_by_week, [0, 0, 0, 0, 0, 0, 0, 45], "a week before with nothing is a zero");
+    assert!(s.weekly.weeks(&[]).await.unwrap().is_empty());
+}
+
+pub async fn a_months_standings_are_built_once_and_ties_share_a_rank(s: Stores) {
+    let ids = users(&s, &["Ana", "Bo", "Cy", "Di", "Ed"]).await;
+    let (ana, bo, cy, di, ed) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    s.writer
+        .add_workouts(&[
+            // November 2026 starts on a Sunday and ends on a Monday: its first and last weeks are cut.
+            // Ana: 30 on Sunday the 1st (100 more the day before, in October), 40 in the week of the 2nd, 30 on
+            // Monday the 30th (100 more the day after, in December). The week of the 2nd is her best.
+            trained(ana, "2026-10-31", 100),
+            trained(ana, "2026-11-01", 30),
+            trained(ana, "2026-11-03", 40),
+            trained(ana, "2026-11-30", 30),
+            trained(ana, "2026-12-01", 100),
+            // Bo: as many minutes as Ana, 50 in the week of the 9th and 50 in that of the 30th: the earlier.
+            trained(bo, "2026-11-10", 50),
+            trained(bo, "2026-11-30", 50),
+            trained(cy, "2026-11-15", 50),
+            // Di trained in October only.
+            trained(di, "2026-10-15", 60),
+        ])
+        .await
+        .unwrap();
+    let november = day("2026-11-01");
+    let now = utc("2026-12-01T00:05:00Z");
+    let builds: Vec<_> = (0..2)
+        .map(|_| {
+            let monthly = s.monthly.clone();
+            tokio::spawn(async move { monthly.build_standings(november, now).await.unwrap() })
+        })
+        .collect();
+    for build in builds {
+        assert_eq!(build.await.unwrap(), 3, "both callers see the one build's users");
+    }
+    // Ed trains after the standings were built: his month has no standing, and building again changes nothing.
+    s.writer.add_workouts(&[trained(ed, "2026-11-20", 500)]).await.unwrap();
+    assert_eq!(s.monthly.build_standings(november, now).await.unwrap(), 3);
+    let mut months = s
+        .monthly
+        .months(&[(ana, november), (bo, november), (cy, november), (di, november), (ed, november)])
+        .await
+        .unwrap();
+    months.sort_by_key(|m| m.user_id);
+    assert_eq!(months.iter().map(|m| m.user_id).collect::<Vec<_>>(), [ana, bo, cy, ed], "Di, idle, is absent");
+    let standing = |i: usize| months[i].standing.as_ref().map(|s| (s.rank, s.ranked, (s.percentile * 100.0).round()));
+    assert_eq!(standing(0), Some((1, 3, 3333.0)), "one of three below");
+    assert_eq!(standing(1), Some((1, 3, 3333.0)), "equal minutes share the rank");
+    assert_eq!(standing(2), Some((3, 3, 0.0)), "after two at rank 1 comes rank 3");
+    assert_eq!(standing(3), None, "not in the standings");
+    let a = &months[0];
+    assert_eq!((a.month, a.workouts, a.minutes), (november, 3, 100), "October's and December's days left out");
+    assert_eq!((a.minutes_per_week * 1000.0).round(), 23_333.0, "100 minutes over 30/7 weeks");
+    assert_eq!(a.best_week, day("2026-11-02"), "the cut first and last weeks count only their November days");
+    assert_eq!(months[1].best_week, day("2026-11-09"), "of equal weeks, the earlier");
+    assert_eq!(months[2].best_week, day("2026-11-09"));
+    assert_eq!(months[3].best_week, day("2026-11-16"));
+    assert!(s.monthly.build_standings(day("2026-11-02"), now).await.is_err(), "not a month's first day");
+}
+
+pub async fn inactivity_counts_from_the_last_workout_or_the_sign_up(s: Stores) {
+    let ids = users(&s, &["Ana", "Bo", "Cy", "Di", "Ed"]).await;
+    let (ana, bo, cy, di, ed) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    s.writer.set_created_at(&ids, utc("2026-01-01T10:00:00Z")).await.unwrap();
+    // Di signed up yesterday, late in the UTC day.
+    s.writer.set_created_at(&[di], utc("2026-11-21T23:30:00Z")).await.unwrap();
+    s.writer
+        .add_workouts(&[
+            // Ana last trained three days ago, Bo two; Ed's last workout was long ago, but he is not asked about.
+            trained(ana, "2026-11-10", 30),
+            trained(ana, "2026-11-19", 30),
+            trained(bo, "2026-11-20", 30),
+            trained(ed, "2026-10-01", 30),
+        ])
+        .await
+        .unwrap();
+    let today = day("2026-11-22");
+    let inactive = s.inactivity.inactive(&[ana, bo, cy, di], today, 3).await.unwrap();
+    assert_eq!(
+        inactive,
+        [
+            Inactive { user_id: ana, last_workout: Some(day("2026-11-19")), stretch_start: day("2026-11-20") },
+            Inactive { user_id: cy, last_workout: None, stretch_start: day("2026-01-01") },
+        ],
+        "three days without a workout is inactive, two is not; a user who never trained counts from sign-up"
+    );
+    let later = s.inactivity.inactive(&[di], day("2026-11-24"), 3).await.unwrap();
+    assert_eq!(later, [Inactive { user_id: di, last_workout: None, stretch_start: day("2026-11-21") }]);
+    assert!(s.inactivity.inactive(&[], today, 3).await.unwrap().is_empty());
+}
+
+pub async fn challenge_notices_come_for_each_edge_falling_on_the_day(s: Stores) {
+    let ids = users(&s, &["Ana", "Bo", "Cy", "Di", "Ed"]).await;
+    let (ana, bo, cy, di, ed) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    s.writer.set_time_zone(&[cy], "Europe/London").await.unwrap();
+    let tomorrow = day("2026-11-23");
+    let challenge = |title: &'static str, starts: &'static str, ends: &'static str| {
+        let writer = s.writer.clone();
+        async move { writer.add_challenge(title, day(starts), day(ends)).await.unwrap() }
+    };
+    let starts = challenge("Starts", "2026-11-23", "2026-11-30").await;
+    let ends = challenge("Ends", "2026-11-01", "2026-11-23").await;
+    let one_day = challenge("One day", "2026-11-23", "2026-11-23").await;
+    let backwards = challenge("Backwards", "2026-11-23", "2026-11-20").await;
+    let later = challenge("Later", "2026-11-24", "2026-11-30").await;
+    s.writer.join_challenge(starts, &[ana, cy]).await.unwrap();
+    s.writer.join_challenge(starts, &[ana]).await.unwrap();
+    s.writer.join_challenge(one_day, &[ana]).await.unwrap();
+    s.writer.join_challenge(ends, &[bo]).await.unwrap();
+    s.writer.join_challenge(backwards, &[bo]).await.unwrap();
+    s.writer.join_challenge(later, &[di]).await.unwrap();
+    let kolkata = ["Asia/Kolkata".to_string()];
+    assert_eq!(s.challenges.participants_due(&kolkata, tomorrow, 0, 10).await.unwrap(), [ana, bo]);
+    assert_eq!(s.challenges.participants_due(&kolkata, tomorrow, 0, 1).await.unwrap(), [ana]);
+    assert_eq!(s.challenges.participants_due(&kolkata, tomorrow, ana, 1).await.unwrap(), [bo]);
+    assert!(s.challenges.participants_due(&kolkata, tomorrow, bo, 10).await.unwrap().is_empty());
+    let mut notices: Vec<_> = s
+        .challenges
+        .notices(&[ana, bo, cy, di, ed], tomorrow)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.user_id, n.challenge_id, n.title, n.starts_on, n.ends_on, n.edge))
+        .collect();
+    notices.sort();
+    let notice = |user: i64, id: i64, title: &str, starts: &str, ends: &str, edge: ChallengeEdge| {
+        (user, id, title.to_string(), day(starts), day(ends), edge)
+    };
+    let mut expected = vec![
+        notice(ana, starts, "Starts", "2026-11-23", "2026-11-30", ChallengeEdge::Starts),
+        notice(ana, one_day, "One day", "2026-11-23", "2026-11-23", ChallengeEdge::Starts),
+        notice(ana, one_day, "One day", "2026-11-23", "2026-11-23", ChallengeEdge::Ends),
+        notice(bo, ends, "Ends", "2026-11-01", "2026-11-23", ChallengeEdge::Ends),
+        notice(bo, backwards, "Backwards", "2026-11-23", "2026-11-20", ChallengeEdge::Starts),
+        notice(cy, starts, "Starts", "2026-11-23", "2026-11-30", ChallengeEdge::Starts),
+    ];
+    expected.sort();
+    assert_eq!(notices, expected, "Di's challenge is another day; Ed joined none");
 }

@@ -50,6 +50,10 @@ on_both_stores!(
     a_user_moves_to_another_zone,
     progress_moves_forward_only_per_task_and_subject,
     a_days_activity_adds_up_with_its_records_and_streak,
+    a_weeks_report_adds_up_monday_to_sunday_with_eight_weeks_of_minutes,
+    a_months_standings_are_built_once_and_ties_share_a_rank,
+    inactivity_counts_from_the_last_workout_or_the_sign_up,
+    challenge_notices_come_for_each_edge_falling_on_the_day,
 );
 
 #[tokio::test]

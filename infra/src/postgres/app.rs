@@ -52,6 +52,39 @@ impl AppWriter for PgStore {
         Ok(())
     }
 
+    async fn set_created_at(&self, user_ids: &[i64], at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE users SET created_at = $2 WHERE id = ANY($1)")
+            .bind(user_ids)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+
+    async fn add_challenge(&self, title: &str, starts_on: NaiveDate, ends_on: NaiveDate) -> Result<i64> {
+        sqlx::query_scalar("INSERT INTO challenges (title, starts_on, ends_on) VALUES ($1, $2, $3) RETURNING id")
+            .bind(title)
+            .bind(starts_on)
+            .bind(ends_on)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(job)
+    }
+
+    async fn join_challenge(&self, challenge_id: i64, user_ids: &[i64]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO challenge_participants (challenge_id, user_id)
+             SELECT $1, * FROM UNNEST($2::bigint[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(challenge_id)
+        .bind(user_ids)
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(())
+    }
+
     async fn add_workouts(&self, workouts: &[NewWorkout]) -> Result<()> {
         for chunk in workouts.chunks(SEED_CHUNK) {
             let mut tx = self.pool.begin().await.map_err(job)?;

@@ -1,4 +1,12 @@
+//! The fitness app's data as its tasks read it on PostgreSQL: the daily summary's here, each other task's SQL in
+//! the file named after it.
+
 use super::*;
+
+mod challenge_notifications;
+mod inactivity_reminders;
+mod monthly_report;
+mod weekly_report;
 
 /// The (user, day) pairs of a `day_activity` call, as the `due` relation every query of it starts from.
 const DUE: &str = "WITH due (user_id, day) AS (SELECT DISTINCT * FROM UNNEST($1::bigint[], $2::date[]))";

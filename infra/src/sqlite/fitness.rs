@@ -1,4 +1,12 @@
+//! The fitness app's data as its tasks read it on SQLite: the daily summary's here, each other task's SQL in
+//! the file named after it.
+
 use super::*;
+
+mod challenge_notifications;
+mod inactivity_reminders;
+mod monthly_report;
+mod weekly_report;
 
 #[async_trait]
 impl ActivityStore for SqliteStore {
