@@ -12,11 +12,12 @@ use crate::{
     Error, Result,
 };
 
-/// Whether a phone number is in E.164: a `+`, a country code not starting with 0, at most 15 digits in all.
+/// Whether a phone number is in E.164: a `+`, a country code not starting with 0, 7 to 15 digits in all (no
+/// country's subscriber numbers are shorter than that).
 pub fn is_e164(phone: &str) -> bool {
     phone
         .strip_prefix('+')
-        .is_some_and(|digits| (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|digits| (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
         && !phone.starts_with("+0")
 }
 
@@ -278,7 +279,7 @@ mod tests {
         for good in ["+447700900123", "+15551234567", "+491511234567890"] {
             assert!(is_e164(good), "{good}");
         }
-        for bad in ["447700900123", "+0447700900", "+44 7700 900123", "+4477009001234567", "+", "+1"] {
+        for bad in ["447700900123", "+0447700900", "+44 7700 900123", "+4477009001234567", "+", "+1", "+44"] {
             assert!(!is_e164(bad), "{bad}");
         }
         assert!(is_endpoint_arn(ENDPOINT) && is_endpoint_arn(OTHER_ENDPOINT));

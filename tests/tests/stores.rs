@@ -50,6 +50,8 @@ on_both_stores!(
     a_user_moves_to_another_zone,
     progress_moves_forward_only_per_task_and_subject,
     a_days_activity_adds_up_with_its_records_and_streak,
+    contacts_carry_enabled_devices_and_explicit_choices,
+    contacts_of_many_users_are_read_at_once,
 );
 
 #[tokio::test]
