@@ -55,13 +55,30 @@ const THROTTLING: &[&str] = &[
     "TooManyRequestsException",
     "RequestLimitExceeded",
     "SlowDown",
+    "Throttled",
     "KmsThrottled",
+    "KMSThrottling",
     "RequestTimeout",
     "RequestTimeoutException",
     "ServiceUnavailable",
     "InternalError",
     "InternalFailure",
 ];
+
+/// Codes that mean our credentials were refused, whatever the service: no call of any kind can pass until
+/// they are fixed.
+const CREDENTIALS_REFUSED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+];
+
+/// Whether the code says our credentials were refused: the sender's fault for every service that sends.
+pub(crate) fn credentials_refused(code: &str) -> bool {
+    CREDENTIALS_REFUSED.contains(&code)
+}
 
 /// Any SDK failure as the adapters' error: retryable for throttling, timeouts, failures to reach the service
 /// and 5xx answers; permanent for what the service refused on its merits (a rejected message, a missing queue)

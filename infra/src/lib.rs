@@ -1,5 +1,5 @@
 //! Adapters of the scheduled jobs to the world: PostgreSQL and SQLite stores (sqlx), SQS and the embedded
-//! queue, SES and the file outbox. They implement `shared`'s ports and decide no business rule.
+//! queue, SES, SNS and the file outbox. They implement `shared`'s ports and decide no business rule.
 
 pub mod aws;
 pub mod config;
@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod postgres;
 pub mod redact;
 pub mod ses;
+pub mod sns;
 pub mod sqlite;
 pub mod sqs;
 mod store;

@@ -1,12 +1,34 @@
-//! Personal data out of error texts: what a provider says back may name an address or a phone number, and
-//! error texts reach logs, `deliveries.last_error`, `job_runs.errors` and the dead-letter queue.
+//! Personal data out of error texts: what a provider says back may name an address, a phone number or a
+//! device's push endpoint, and error texts reach logs, `deliveries.last_error`, `job_runs.errors` and the
+//! dead-letter queue.
 
 /// The text with anything shaped like an email address replaced by `<address>` and anything shaped like an
 /// international phone number (a `+` and 7 to 15 digits, spaces, dashes or parentheses between them) by
 /// `<phone>`. It errs towards replacing: a false positive costs a less helpful log line, a miss leaks a person.
-/// A display name before an address (`Ana Díaz <ana@example.com>`) is not recognised and stays.
+/// A display name before an address (`Ana Díaz <ana@example.com>`) is not recognised and stays. An SNS
+/// platform endpoint's ARN (`arn:aws:sns:…:endpoint/…`), which names one person's device, becomes `<endpoint>`.
 pub fn personal_data(text: &str) -> String {
-    phones(&addresses(text))
+    phones(&addresses(&endpoints(text)))
+}
+
+/// Endpoint ARNs first: their ids could otherwise pass for something else.
+fn endpoints(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("arn:") {
+        let len =
+            rest[start..].find(|c: char| c.is_whitespace() || ",;<>()[]\"'".contains(c)).unwrap_or(rest.len() - start);
+        let arn = rest[start..start + len].trim_end_matches('.');
+        out.push_str(&rest[..start]);
+        if arn.split(':').nth(5).is_some_and(|resource| resource.starts_with("endpoint/")) {
+            out.push_str("<endpoint>");
+        } else {
+            out.push_str(arn);
+        }
+        rest = &rest[start + arn.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Characters of an address's local part, unquoted (RFC 5322's atext and dots), or of a non-ASCII one (bytes
@@ -126,6 +148,17 @@ mod tests {
     }
 
     #[test]
+    fn push_endpoints_are_replaced() {
+        assert_eq!(
+            personal_data(
+                "Invalid parameter: TargetArn Reason: arn:aws:sns:eu-west-1:123456789012:endpoint/APNS/fitness/\
+                 7c1e7d2a-0b8e. Endpoint (arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1) gone"
+            ),
+            "Invalid parameter: TargetArn Reason: <endpoint>. Endpoint (<endpoint>) gone"
+        );
+    }
+
+    #[test]
     fn what_is_not_shaped_like_either_stays() {
         for text in [
             "Throttling: Maximum sending rate exceeded.",
@@ -135,6 +168,8 @@ mod tests {
             "token +1234567abc",
             "an @ on its own, a trailing one@ and @leading",
             "arn:aws:ses:us-east-1:123456789012:identity/example.com",
+            "topic arn:aws:sns:us-east-1:123456789012:reminders.",
+            "arn: none",
         ] {
             assert_eq!(personal_data(text), text);
         }

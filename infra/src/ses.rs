@@ -12,7 +12,7 @@ use lettre::Address;
 use shared::ports::{Email, Mailer};
 use shared::Result;
 
-use crate::aws::{aws_error_read_by, invalid_request};
+use crate::aws::{aws_error_read_by, credentials_refused, invalid_request};
 use crate::error::{job, Fault};
 
 const SERVICE: &str = "ses";
@@ -51,8 +51,8 @@ impl Mailer for SesMailer {
 }
 
 /// Codes that mean no email can leave, whoever it is for: the MAIL FROM domain, the account or the
-/// configuration set paused or missing, credentials refused. SES's query API names some with and some without
-/// the `Exception` suffix; both are listed.
+/// configuration set paused or missing (refused credentials are every service's: `credentials_refused`). SES's
+/// query API names some with and some without the `Exception` suffix; both are listed.
 const SENDER_CODES: &[&str] = &[
     "MailFromDomainNotVerified",
     "MailFromDomainNotVerifiedException",
@@ -61,11 +61,6 @@ const SENDER_CODES: &[&str] = &[
     "ConfigurationSetSendingPausedException",
     "ConfigurationSetDoesNotExist",
     "ConfigurationSetDoesNotExistException",
-    "AccessDenied",
-    "AccessDeniedException",
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-    "UnrecognizedClientException",
 ];
 
 /// An SES failure as the adapters' error; `from` is the address the email was sent from, if any.
@@ -80,6 +75,7 @@ where
 /// (a rate throttle is retryable, a rejected recipient permanent).
 fn sender_fault(code: &str, message: &str, from: Option<&Address>) -> Option<Fault> {
     let sender = SENDER_CODES.contains(&code)
+        || credentials_refused(code)
         // SES answers both its limits with `Throttling`: the rate passes in a second, the day's quota not
         // before the next day (or a raise).
         || (code == "Throttling" && message.to_ascii_lowercase().contains("daily message quota exceeded"))

@@ -1,6 +1,7 @@
 //! What the PostgreSQL and SQLite stores share beyond their SQL: turning a claim's rows into per-key states,
-//! rows of activity into `DayActivity`, `WeekActivity` and the other fitness tasks' types, and the date bounds
-//! their SQL is given. The SQL differs by dialect; this does not.
+//! rows of activity into `DayActivity`, `WeekActivity` and the other fitness tasks' types, the date bounds
+//! their SQL is given, and a user's row with its devices and choices into a `Contact`. The SQL differs by
+//! dialect; this does not.
 
 pub(crate) mod run_rows {
     use shared::ports::{RunRecord, RunStart, WorkTally};
@@ -343,5 +344,37 @@ pub(crate) mod challenge_notifications {
                     })
             })
             .collect()
+    }
+}
+pub(crate) mod contact_rows {
+    use shared::ports::{Channel, Choice, Contact, Device, Kind};
+
+    /// The users' columns, then the user's enabled devices as a JSON array of `[endpoint_arn, platform]` and
+    /// their choices as one of `[kind, channel, allowed]`, as both dialects aggregate them.
+    pub type ContactRow = (i64, String, String, Option<String>, String, bool, String, String);
+
+    pub fn contact(
+        (user_id, name, email, phone, time_zone, email_opt_in, devices, choices): ContactRow,
+    ) -> Result<Contact, sqlx::Error> {
+        let decode = |e: String| sqlx::Error::Decode(e.into());
+        let devices: Vec<(String, String)> = serde_json::from_str(&devices).map_err(|e| decode(e.to_string()))?;
+        let choices: Vec<(String, String, bool)> = serde_json::from_str(&choices).map_err(|e| decode(e.to_string()))?;
+        let choices = choices
+            .into_iter()
+            .map(|(kind, channel, allowed)| match (Kind::parse(&kind), Channel::parse(&channel)) {
+                (Some(kind), Some(channel)) => Ok(Choice { kind, channel, allowed }),
+                _ => Err(decode(format!("unknown preference {kind}/{channel}"))),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Contact {
+            user_id,
+            name,
+            email,
+            phone,
+            time_zone,
+            email_opt_in,
+            devices: devices.into_iter().map(|(endpoint_arn, platform)| Device { endpoint_arn, platform }).collect(),
+            choices,
+        })
     }
 }

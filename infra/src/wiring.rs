@@ -6,8 +6,8 @@ use std::sync::Arc;
 use shared::{
     limits::Pace,
     ports::{
-        ActivityStore, AppWriter, ChallengeNotices, InactivityReminders, Ledger, Mailer, MonthlyReports, Progress,
-        Queue, RunStore, WeeklyReports,
+        ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
+        Notifier, Progress, Queue, RunStore, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, Deps},
@@ -17,9 +17,10 @@ use shared::{
 use crate::{
     config::{Config, MailConfig, QueueConfig},
     embedded_queue::EmbeddedQueue,
-    outbox::OutboxMailer,
+    outbox::{OutboxMailer, OutboxNotifier},
     postgres::PgStore,
     ses::SesMailer,
+    sns::SnsNotifier,
     sqlite::SqliteStore,
     sqs::SqsQueue,
     Error,
@@ -105,6 +106,13 @@ impl Store {
         }
     }
 
+    pub fn contacts(&self) -> Arc<dyn Contacts> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
     pub fn writer(&self) -> Arc<dyn AppWriter> {
         match self {
             Self::Postgres(s) => s.clone(),
@@ -117,6 +125,8 @@ impl Store {
 pub struct Backend {
     pub store: Store,
     pub mailer: Arc<dyn Mailer>,
+    /// SMS and push: SNS beside SES, the outbox's JSON lines beside its `.eml` files.
+    pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
     sqs: Option<aws_sdk_sqs::Client>,
@@ -151,11 +161,17 @@ impl Backend {
                 (Arc::new(ses), Some(send_rate))
             }
         };
+        let notifier: Arc<dyn Notifier> = match &config.mail {
+            MailConfig::Outbox(dir) => Arc::new(OutboxNotifier::new(dir)?),
+            MailConfig::Ses => {
+                Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(aws.as_ref().expect("loaded for SES"))))
+            }
+        };
         let sqs = match &config.queue {
             QueueConfig::Sqs { .. } => Some(aws_sdk_sqs::Client::new(aws.as_ref().expect("loaded for SQS"))),
             QueueConfig::Embedded { .. } => None,
         };
-        Ok(Self { store, mailer, clock, config, sqs, send_rate })
+        Ok(Self { store, mailer, notifier, clock, config, sqs, send_rate })
     }
 
     /// The task's queue: the configured SQS queue, or the task's embedded queue.

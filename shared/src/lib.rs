@@ -2,6 +2,7 @@
 //! Nothing here names AWS or SQL; adapters live in `infra`, wiring in the binaries.
 
 pub mod backoff;
+pub mod channels;
 pub mod deliveries;
 pub mod error;
 pub mod invocation;

@@ -1,10 +1,10 @@
-//! In-memory adapters for unit tests and benchmarks: a mailer that keeps what it is given (or only counts
-//! it), a ledger with the same claim rules as the SQL ones, and a queue without time.
+//! In-memory adapters for unit tests and benchmarks: a mailer and a notifier that keep what they are given (or
+//! only count it), contacts, a ledger with the same claim rules as the SQL ones, and a queue without time.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicU64, Ordering},
         Mutex,
@@ -13,7 +13,10 @@ use std::{
 };
 
 use crate::{
-    ports::{ClaimState, DeliveryKey, Email, Ledger, Mailer, RunPart, Settled, Settlement},
+    ports::{
+        Choice, ClaimState, Contact, Contacts, DeliveryKey, Device, Email, Ledger, Mailer, Notifier, Push, Pushed,
+        RunPart, Settled, Settlement, Sms,
+    },
     Error, Result,
 };
 
@@ -44,6 +47,126 @@ impl Mailer for MemoryMailer {
         let mut sent = self.sent.lock().expect("mailer lock");
         sent.push(email.clone());
         Ok(format!("memory-{}", sent.len()))
+    }
+}
+
+/// Keeps every SMS and push it sends; can be told that an endpoint is gone, or that the next calls are throttled.
+#[derive(Debug, Default)]
+pub struct MemoryNotifier {
+    sms: Mutex<Vec<Sms>>,
+    pushes: Mutex<Vec<Push>>,
+    gone: Mutex<HashSet<String>>,
+    throttle_next: AtomicU64,
+}
+
+impl MemoryNotifier {
+    pub fn sms_sent(&self) -> Vec<Sms> {
+        self.sms.lock().expect("notifier lock").clone()
+    }
+
+    /// The pushes that reached a device, not those to a gone endpoint.
+    pub fn pushed(&self) -> Vec<Push> {
+        self.pushes.lock().expect("notifier lock").clone()
+    }
+
+    /// From now on, a push to `endpoint_arn` finds it gone.
+    pub fn gone(&self, endpoint_arn: &str) {
+        self.gone.lock().expect("notifier lock").insert(endpoint_arn.to_owned());
+    }
+
+    /// The next `calls` (SMS or push) fail retryably, as a throttled provider's would.
+    pub fn throttle_next(&self, calls: u64) {
+        self.throttle_next.store(calls, Ordering::SeqCst);
+    }
+
+    fn throttled(&self) -> Result<()> {
+        match self.throttle_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+            Ok(_) => Err(Error::retryable("notifier throttled (simulated)")),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for MemoryNotifier {
+    async fn sms(&self, sms: &Sms) -> Result<String> {
+        self.throttled()?;
+        crate::channels::check_sms(sms)?;
+        let mut sent = self.sms.lock().expect("notifier lock");
+        sent.push(sms.clone());
+        Ok(format!("memory-sms-{}", sent.len()))
+    }
+
+    async fn push(&self, push: &Push) -> Result<Pushed> {
+        self.throttled()?;
+        crate::channels::check_push(push)?;
+        if self.gone.lock().expect("notifier lock").contains(&push.endpoint_arn) {
+            return Ok(Pushed::Gone("endpoint disabled (simulated)".into()));
+        }
+        let mut pushes = self.pushes.lock().expect("notifier lock");
+        pushes.push(push.clone());
+        Ok(Pushed::Sent(format!("memory-push-{}", pushes.len())))
+    }
+}
+
+/// Contacts kept as given, with every device (enabled or not) and choice the port records.
+#[derive(Debug, Default)]
+pub struct MemoryContacts(Mutex<Vec<(Contact, Vec<(Device, bool)>)>>);
+
+impl MemoryContacts {
+    /// The contacts with their devices enabled.
+    pub fn with(contacts: Vec<Contact>) -> Self {
+        let kept = contacts
+            .into_iter()
+            .map(|c| {
+                let devices = c.devices.iter().map(|d| (d.clone(), true)).collect();
+                (c, devices)
+            })
+            .collect();
+        Self(Mutex::new(kept))
+    }
+}
+
+#[async_trait]
+impl Contacts for MemoryContacts {
+    async fn contacts(&self, user_ids: &[i64]) -> Result<Vec<Contact>> {
+        let kept = self.0.lock().expect("contacts lock");
+        Ok(kept
+            .iter()
+            .filter(|(c, _)| user_ids.contains(&c.user_id))
+            .map(|(c, devices)| Contact {
+                devices: devices.iter().filter(|(_, enabled)| *enabled).map(|(d, _)| d.clone()).collect(),
+                ..c.clone()
+            })
+            .collect())
+    }
+
+    async fn disable_device(&self, endpoint_arn: &str) -> Result<()> {
+        for (_, devices) in self.0.lock().expect("contacts lock").iter_mut() {
+            devices.iter_mut().filter(|(d, _)| d.endpoint_arn == endpoint_arn).for_each(|(_, on)| *on = false);
+        }
+        Ok(())
+    }
+
+    async fn choose(&self, user_id: i64, choice: Choice) -> Result<()> {
+        let mut kept = self.0.lock().expect("contacts lock");
+        if let Some((contact, _)) = kept.iter_mut().find(|(c, _)| c.user_id == user_id) {
+            contact.choices.retain(|c| (c.kind, c.channel) != (choice.kind, choice.channel));
+            contact.choices.push(choice);
+        }
+        Ok(())
+    }
+
+    /// Moves the endpoint to `user_id`, enabled, as the stores' upsert does.
+    async fn add_device(&self, user_id: i64, device: &Device) -> Result<()> {
+        let mut kept = self.0.lock().expect("contacts lock");
+        for (_, devices) in kept.iter_mut() {
+            devices.retain(|(d, _)| d.endpoint_arn != device.endpoint_arn);
+        }
+        if let Some((_, devices)) = kept.iter_mut().find(|(c, _)| c.user_id == user_id) {
+            devices.push((device.clone(), true));
+        }
+        Ok(())
     }
 }
 

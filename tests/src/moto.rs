@@ -1,4 +1,4 @@
-//! A moto server of one's own for a test: SQS and SES on a free local port, gone when the `Moto` is dropped.
+//! A moto server of one's own for a test: SQS, SES, SNS and EventBridge on a free local port, gone when the `Moto` is dropped.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
@@ -96,6 +96,10 @@ impl Moto {
         aws_sdk_ses::Client::new(&self.sdk_config().await)
     }
 
+    pub async fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk_config().await)
+    }
+
     pub async fn events(&self) -> aws_sdk_eventbridge::Client {
         aws_sdk_eventbridge::Client::new(&self.sdk_config().await)
     }
@@ -131,18 +135,46 @@ impl Moto {
         (queue.queue_url().expect("a queue URL").to_owned(), dlq_url)
     }
 
-    /// The whole MIME of every SendRawEmail moto took, oldest first.
-    pub async fn raw_emails(&self) -> Vec<String> {
+    /// Every model moto keeps, by service and model name (its `/moto-api/data.json`).
+    async fn data(&self) -> serde_json::Value {
         let port = self.port;
         let (status, body) = tokio::task::spawn_blocking(move || http(port, "GET", "/moto-api/data.json"))
             .await
             .expect("the request thread")
             .expect("moto's data.json");
         assert_eq!(status, 200, "{body}");
-        let data: serde_json::Value = serde_json::from_str(&body).expect("data.json is JSON");
-        data["ses"]["RawMessage"]
+        serde_json::from_str(&body).expect("data.json is JSON")
+    }
+
+    /// The whole MIME of every SendRawEmail moto took, oldest first.
+    pub async fn raw_emails(&self) -> Vec<String> {
+        self.data().await["ses"]["RawMessage"]
             .as_array()
             .map(|raw| raw.iter().filter_map(|m| m["raw_data"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every SMS SNS published: (message id, phone number, text). moto does not keep their attributes.
+    pub async fn sms_messages(&self) -> Vec<(String, String, String)> {
+        let text = |m: &serde_json::Value, field: &str| m[field].as_str().unwrap_or_default().to_owned();
+        self.data().await["sns"]["SMS"]
+            .as_array()
+            .map(|sms| {
+                sms.iter().map(|m| (text(m, "message_id"), text(m, "phone_number"), text(m, "message"))).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The messages published to each platform endpoint, by message id, as (endpoint ARN, {id: message}).
+    pub async fn endpoint_messages(&self) -> Vec<(String, serde_json::Value)> {
+        self.data().await["sns"]["PlatformEndpoint"]
+            .as_array()
+            .map(|endpoints| {
+                endpoints
+                    .iter()
+                    .map(|e| (e["arn"].as_str().unwrap_or_default().to_owned(), e["messages"].clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

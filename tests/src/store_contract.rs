@@ -1,13 +1,13 @@
-//! The store contract: what `RunStore`, `Ledger`, `ActivityStore`, the fitness tasks' ports and `AppWriter`
-//! promise, written once and run on PostgreSQL and SQLite alike (tests/tests/stores.rs).
+//! The store contract: what `RunStore`, `Ledger`, `ActivityStore`, the fitness tasks' ports, `Contacts` and
+//! `AppWriter` promise, written once and run on PostgreSQL and SQLite alike (tests/tests/stores.rs).
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use shared::ports::{
-    ActivityStore, AppWriter, ChallengeEdge, ChallengeNotices, ClaimState, DeliveryKey, Inactive, InactivityReminders,
-    Ledger, MonthlyReports, NewSet, NewUser, NewWorkout, Progress, RunPart, RunStart, RunStore, Settled, Settlement,
-    SkippedSlot, WeeklyReports, WorkTally,
+    ActivityStore, AppWriter, ChallengeEdge, ChallengeNotices, Channel, Choice, ClaimState, Contacts, DeliveryKey,
+    Device, Inactive, InactivityReminders, Kind, Ledger, MonthlyReports, NewSet, NewUser, NewWorkout, Progress,
+    RunPart, RunStart, RunStore, Settled, Settlement, SkippedSlot, WeeklyReports, WorkTally,
 };
 
 /// One backend's ports, all over the same database.
@@ -22,6 +22,7 @@ pub struct Stores {
     pub monthly: Arc<dyn MonthlyReports>,
     pub inactivity: Arc<dyn InactivityReminders>,
     pub challenges: Arc<dyn ChallengeNotices>,
+    pub contacts: Arc<dyn Contacts>,
 }
 
 impl From<infra::wiring::Store> for Stores {
@@ -36,6 +37,7 @@ impl From<infra::wiring::Store> for Stores {
             monthly: store.monthly_reports(),
             inactivity: store.inactivity_reminders(),
             challenges: store.challenge_notices(),
+            contacts: store.contacts(),
         }
     }
 }
@@ -677,4 +679,67 @@ pub async fn challenge_notices_come_for_each_edge_falling_on_the_day(s: Stores) 
     ];
     expected.sort();
     assert_eq!(notices, expected, "Di's challenge is another day; Ed joined none");
+}
+
+fn device(id: &str, platform: &str) -> Device {
+    Device {
+        endpoint_arn: format!("arn:aws:sns:eu-west-1:123456789012:endpoint/{platform}/fitness/{id}"),
+        platform: platform.into(),
+    }
+}
+
+pub async fn contacts_carry_enabled_devices_and_explicit_choices(s: Stores) {
+    let mut ana = user("Ana", "Europe/London", true);
+    ana.phone = Some("+447700900123".into());
+    let ids = s.writer.add_users(&[ana, user("Bo", "Asia/Kolkata", false)]).await.unwrap();
+    let (phone, tablet) = (device("1", "APNS"), device("2", "GCM"));
+    s.contacts.add_device(ids[0], &phone).await.unwrap();
+    s.contacts.add_device(ids[0], &tablet).await.unwrap();
+    s.contacts.disable_device(&tablet.endpoint_arn).await.unwrap();
+    let sms = Choice { kind: Kind::Reminders, channel: Channel::Sms, allowed: true };
+    s.contacts.choose(ids[0], sms).await.unwrap();
+    s.contacts.choose(ids[0], Choice { allowed: false, ..sms }).await.unwrap();
+    s.contacts.choose(ids[0], Choice { kind: Kind::Reports, channel: Channel::Email, allowed: false }).await.unwrap();
+
+    // A user deleted since they were planned is absent; a user with neither devices nor choices is there.
+    let mut contacts = s.contacts.contacts(&[ids[1], 999_999, ids[0]]).await.unwrap();
+    contacts.sort_by_key(|c| c.user_id);
+    assert_eq!(contacts.len(), 2);
+    let (ana, bo) = (&contacts[0], &contacts[1]);
+    assert_eq!(
+        (ana.name.as_str(), ana.email.as_str(), ana.phone.as_deref(), ana.time_zone.as_str(), ana.email_opt_in),
+        ("Ana", "ana@example.com", Some("+447700900123"), "Europe/London", true)
+    );
+    assert_eq!(ana.devices, [phone.clone()], "the disabled tablet is left out");
+    let mut choices = ana.choices.clone();
+    choices.sort_by_key(|c| (c.kind, c.channel));
+    assert_eq!(
+        choices,
+        [
+            Choice { kind: Kind::Reports, channel: Channel::Email, allowed: false },
+            Choice { kind: Kind::Reminders, channel: Channel::Sms, allowed: false },
+        ],
+        "the last choice of a (kind, channel) stands"
+    );
+    assert!(bo.devices.is_empty() && bo.choices.is_empty() && !bo.email_opt_in && bo.phone.is_none());
+
+    // Registered again, the tablet is enabled again; signed in on by Bo, the phone is his now.
+    s.contacts.add_device(ids[0], &tablet).await.unwrap();
+    s.contacts.add_device(ids[1], &phone).await.unwrap();
+    let mut contacts = s.contacts.contacts(&ids).await.unwrap();
+    contacts.sort_by_key(|c| c.user_id);
+    assert_eq!((&contacts[0].devices, &contacts[1].devices), (&vec![tablet], &vec![phone]));
+}
+
+pub async fn contacts_of_many_users_are_read_at_once(s: Stores) {
+    let users: Vec<NewUser> = (0..1500).map(|i| user(&format!("U{i}"), "Asia/Kolkata", true)).collect();
+    let mut ids = s.writer.add_users(&users).await.unwrap();
+    for id in &ids[..3] {
+        s.contacts.add_device(*id, &device(&id.to_string(), "APNS")).await.unwrap();
+    }
+    ids.extend(2_000_000..2_001_000);
+    let contacts = s.contacts.contacts(&ids).await.unwrap();
+    assert_eq!(contacts.len(), 1500);
+    assert_eq!(contacts.iter().filter(|c| c.devices.len() == 1).count(), 3);
+    assert!(s.contacts.contacts(&[]).await.unwrap().is_empty());
 }

@@ -54,6 +54,8 @@ on_both_stores!(
     a_months_standings_are_built_once_and_ties_share_a_rank,
     inactivity_counts_from_the_last_workout_or_the_sign_up,
     challenge_notices_come_for_each_edge_falling_on_the_day,
+    contacts_carry_enabled_devices_and_explicit_choices,
+    contacts_of_many_users_are_read_at_once,
 );
 
 #[tokio::test]

@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use shared::{
     ports::{
-        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Progress,
-        Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
+        ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Ledger,
+        NewUser, NewWorkout, Progress, Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
+        WorkTally,
     },
     Result,
 };
@@ -20,7 +21,7 @@ use sqlx::{
 
 use crate::{
     error::job,
-    store::{activity, claims, run_rows},
+    store::{activity, claims, contact_rows, run_rows},
     Error,
 };
 
@@ -69,6 +70,7 @@ impl PgStore {
 }
 
 mod app;
+mod contacts;
 mod fitness;
 mod ledger;
 mod progress;

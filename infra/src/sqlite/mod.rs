@@ -9,8 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use shared::{
     ports::{
-        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Progress,
-        Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
+        ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Ledger,
+        NewUser, NewWorkout, Progress, Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
+        WorkTally,
     },
     Result,
 };
@@ -21,7 +22,7 @@ use sqlx::{
 
 use crate::{
     error::job,
-    store::{activity, claims, run_rows},
+    store::{activity, claims, contact_rows, run_rows},
     Error,
 };
 
@@ -70,6 +71,7 @@ impl SqliteStore {
 }
 
 mod app;
+mod contacts;
 mod fitness;
 mod ledger;
 mod progress;
