@@ -63,7 +63,7 @@ async fn throughput(args: Args) -> Result<()> {
     if users != args.users as i64 {
         let started = Instant::now();
         let spec = SeedSpec { users: args.users, last_day: args.day, days: 30, with_unknown_zone: false, seed: 7 };
-        let seeded = seed::seed(store.as_ref(), &spec).await?;
+        let seeded = seed::seed(store.as_ref(), store.as_ref(), &spec).await?;
         println!(
             "seeded {} users, {} workouts, {} sets in {:.1} s",
             seeded.users,

@@ -28,7 +28,7 @@ pub async fn run(dir: &Path, day: NaiveDate) -> Result<()> {
     let zones = backend.store.activity().time_zones().await?;
     if zones.is_empty() {
         let spec = SeedSpec { users: 300, last_day: day, days: 30, with_unknown_zone: true, seed: 42 };
-        let seeded = seed::seed(backend.store.writer().as_ref(), &spec).await?;
+        let seeded = seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &spec).await?;
         println!(
             "Seeded {} users in {} time zones (and one with an unknown zone), {} workouts and {} sets over the 30 days to {day}.",
             seeded.users,

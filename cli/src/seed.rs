@@ -1,11 +1,12 @@
-//! Demo and benchmark data: users across many time zones (with :30 and :45 offsets) and a month of workouts
-//! with sets and personal records, generated from a seed so every run makes the same data.
+//! Demo and benchmark data: users across many time zones (with :30 and :45 offsets), a month of workouts with
+//! sets and personal records, some users who stopped training or never started, phones and devices, channel
+//! choices, and challenges around the last day — generated from a seed so every run makes the same data.
 
 use chrono::{Duration, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use shared::{
-    ports::{AppWriter, NewSet, NewUser, NewWorkout},
+    ports::{AppWriter, Channel, Choice, Contacts, Device, Kind, NewSet, NewUser, NewWorkout},
     time::wall_clock_instant,
 };
 
@@ -47,12 +48,32 @@ pub struct Seeded {
     pub users: usize,
     pub workouts: usize,
     pub sets: usize,
+    pub devices: usize,
+    pub challenges: usize,
 }
 
-pub async fn seed(writer: &dyn AppWriter, spec: &SeedSpec) -> shared::Result<Seeded> {
+/// A device's SNS platform endpoint, made up but well formed.
+pub fn endpoint_arn(user_id: i64, platform: &str) -> String {
+    format!("arn:aws:sns:us-east-1:123456789012:endpoint/{platform}/fitness/{user_id:08x}-0000-4000-8000-000000000000")
+}
+
+/// Challenges around `last_day`, as (title, starts on, ends on): one ending and one starting within the last
+/// few days, a weekend one, and one the app stored with its end before its start.
+pub fn challenges(last_day: NaiveDate) -> Vec<(&'static str, NaiveDate, NaiveDate)> {
+    let day = |offset: i64| last_day + Duration::days(offset);
+    vec![
+        ("Thirty-day plank", day(-27), day(-4)),
+        ("Step it up", day(-4), day(20)),
+        ("Weekend warrior", day(-2), day(-1)),
+        ("Backwards dates", day(-3), day(-5)),
+    ]
+}
+
+pub async fn seed(writer: &dyn AppWriter, contacts: &dyn Contacts, spec: &SeedSpec) -> shared::Result<Seeded> {
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let exercise_ids = writer.add_exercises(&EXERCISES.iter().map(|s| s.to_string()).collect::<Vec<_>>()).await?;
     let mut seeded = Seeded::default();
+    let mut all_ids = vec![];
     // Users go in in batches so a benchmark-sized seed never holds all workouts in memory at once.
     for first in (0..spec.users).step_by(2_000) {
         let count = (spec.users - first).min(2_000);
@@ -73,13 +94,33 @@ pub async fn seed(writer: &dyn AppWriter, spec: &SeedSpec) -> shared::Result<See
             })
             .collect();
         let ids = writer.add_users(&users).await?;
+        // Everyone signed up before the data starts: a user who never trained counts from then.
+        let signed_up = (spec.last_day - Duration::days(spec.days as i64 + 10)).and_hms_opt(12, 0, 0).expect("noon");
+        writer.set_created_at(&ids, signed_up.and_utc()).await?;
         let mut workouts = vec![];
-        for (user, id) in users.iter().zip(ids) {
+        for (user, &id) in users.iter().zip(&ids) {
             let zone: Tz = user.time_zone.parse().unwrap_or(Tz::UTC);
             let keenness = rng.random_range(0.2..0.8);
-            for back in 0..spec.days {
+            // Some never train; some stopped a few days before the last day (the inactivity reminders' users).
+            let (never, stopped) = (rng.random_bool(0.03), rng.random_bool(0.15));
+            let quiet_days = if stopped { rng.random_range(2..10) } else { 0 };
+            if rng.random_bool(0.4) {
+                let platform = if id % 2 == 0 { "APNS" } else { "GCM" };
+                let device = Device { endpoint_arn: endpoint_arn(id, platform), platform: platform.into() };
+                contacts.add_device(id, &device).await?;
+                seeded.devices += 1;
+            }
+            if rng.random_bool(0.15) {
+                for kind in [Kind::Reminders, Kind::Challenges] {
+                    contacts.choose(id, Choice { kind, channel: Channel::Sms, allowed: true }).await?;
+                }
+            }
+            if rng.random_bool(0.05) {
+                contacts.choose(id, Choice { kind: Kind::Reminders, channel: Channel::Push, allowed: false }).await?;
+            }
+            for back in quiet_days..spec.days {
                 let day = spec.last_day - Duration::days(back as i64);
-                if rng.random_bool(keenness) {
+                if !never && rng.random_bool(keenness) {
                     workouts.push(workout(&mut rng, id, zone, day, &exercise_ids));
                 }
             }
@@ -88,6 +129,13 @@ pub async fn seed(writer: &dyn AppWriter, spec: &SeedSpec) -> shared::Result<See
         seeded.workouts += workouts.len();
         seeded.sets += workouts.iter().map(|w| w.sets.len()).sum::<usize>();
         writer.add_workouts(&workouts).await?;
+        all_ids.extend(ids);
+    }
+    for (title, starts_on, ends_on) in challenges(spec.last_day) {
+        let id = writer.add_challenge(title, starts_on, ends_on).await?;
+        let joined: Vec<i64> = all_ids.iter().copied().filter(|_| rng.random_bool(0.3)).collect();
+        writer.join_challenge(id, &joined).await?;
+        seeded.challenges += 1;
     }
     Ok(seeded)
 }

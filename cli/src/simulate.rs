@@ -92,7 +92,7 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
     backend.store.migrate().await?;
     let days = (spec.to - spec.from).num_days() as u32 + 2;
     let seed = SeedSpec { users: spec.users, last_day: spec.to, days, with_unknown_zone: true, seed: 42 };
-    seed::seed(backend.store.writer().as_ref(), &seed).await?;
+    seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &seed).await?;
 
     let mut runtimes: Vec<(JobRuntime, Arc<Tally>)> = vec![];
     let mut slots: Vec<(DateTime<Utc>, usize)> = vec![];

@@ -14,6 +14,7 @@ include!(concat!(env!("OUT_DIR"), "/schedules.rs"));
 
 pub mod fitness;
 pub mod local_time;
+pub mod messages;
 
 use fitness::daily_summary;
 

@@ -1,0 +1,84 @@
+//! The work side every task that messages people shares: each rendered message goes by the channel its
+//! user's choices and reachability pick (`channels::route`), waits out the user's night if it is a push or an
+//! SMS (`channels::quiet_until`), and is delivered at most once by its delivery key.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::collections::HashMap;
+
+use crate::{
+    channels::{quiet_until, route, Channels, Rendered, Route},
+    deliveries::Deliveries,
+    ports::{Channel, Contact, DeliveryKey, Kind},
+    runtime::WorkReport,
+    Error, Result,
+};
+
+/// One message to one user, rendered in every form the task offers.
+pub struct Message {
+    pub user_id: i64,
+    pub key: DeliveryKey,
+    pub rendered: Rendered,
+}
+
+/// The channels a rendering offers: those it has a form for.
+fn offered(rendered: &Rendered) -> Vec<Channel> {
+    let forms = [
+        (Channel::Push, rendered.push.is_some()),
+        (Channel::Sms, rendered.sms.is_some()),
+        (Channel::Email, rendered.email.is_some()),
+    ];
+    forms.into_iter().filter(|(_, has)| *has).map(|(channel, _)| channel).collect()
+}
+
+/// Sends `messages` of `kind` to the users in `contacts` as of `now`, adding what happened to `report`: a user
+/// with no contact (deleted) or no allowed channel is a skip with its reason; a push or SMS in the user's
+/// night is held until their 08:00 (the message comes back then); the rest are delivered once each.
+pub async fn send(
+    channels: &Channels,
+    kind: Kind,
+    contacts: &HashMap<i64, Contact>,
+    messages: Vec<Message>,
+    now: DateTime<Utc>,
+    deliveries: &Deliveries<'_>,
+    report: &mut WorkReport,
+) -> Result<()> {
+    let mut items = Vec::with_capacity(messages.len());
+    for Message { user_id, key, rendered } in messages {
+        let Some(contact) = contacts.get(&user_id) else {
+            report.skip("user deleted", 1);
+            continue;
+        };
+        let route = route(contact, kind, &offered(&rendered));
+        match &route {
+            Route::None(reason) => {
+                report.skip(reason, 1);
+                continue;
+            }
+            Route::Send { channel: Channel::Push | Channel::Sms, .. } => match contact.time_zone.parse::<Tz>() {
+                Ok(zone) => {
+                    if let Some(until) = quiet_until(zone, now) {
+                        report.hold(until);
+                        continue;
+                    }
+                }
+                Err(_) => {
+                    report.skip("unknown time zone: no push or SMS without knowing the user's night", 1);
+                    continue;
+                }
+            },
+            Route::Send { channel: Channel::Email, .. } => {}
+        }
+        items.push((key, (route, contact, rendered)));
+    }
+    let tally = deliveries
+        .deliver(items, |(route, contact, rendered)| async move {
+            match channels.send(&route, contact, &rendered).await? {
+                Some(_) => Ok(()),
+                None => Err(Error::permanent("every device is gone and no other channel is allowed")),
+            }
+        })
+        .await?;
+    report.add(tally);
+    Ok(())
+}
