@@ -8,6 +8,7 @@ pub mod invocation;
 pub mod limits;
 pub mod memory;
 pub mod ports;
+pub mod render;
 pub mod runtime;
 pub mod schedule;
 pub mod tasks;
