@@ -10,6 +10,7 @@ pub mod mime;
 pub mod outbox;
 pub mod postgres;
 pub mod redact;
+pub mod secrets;
 pub mod ses;
 pub mod sqlite;
 pub mod sqs;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use shared::{
     limits::Pace,
-    ports::{ActivityStore, AppWriter, Ledger, Mailer, Progress, Queue, RunStore},
+    ports::{ActivityStore, AppWriter, Ledger, Mailer, Progress, Queue, RunStore, Unsubscribes},
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, Deps},
     time::Clock,
@@ -75,6 +75,13 @@ impl Store {
     }
 
     pub fn writer(&self) -> Arc<dyn AppWriter> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn unsubscribes(&self) -> Arc<dyn Unsubscribes> {
         match self {
             Self::Postgres(s) => s.clone(),
             Self::Sqlite(s) => s.clone(),

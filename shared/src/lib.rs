@@ -13,5 +13,6 @@ pub mod runtime;
 pub mod schedule;
 pub mod tasks;
 pub mod time;
+pub mod unsubscribe;
 
 pub use error::{Error, Result};

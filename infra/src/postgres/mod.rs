@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use shared::{
     ports::{
-        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Progress,
-        Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
+        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Kind, Ledger, NewUser, NewWorkout, Progress,
+        Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, Unsubscribed, Unsubscribes, WorkTally,
     },
     Result,
 };
@@ -73,3 +73,4 @@ mod fitness;
 mod ledger;
 mod progress;
 mod runs;
+mod unsubscribes;

@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use shared::{
     ports::{
-        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Ledger, NewUser, NewWorkout, Progress,
-        Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, WorkTally,
+        ActivityStore, AppWriter, ClaimState, DayActivity, DeliveryKey, Kind, Ledger, NewUser, NewWorkout, Progress,
+        Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, Unsubscribed, Unsubscribes, WorkTally,
     },
     Result,
 };
@@ -74,6 +74,7 @@ mod fitness;
 mod ledger;
 mod progress;
 mod runs;
+mod unsubscribes;
 
 #[cfg(test)]
 mod tests {
