@@ -1,5 +1,6 @@
-//! Configuration from the environment, read once at start: which store, queue and mailer a process uses.
-//! A missing or malformed variable is an error that names it; the database URL never shows in `Debug`.
+//! Configuration from the environment, read once at start: which store, queue and mailer a process uses, and
+//! how unsubscribe links are signed. A missing or malformed variable is an error that names it; the database
+//! URL and the signing key never show in `Debug`.
 
 use std::{fmt, path::PathBuf};
 
@@ -38,6 +39,25 @@ pub enum MailConfig {
     Outbox(PathBuf),
 }
 
+/// Where the unsubscribe links' HMAC key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `UNSUBSCRIBE_KEY`: the key itself, locally.
+    Value(Secret),
+    /// `UNSUBSCRIBE_KEY_SECRET_ARN`: a Secrets Manager secret, read once at cold start (`infra::secrets`).
+    SecretArn(String),
+}
+
+/// What a task needs to put unsubscribe links in its emails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinksConfig {
+    pub key: KeySource,
+    /// `UNSUBSCRIBE_URL`: the unsubscribe function's public URL.
+    pub unsubscribe_url: String,
+    /// `PREFERENCES_URL`: the app's page where users choose what they get.
+    pub preferences_url: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `DATABASE_URL`: `postgres://…` or `sqlite://…`.
@@ -52,6 +72,16 @@ pub struct Config {
     pub send_rate: Option<f64>,
     /// `MAX_CONCURRENCY`: how many instances of the function work at once (the SQS event's MaximumConcurrency).
     pub max_concurrency: u32,
+    /// Set when `UNSUBSCRIBE_URL` is, with the key then required.
+    pub links: Option<LinksConfig>,
+}
+
+/// The unsubscribe function's configuration: it needs no queue and no mailer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsubscribeConfig {
+    /// `DATABASE_URL`
+    pub database_url: Secret,
+    pub key: KeySource,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +102,7 @@ impl Config {
             mail_from: "Fitness App <jobs@localhost>".into(),
             send_rate: None,
             max_concurrency: 1,
+            links: None,
         }
     }
 
@@ -83,14 +114,8 @@ impl Config {
     /// Reads through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |name: &'static str| lookup(name).ok_or(ConfigError::Missing(name));
-        let database_url = required("DATABASE_URL")?;
+        let database_url = database_url(&lookup)?;
         let is_sqlite = database_url.starts_with("sqlite:");
-        if !is_sqlite && !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
-            return Err(ConfigError::Invalid {
-                name: "DATABASE_URL",
-                reason: "expected a postgres:// or sqlite: URL".into(),
-            });
-        }
         let queue = match lookup("QUEUE_URL") {
             Some(url) => QueueConfig::Sqs { url, dead_letter_url: required("DEAD_LETTER_QUEUE_URL")? },
             None if is_sqlite => QueueConfig::Embedded {
@@ -120,6 +145,14 @@ impl Config {
                 reason: format!("{n:?} is not 1 to 1000"),
             })?,
         };
+        let links = match lookup("UNSUBSCRIBE_URL") {
+            None => None,
+            Some(unsubscribe_url) => Some(LinksConfig {
+                key: key_source(&lookup)?,
+                unsubscribe_url,
+                preferences_url: lookup("PREFERENCES_URL"),
+            }),
+        };
         Ok(Self {
             database_url: Secret::new(database_url),
             queue,
@@ -127,7 +160,39 @@ impl Config {
             mail_from: required("MAIL_FROM")?,
             send_rate,
             max_concurrency,
+            links,
         })
+    }
+}
+
+impl UnsubscribeConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { database_url: Secret::new(database_url(&lookup)?), key: key_source(&lookup)? })
+    }
+}
+
+/// `DATABASE_URL`, of a backend there is.
+fn database_url(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let url = lookup("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?;
+    if !["sqlite:", "postgres://", "postgresql://"].iter().any(|scheme| url.starts_with(scheme)) {
+        return Err(ConfigError::Invalid {
+            name: "DATABASE_URL",
+            reason: "expected a postgres:// or sqlite: URL".into(),
+        });
+    }
+    Ok(url)
+}
+
+/// `UNSUBSCRIBE_KEY` locally, else `UNSUBSCRIBE_KEY_SECRET_ARN`.
+fn key_source(lookup: &impl Fn(&str) -> Option<String>) -> Result<KeySource, ConfigError> {
+    match (lookup("UNSUBSCRIBE_KEY"), lookup("UNSUBSCRIBE_KEY_SECRET_ARN")) {
+        (Some(key), _) => Ok(KeySource::Value(Secret::new(key))),
+        (None, Some(arn)) => Ok(KeySource::SecretArn(arn)),
+        (None, None) => Err(ConfigError::Missing("UNSUBSCRIBE_KEY (or UNSUBSCRIBE_KEY_SECRET_ARN)")),
     }
 }
 
@@ -185,6 +250,29 @@ mod tests {
         assert!(matches!(err, ConfigError::Invalid { name: "SEND_RATE", .. }));
         let err = config(&[("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a"), ("MAX_CONCURRENCY", "0")]).unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { name: "MAX_CONCURRENCY", .. }));
+    }
+
+    #[test]
+    fn unsubscribe_links_need_a_key_which_never_shows() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().links, None);
+        let err = config(&[base[0], base[1], ("UNSUBSCRIBE_URL", "https://u.example/")]).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable UNSUBSCRIBE_KEY (or UNSUBSCRIBE_KEY_SECRET_ARN) is not set");
+        let c = config(&[base[0], base[1], ("UNSUBSCRIBE_URL", "https://u.example/"), ("UNSUBSCRIBE_KEY", "s3cret")])
+            .unwrap();
+        let links = c.links.as_ref().unwrap();
+        assert_eq!(links.key, KeySource::Value(Secret::new("s3cret")));
+        assert!(!format!("{c:?}").contains("s3cret"), "the key leaked into Debug");
+    }
+
+    #[test]
+    fn the_unsubscribe_function_needs_only_the_database_and_the_key() {
+        let vars: HashMap<&str, &str> =
+            [("DATABASE_URL", "postgres://h/db"), ("UNSUBSCRIBE_KEY_SECRET_ARN", "arn:aws:secretsmanager:k")].into();
+        let c = UnsubscribeConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.key, KeySource::SecretArn("arn:aws:secretsmanager:k".into()));
+        let err = UnsubscribeConfig::from_lookup(|_| None).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("DATABASE_URL"));
     }
 
     #[test]

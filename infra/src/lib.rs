@@ -11,6 +11,7 @@ pub mod mime;
 pub mod outbox;
 pub mod postgres;
 pub mod redact;
+pub mod secrets;
 pub mod ses;
 pub mod sns;
 pub mod sqlite;

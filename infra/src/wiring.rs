@@ -7,7 +7,7 @@ use shared::{
     limits::Pace,
     ports::{
         ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, Progress, Queue, RunStore, WeeklyReports,
+        Notifier, Progress, Queue, RunStore, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, Deps},
@@ -114,6 +114,13 @@ impl Store {
     }
 
     pub fn writer(&self) -> Arc<dyn AppWriter> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn unsubscribes(&self) -> Arc<dyn Unsubscribes> {
         match self {
             Self::Postgres(s) => s.clone(),
             Self::Sqlite(s) => s.clone(),

@@ -341,6 +341,7 @@ mod tests {
                 subject: "Time to train".into(),
                 text: "Go".into(),
                 html: "<p>Go</p>".into(),
+                unsubscribe: None,
             }),
             sms: Some("Time to train".into()),
             push: Some(PushText { title: "Time to train".into(), body: "Go".into() }),

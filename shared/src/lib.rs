@@ -9,9 +9,11 @@ pub mod invocation;
 pub mod limits;
 pub mod memory;
 pub mod ports;
+pub mod render;
 pub mod runtime;
 pub mod schedule;
 pub mod tasks;
 pub mod time;
+pub mod unsubscribe;
 
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ fn email() -> Email {
         subject: "Dein Tag — 5 km ✓".into(),
         text: "Grüße, Ana!\n5 km gelaufen ✓".into(),
         html: "<p>Grüße, <b>Ana</b>!</p>".into(),
+        unsubscribe: Some("https://unsubscribe.example/?token=abc.def".into()),
     }
 }
 
@@ -90,6 +91,10 @@ fn assert_reads_as(raw: &str, sent: &Email) {
     assert_eq!(header(head, "Subject").as_deref(), Some(sent.subject.as_str()));
     assert_eq!(header(head, "From").as_deref(), Some(sent.from.as_str()));
     assert_eq!(header(head, "To").as_deref(), Some(sent.to.as_str()));
+    let unsubscribe = sent.unsubscribe.as_ref().map(|url| format!("<{url}>"));
+    assert_eq!(header(head, "List-Unsubscribe"), unsubscribe);
+    let one_click = sent.unsubscribe.as_ref().map(|_| "List-Unsubscribe=One-Click".to_owned());
+    assert_eq!(header(head, "List-Unsubscribe-Post"), one_click);
     let parts = parts(raw);
     assert_eq!(
         parts,

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use shared::{
     ports::{
-        ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Ledger,
-        NewUser, NewWorkout, Progress, Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
-        WorkTally,
+        ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Kind,
+        Ledger, NewUser, NewWorkout, Progress, Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
+        Unsubscribed, Unsubscribes, WorkTally,
     },
     Result,
 };
@@ -75,3 +75,4 @@ mod fitness;
 mod ledger;
 mod progress;
 mod runs;
+mod unsubscribes;

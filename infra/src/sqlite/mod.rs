@@ -9,9 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use shared::{
     ports::{
-        ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Ledger,
-        NewUser, NewWorkout, Progress, Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
-        WorkTally,
+        ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Kind,
+        Ledger, NewUser, NewWorkout, Progress, Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
+        Unsubscribed, Unsubscribes, WorkTally,
     },
     Result,
 };
@@ -76,6 +76,7 @@ mod fitness;
 mod ledger;
 mod progress;
 mod runs;
+mod unsubscribes;
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,8 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The one-click unsubscribe link (RFC 8058), also in the body: mail clients show an unsubscribe button.
+    pub unsubscribe: Option<String>,
 }
 
 #[async_trait]

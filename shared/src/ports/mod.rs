@@ -6,8 +6,10 @@ mod fitness;
 mod jobs;
 mod mail;
 mod notify;
+mod unsubscribe;
 
 pub use fitness::*;
 pub use jobs::*;
 pub use mail::*;
 pub use notify::*;
+pub use unsubscribe::*;

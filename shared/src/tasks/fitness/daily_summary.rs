@@ -2,6 +2,7 @@
 //! total time, calories, volume lifted, personal records, streak. Planned by zone (`tasks::local_time`);
 //! delivery key: (user, local day).
 
+use askama::Template;
 use async_trait::async_trait;
 use chrono::{Duration, NaiveTime};
 use serde_json::Value;
@@ -9,7 +10,8 @@ use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     deliveries::Deliveries,
-    ports::{ActivityStore, DayActivity, DeliveryKey, Email, Mailer, Progress, Recipient},
+    ports::{ActivityStore, DayActivity, DeliveryKey, Email, Kind, Mailer, Progress, Recipient},
+    render::{self, filters, Footer},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
     tasks::local_time::{subject, Cadence, Chunk, EveryUser, LocalTime},
     time::Slot,
@@ -82,112 +84,69 @@ impl Task for DailySummary {
         let activity = self.store.day_activity(&wanted).await?;
         report.skip("no activity", (wanted.len() - activity.len()) as u64);
 
+        // No links yet: they come with a `Signer` in the tasks' `Deps`.
+        let footer = Footer { kind: Kind::Reports, unsubscribe: None, preferences: None };
         let emails = activity
             .iter()
             .map(|day| {
                 let key = DeliveryKey { subject: subject(day.user_id), period: day.day.to_string() };
-                (key, render(&self.from, &recipients[&day.user_id], day))
+                Ok((key, render(&self.from, &recipients[&day.user_id], day, &footer)?))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let mailer = &self.mailer;
         report.add(deliveries.deliver(emails, |email| async move { mailer.send(&email).await.map(drop) }).await?);
         Ok(report)
     }
 }
 
+/// What the summary says, for its two templates.
+#[derive(Template)]
+#[template(path = "fitness/daily_summary.html")]
+struct Summary<'a> {
+    name: &'a str,
+    day: &'a DayActivity,
+    /// "Sunday 22 November"
+    date: String,
+    minutes: i64,
+    calories: i64,
+    volume: i64,
+    streak: String,
+    footer: &'a Footer,
+}
+
+#[derive(Template)]
+#[template(path = "fitness/daily_summary.txt")]
+struct Text<'a>(&'a Summary<'a>);
+
+impl<'a> std::ops::Deref for Text<'a> {
+    type Target = Summary<'a>;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
 /// The summary email, as text and as HTML.
-pub fn render(from: &str, to: &Recipient, day: &DayActivity) -> Email {
-    let minutes: i64 = day.workouts.iter().map(|w| w.duration_minutes).sum();
-    let calories: i64 = day.workouts.iter().map(|w| w.calories).sum();
-    let date = day.day.format("%A %-d %B").to_string();
+pub fn render(from: &str, to: &Recipient, day: &DayActivity, footer: &Footer) -> Result<Email> {
+    let summary = Summary {
+        name: &to.name,
+        day,
+        date: day.day.format("%A %-d %B").to_string(),
+        minutes: day.workouts.iter().map(|w| w.duration_minutes).sum(),
+        calories: day.workouts.iter().map(|w| w.calories).sum(),
+        volume: day.volume_kg.round() as i64,
+        streak: match day.streak_days {
+            1 => "1 day".to_owned(),
+            n => format!("{n} days in a row"),
+        },
+        footer,
+    };
     let workouts = match day.workouts.len() {
         1 => "1 workout".to_owned(),
         n => format!("{n} workouts"),
     };
-    let subject = format!("Your {date}: {workouts}, {}", duration(minutes));
-    let streak = match day.streak_days {
-        1 => "1 day".to_owned(),
-        n => format!("{n} days in a row"),
-    };
-    let volume = format!("{} kg", thousands(day.volume_kg.round() as i64));
-
-    let mut text = format!("Hi {},\n\nHere is your {date}.\n\n", to.name);
-    for w in &day.workouts {
-        text += &format!("- {}: {}, {} kcal\n", w.name, duration(w.duration_minutes), w.calories);
-    }
-    text += &format!(
-        "\nTotal time: {}\nCalories: {} kcal\nVolume lifted: {volume}\nStreak: {streak}\n",
-        duration(minutes),
-        thousands(calories)
-    );
-    if !day.records.is_empty() {
-        text += "\nPersonal records:\n";
-        for r in &day.records {
-            text += &format!("- {}: {} kg × {}\n", r.exercise, trim_weight(r.weight_kg), r.reps);
-        }
-    }
-    text += "\nKeep it up!\n";
-
-    let mut html = format!(
-        "<!DOCTYPE html><html><body style=\"font-family:sans-serif\"><p>Hi {},</p><p>Here is your {date}.</p><ul>",
-        escape(&to.name)
-    );
-    for w in &day.workouts {
-        html += &format!(
-            "<li><strong>{}</strong>: {}, {} kcal</li>",
-            escape(&w.name),
-            duration(w.duration_minutes),
-            w.calories
-        );
-    }
-    html += &format!(
-        "</ul><table><tr><td>Total time</td><td>{}</td></tr><tr><td>Calories</td><td>{} kcal</td></tr>\
-         <tr><td>Volume lifted</td><td>{volume}</td></tr><tr><td>Streak</td><td>{streak}</td></tr></table>",
-        duration(minutes),
-        thousands(calories)
-    );
-    if !day.records.is_empty() {
-        html += "<h3>Personal records</h3><ul>";
-        for r in &day.records {
-            html += &format!("<li>{}: {} kg &times; {}</li>", escape(&r.exercise), trim_weight(r.weight_kg), r.reps);
-        }
-        html += "</ul>";
-    }
-    html += "<p>Keep it up!</p></body></html>";
-
-    Email { from: from.to_owned(), to: to.email.clone(), subject, text, html }
-}
-
-fn duration(minutes: i64) -> String {
-    match (minutes / 60, minutes % 60) {
-        (0, m) => format!("{m} min"),
-        (h, 0) => format!("{h} h"),
-        (h, m) => format!("{h} h {m} min"),
-    }
-}
-
-fn thousands(n: i64) -> String {
-    let digits = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
-}
-
-fn trim_weight(kg: f64) -> String {
-    let s = format!("{kg:.1}");
-    s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    let subject = format!("Your {}: {workouts}, {}", summary.date, render::duration(summary.minutes));
+    render::email(from, &to.email, subject, &summary, &Text(&summary), footer)
 }
 
 #[cfg(test)]
@@ -219,9 +178,21 @@ mod tests {
         }
     }
 
+    fn footer() -> Footer {
+        Footer {
+            kind: Kind::Reports,
+            unsubscribe: Some("https://u.example/?token=a.b&c".into()),
+            preferences: Some("https://app.example/preferences".into()),
+        }
+    }
+
+    fn email() -> Email {
+        render("jobs@example.com", &recipient(), &day(), &footer()).unwrap()
+    }
+
     #[test]
     fn summary_says_what_was_done_in_both_parts() {
-        let email = render("jobs@example.com", &recipient(), &day());
+        let email = email();
         assert_eq!(email.to, "ana@example.com");
         assert_eq!(email.subject, "Your Sunday 22 November: 2 workouts, 1 h 35 min");
         for part in [&email.text, &email.html] {
@@ -236,18 +207,22 @@ mod tests {
 
     #[test]
     fn user_text_is_escaped_in_html() {
-        let email = render("jobs@example.com", &recipient(), &day());
-        assert!(email.html.contains("Ana &lt;admin&gt;"));
-        assert!(email.html.contains("Push &amp; pull"));
+        let email = email();
+        // askama escapes with numeric entities: &#60; is <, &#62; >, &#38; &.
+        assert!(email.html.contains("Ana &#60;admin&#62;"));
+        assert!(email.html.contains("Push &#38; pull"));
         assert!(!email.html.contains("<admin>"));
     }
 
     #[test]
-    fn numbers_read_naturally() {
-        assert_eq!(duration(45), "45 min");
-        assert_eq!(duration(120), "2 h");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(trim_weight(100.0), "100");
+    fn the_footer_says_why_and_links_the_unsubscribe_page_in_both_parts_and_the_headers() {
+        let email = email();
+        assert_eq!(email.unsubscribe.as_deref(), Some("https://u.example/?token=a.b&c"));
+        for part in [&email.text, &email.html] {
+            assert!(part.contains("You get this because you turned on reports emails"), "{part}");
+            assert!(part.contains("https://app.example/preferences"), "{part}");
+        }
+        assert!(email.text.contains("https://u.example/?token=a.b&c\n"), "{}", email.text);
+        assert!(email.html.contains("href=\"https://u.example/?token=a.b&#38;c\""), "{}", email.html);
     }
 }
