@@ -7,13 +7,13 @@ use std::{sync::Arc, time::Instant};
 
 use anyhow::{Context, Result};
 use chrono::{Duration, NaiveDate};
-use infra::postgres::PgStore;
+use infra::{postgres::PgStore, wiring::Store};
 use shared::{
     invocation::{Trigger, TriggerSource},
     limits::Pace,
-    memory::{MemoryQueue, NullMailer},
+    memory::{MemoryNotifier, MemoryQueue, NullMailer},
     runtime::{JobRuntime, RuntimeSettings, WorkReport},
-    tasks::{self, fitness::daily_summary, Deps},
+    tasks::{self, fitness::daily_summary, messages::Letterhead},
     time::VirtualClock,
 };
 use sqlx::{Connection, PgConnection};
@@ -81,12 +81,8 @@ async fn throughput(args: Args) -> Result<()> {
     let mailer = Arc::new(NullMailer::default());
     let start = args.day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let clock = Arc::new(VirtualClock::new(start));
-    let deps = Deps {
-        activity: store.clone(),
-        progress: store.clone(),
-        mailer: mailer.clone(),
-        mail_from: "bench@localhost".into(),
-    };
+    let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
+    let deps = Store::Postgres(store.clone()).deps(mailer.clone(), Arc::new(MemoryNotifier::default()), letterhead);
     let runtime = JobRuntime {
         task: tasks::build(daily_summary::NAME, &deps)?,
         schedule: tasks::schedule(daily_summary::NAME)?,

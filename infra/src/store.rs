@@ -157,18 +157,12 @@ pub(crate) mod activity {
     use std::collections::BTreeMap;
 
     use chrono::NaiveDate;
-    use shared::ports::{DayActivity, Recipient, RecordLine, WorkoutLine};
+    use shared::ports::{DayActivity, RecordLine, WorkoutLine};
 
     /// user, local day, name, minutes, calories, volume (Σ weight × reps of its sets)
     pub type WorkoutRow = (i64, NaiveDate, String, i64, i64, f64);
     /// user, local day, exercise, weight, reps
     pub type RecordRow = (i64, NaiveDate, String, f64, i64);
-
-    pub fn recipient(
-        (user_id, name, email, time_zone, email_opt_in): (i64, String, String, String, bool),
-    ) -> Recipient {
-        Recipient { user_id, name, email, time_zone, email_opt_in }
-    }
 
     /// One `DayActivity` per (user, day) with a workout, from rows ordered by time within each day.
     pub fn assemble(

@@ -4,14 +4,16 @@
 use std::sync::Arc;
 
 use shared::{
+    channels::Channels,
     limits::Pace,
     ports::{
         ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
         Notifier, Progress, Queue, RunStore, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
-    tasks::{self, Deps},
+    tasks::{self, messages::Letterhead, Deps},
     time::Clock,
+    unsubscribe::Signer,
 };
 
 use crate::{
@@ -128,6 +130,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// What the tasks need, with this store's ports and the given senders.
+    pub fn deps(&self, mailer: Arc<dyn Mailer>, notifier: Arc<dyn Notifier>, letterhead: Letterhead) -> Deps {
+        Deps {
+            activity: self.activity(),
+            progress: self.progress(),
+            weekly: self.weekly_reports(),
+            monthly: self.monthly_reports(),
+            inactivity: self.inactivity_reminders(),
+            challenges: self.challenge_notices(),
+            channels: Channels { mailer, notifier, contacts: self.contacts() },
+            letterhead,
+        }
+    }
+}
+
 /// Everything a process talks to, built once.
 pub struct Backend {
     pub store: Store,
@@ -136,6 +154,8 @@ pub struct Backend {
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
+    /// The sender and, where a key is configured, the signer of every email's unsubscribe link.
+    pub letterhead: Letterhead,
     sqs: Option<aws_sdk_sqs::Client>,
     /// Sends a second this process starts, at most.
     send_rate: Option<f64>,
@@ -178,7 +198,19 @@ impl Backend {
             QueueConfig::Sqs { .. } => Some(aws_sdk_sqs::Client::new(aws.as_ref().expect("loaded for SQS"))),
             QueueConfig::Embedded { .. } => None,
         };
-        Ok(Self { store, mailer, notifier, clock, config, sqs, send_rate })
+        let signer = match &config.links {
+            Some(links) => Some(Signer {
+                key: crate::secrets::unsubscribe_key(&links.key).await?.expose().as_bytes().to_vec(),
+                base_url: links.unsubscribe_url.clone(),
+            }),
+            None => None,
+        };
+        let letterhead = Letterhead {
+            from: config.mail_from.clone(),
+            signer,
+            preferences: config.links.as_ref().and_then(|l| l.preferences_url.clone()),
+        };
+        Ok(Self { store, mailer, notifier, clock, config, letterhead, sqs, send_rate })
     }
 
     /// The task's queue: the configured SQS queue, or the task's embedded queue.
@@ -196,12 +228,7 @@ impl Backend {
 
     /// The named task's runtime over these adapters; an unknown name is a clear error.
     pub fn runtime(&self, task: &str, settings: RuntimeSettings) -> shared::Result<JobRuntime> {
-        let deps = Deps {
-            activity: self.store.activity(),
-            progress: self.store.progress(),
-            mailer: self.mailer.clone(),
-            mail_from: self.config.mail_from.clone(),
-        };
+        let deps = self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone());
         Ok(JobRuntime {
             task: tasks::build(task, &deps)?,
             schedule: tasks::schedule(task)?,

@@ -17,10 +17,10 @@ use shared::{
     backoff::Backoff,
     invocation::{Trigger, TriggerSource},
     limits::{Deadline, Pace},
-    memory::MemoryMailer,
+    memory::{MemoryMailer, MemoryNotifier},
     ports::{AppWriter, Email, Mailer, NewSet, NewUser, NewWorkout, Queue},
     runtime::{sqs_event, Context, JobRuntime, MessageOutcome, PlanStatus, RuntimeSettings, WorkReport},
-    tasks::{self, fitness::daily_summary, Deps},
+    tasks::{self, fitness::daily_summary, messages::Letterhead},
     time::{Clock, VirtualClock},
     Error,
 };
@@ -112,8 +112,8 @@ fn runtime(
     mailer: Arc<Flaky>,
     clock: Arc<dyn Clock>,
 ) -> JobRuntime {
-    let deps =
-        Deps { activity: store.activity(), progress: store.progress(), mailer, mail_from: "jobs@example.com".into() };
+    let letterhead = Letterhead { from: "jobs@example.com".into(), signer: None, preferences: None };
+    let deps = store.deps(mailer, Arc::new(MemoryNotifier::default()), letterhead);
     let one_second = Duration::from_secs(1);
     JobRuntime {
         task: tasks::build(daily_summary::NAME, &deps).unwrap(),

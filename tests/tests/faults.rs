@@ -19,12 +19,13 @@ use chrono_tz::Tz;
 use infra::{embedded_queue::EmbeddedQueue, wiring::Store};
 use integration_tests::db;
 use shared::{
+    channels::Channels,
     invocation::{Trigger, TriggerSource},
     limits::Pace,
-    memory::MemoryMailer,
+    memory::{MemoryMailer, MemoryNotifier},
     ports::{AppWriter, DeadLetter, Email, Mailer, NewSet, NewUser, NewWorkout, Queue, Received},
     runtime::{sqs_event, BatchReport, JobRuntime, MessageOutcome, RuntimeSettings},
-    tasks::{self, fitness::daily_summary},
+    tasks::{self, fitness::daily_summary, messages::Letterhead},
     time::{wall_clock_instant, Clock, VirtualClock},
     Error,
 };
@@ -308,8 +309,12 @@ impl Stack {
             task: Arc::new(daily_summary::DailySummary {
                 store: store.activity(),
                 progress: store.progress(),
-                mailer: mailer.clone(),
-                from: "jobs@example.com".into(),
+                channels: Channels {
+                    mailer: mailer.clone(),
+                    notifier: Arc::new(MemoryNotifier::default()),
+                    contacts: store.contacts(),
+                },
+                letterhead: Letterhead { from: "jobs@example.com".into(), signer: None, preferences: None },
                 chunk_size: CHUNK_SIZE,
             }),
             schedule: tasks::schedule(daily_summary::NAME).unwrap(),

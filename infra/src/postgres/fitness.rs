@@ -30,16 +30,6 @@ impl ActivityStore for PgStore {
             .map_err(job)
     }
 
-    async fn recipients(&self, user_ids: &[i64]) -> Result<Vec<Recipient>> {
-        let rows: Vec<(i64, String, String, String, bool)> =
-            sqlx::query_as("SELECT id, name, email, time_zone, email_opt_in FROM users WHERE id = ANY($1) ORDER BY id")
-                .bind(user_ids)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(job)?;
-        Ok(rows.into_iter().map(activity::recipient).collect())
-    }
-
     async fn day_activity(&self, days: &[(i64, NaiveDate)]) -> Result<Vec<DayActivity>> {
         if days.is_empty() {
             return Ok(vec![]);

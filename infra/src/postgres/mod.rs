@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use shared::{
     ports::{
         ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Kind,
-        Ledger, NewUser, NewWorkout, Progress, Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
+        Ledger, NewUser, NewWorkout, Progress, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
         Unsubscribed, Unsubscribes, WorkTally,
     },
     Result,

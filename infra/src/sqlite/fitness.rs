@@ -29,18 +29,6 @@ impl ActivityStore for SqliteStore {
         .map_err(job)
     }
 
-    async fn recipients(&self, user_ids: &[i64]) -> Result<Vec<Recipient>> {
-        let rows: Vec<(i64, String, String, String, bool)> = sqlx::query_as(
-            "SELECT id, name, email, time_zone, email_opt_in FROM users
-             WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        )
-        .bind(json!(user_ids).to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(job)?;
-        Ok(rows.into_iter().map(activity::recipient).collect())
-    }
-
     async fn day_activity(&self, days: &[(i64, NaiveDate)]) -> Result<Vec<DayActivity>> {
         if days.is_empty() {
             return Ok(vec![]);

@@ -10,7 +10,7 @@ use serde_json::json;
 use shared::{
     ports::{
         ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Kind,
-        Ledger, NewUser, NewWorkout, Progress, Recipient, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
+        Ledger, NewUser, NewWorkout, Progress, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
         Unsubscribed, Unsubscribes, WorkTally,
     },
     Result,

@@ -5,16 +5,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::Result;
 
-/// A user as the daily summary needs them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recipient {
-    pub user_id: i64,
-    pub name: String,
-    pub email: String,
-    pub time_zone: String,
-    pub email_opt_in: bool,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkoutLine {
     pub name: String,
@@ -49,7 +39,6 @@ pub trait ActivityStore: Send + Sync {
     async fn time_zones(&self) -> Result<Vec<String>>;
     /// Ids of users in `zones`, ordered, after `after` (keyset pagination).
     async fn users_in_zones(&self, zones: &[String], after: i64, limit: u32) -> Result<Vec<i64>>;
-    async fn recipients(&self, user_ids: &[i64]) -> Result<Vec<Recipient>>;
     /// The activity of each `(user, local day)` that has any; users with none are absent.
     async fn day_activity(&self, days: &[(i64, NaiveDate)]) -> Result<Vec<DayActivity>>;
 }

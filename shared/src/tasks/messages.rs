@@ -10,9 +10,38 @@ use crate::{
     channels::{quiet_until, route, Channels, Rendered, Route},
     deliveries::Deliveries,
     ports::{Channel, Contact, DeliveryKey, Kind},
+    render::Footer,
     runtime::WorkReport,
+    unsubscribe::Signer,
     Error, Result,
 };
+
+/// Who emails come from and the links every email's footer carries.
+#[derive(Debug, Clone)]
+pub struct Letterhead {
+    /// The sender of every email (verified in SES).
+    pub from: String,
+    /// Signs each user's one-click unsubscribe link; without it (a laptop with no key) emails have none.
+    pub signer: Option<Signer>,
+    /// The app's preferences page.
+    pub preferences: Option<String>,
+}
+
+impl Letterhead {
+    /// The footer of an email of `kind` to `user_id`, with their own unsubscribe link.
+    pub fn footer(&self, user_id: i64, kind: Kind, now: DateTime<Utc>) -> Footer {
+        Footer {
+            kind,
+            unsubscribe: self.signer.as_ref().map(|signer| signer.link(user_id, kind, now)),
+            preferences: self.preferences.clone(),
+        }
+    }
+}
+
+/// The contacts of the users of a chunk, by id.
+pub async fn contacts(channels: &Channels, user_ids: &[i64]) -> Result<HashMap<i64, Contact>> {
+    Ok(channels.contacts.contacts(user_ids).await?.into_iter().map(|c| (c.user_id, c)).collect())
+}
 
 /// One message to one user, rendered in every form the task offers.
 pub struct Message {

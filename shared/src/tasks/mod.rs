@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::{
-    ports::{ActivityStore, Mailer, Progress},
+    channels::Channels,
+    ports::{ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, Progress, WeeklyReports},
     runtime::Task,
     schedule::Schedule,
     Error, Result,
@@ -26,9 +27,12 @@ pub const NAMES: &[&str] = &[daily_summary::NAME];
 pub struct Deps {
     pub activity: Arc<dyn ActivityStore>,
     pub progress: Arc<dyn Progress>,
-    pub mailer: Arc<dyn Mailer>,
-    /// The sender of every email.
-    pub mail_from: String,
+    pub weekly: Arc<dyn WeeklyReports>,
+    pub monthly: Arc<dyn MonthlyReports>,
+    pub inactivity: Arc<dyn InactivityReminders>,
+    pub challenges: Arc<dyn ChallengeNotices>,
+    pub channels: Channels,
+    pub letterhead: messages::Letterhead,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -46,8 +50,8 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
         daily_summary::NAME => Ok(Arc::new(daily_summary::DailySummary {
             store: deps.activity.clone(),
             progress: deps.progress.clone(),
-            mailer: deps.mailer.clone(),
-            from: deps.mail_from.clone(),
+            channels: deps.channels.clone(),
+            letterhead: deps.letterhead.clone(),
             chunk_size: 500,
         })),
         other => unreachable!("{other} is in NAMES but not built"),

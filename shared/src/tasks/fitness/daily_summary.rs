@@ -6,14 +6,18 @@ use askama::Template;
 use async_trait::async_trait;
 use chrono::{Duration, NaiveTime};
 use serde_json::Value;
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use crate::{
+    channels::{Channels, Rendered},
     deliveries::Deliveries,
-    ports::{ActivityStore, DayActivity, DeliveryKey, Email, Kind, Mailer, Progress, Recipient},
+    ports::{ActivityStore, Contact, DayActivity, DeliveryKey, Email, Kind, Progress},
     render::{self, filters, Footer},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
-    tasks::local_time::{subject, Cadence, Chunk, EveryUser, LocalTime},
+    tasks::{
+        local_time::{subject, Cadence, Chunk, EveryUser, LocalTime},
+        messages::{self, Letterhead, Message},
+    },
     time::Slot,
     Result,
 };
@@ -28,9 +32,8 @@ pub fn send_at() -> NaiveTime {
 pub struct DailySummary {
     pub store: Arc<dyn ActivityStore>,
     pub progress: Arc<dyn Progress>,
-    pub mailer: Arc<dyn Mailer>,
-    /// The sender address (verified in SES).
-    pub from: String,
+    pub channels: Channels,
+    pub letterhead: Letterhead,
     /// Users per queued message.
     pub chunk_size: u32,
 }
@@ -70,31 +73,30 @@ impl Task for DailySummary {
         let chunk = Chunk::parse(NAME, payload)?;
         let mut report = WorkReport::default();
         let ids: Vec<i64> = chunk.users.iter().map(|u| u.id).collect();
-        let recipients: HashMap<i64, Recipient> =
-            self.store.recipients(&ids).await?.into_iter().map(|r| (r.user_id, r)).collect();
-
-        let mut wanted = Vec::with_capacity(chunk.users.len());
-        for due in &chunk.users {
-            match recipients.get(&due.id) {
-                None => report.skip("user deleted", 1),
-                Some(r) if !r.email_opt_in => report.skip("opted out of email", 1),
-                Some(_) => wanted.push((due.id, due.day)),
-            }
-        }
+        let contacts = messages::contacts(&self.channels, &ids).await?;
+        let wanted: Vec<(i64, _)> =
+            chunk.users.iter().filter(|due| contacts.contains_key(&due.id)).map(|due| (due.id, due.day)).collect();
+        report.skip("user deleted", (chunk.users.len() - wanted.len()) as u64);
         let activity = self.store.day_activity(&wanted).await?;
         report.skip("no activity", (wanted.len() - activity.len()) as u64);
 
-        // No links yet: they come with a `Signer` in the tasks' `Deps`.
-        let footer = Footer { kind: Kind::Reports, unsubscribe: None, preferences: None };
-        let emails = activity
+        let now = deliveries.clock.now();
+        let messages = activity
             .iter()
             .map(|day| {
-                let key = DeliveryKey { subject: subject(day.user_id), period: day.day.to_string() };
-                Ok((key, render(&self.from, &recipients[&day.user_id], day, &footer)?))
+                let contact = &contacts[&day.user_id];
+                let footer = self.letterhead.footer(day.user_id, Kind::Reports, now);
+                Ok(Message {
+                    user_id: day.user_id,
+                    key: DeliveryKey { subject: subject(day.user_id), period: day.day.to_string() },
+                    rendered: Rendered {
+                        email: Some(render(&self.letterhead.from, contact, day, &footer)?),
+                        ..Rendered::default()
+                    },
+                })
             })
             .collect::<Result<_>>()?;
-        let mailer = &self.mailer;
-        report.add(deliveries.deliver(emails, |email| async move { mailer.send(&email).await.map(drop) }).await?);
+        messages::send(&self.channels, Kind::Reports, &contacts, messages, now, deliveries, &mut report).await?;
         Ok(report)
     }
 }
@@ -127,7 +129,7 @@ impl<'a> std::ops::Deref for Text<'a> {
 }
 
 /// The summary email, as text and as HTML.
-pub fn render(from: &str, to: &Recipient, day: &DayActivity, footer: &Footer) -> Result<Email> {
+pub fn render(from: &str, to: &Contact, day: &DayActivity, footer: &Footer) -> Result<Email> {
     let summary = Summary {
         name: &to.name,
         day,
@@ -154,13 +156,16 @@ mod tests {
     use super::*;
     use crate::ports::{RecordLine, WorkoutLine};
 
-    fn recipient() -> Recipient {
-        Recipient {
+    fn recipient() -> Contact {
+        Contact {
             user_id: 7,
             name: "Ana <admin>".into(),
             email: "ana@example.com".into(),
+            phone: None,
             time_zone: "Asia/Kolkata".into(),
             email_opt_in: true,
+            devices: vec![],
+            choices: vec![],
         }
     }
 
