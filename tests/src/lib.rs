@@ -5,3 +5,4 @@ pub mod lambda_api;
 pub mod moto;
 pub mod queue_contract;
 pub mod store_contract;
+pub mod template;

@@ -9,11 +9,10 @@ use shared::invocation::{recognise, Invocation, TriggerSource};
 
 /// The EventPattern of DailySummaryFunction's EventBridgeRule event, as template.yaml has it.
 fn manual_trigger_pattern() -> String {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-    let template: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let template = integration_tests::template::real();
     let events = &template["Resources"]["DailySummaryFunction"]["Properties"]["Events"];
     let rule = events
-        .as_mapping()
+        .as_object()
         .unwrap()
         .values()
         .find(|e| e["Type"].as_str() == Some("EventBridgeRule"))

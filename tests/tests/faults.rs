@@ -415,8 +415,8 @@ async fn work_and_kill(stack: &Stack, received: &[Received], sends: u64) -> Opti
     };
     if finished.is_none() {
         // The sends that returned are settled as they return; the hanging ones never return, so the worker
-        // cannot finish. Give the settlements a moment, then kill it.
-        let _ = tokio::time::timeout(Duration::from_millis(500), &mut work).await;
+        // cannot finish. Give the settlements a moment (generous: a loaded machine is slow), then kill it.
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut work).await;
     }
     wire.armed.store(false, Ordering::SeqCst);
     finished
