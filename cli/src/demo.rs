@@ -1,103 +1,98 @@
-//! `jobs demo`: the whole system on one machine. Seeds the embedded database once, then runs daily-summary
-//! through every hourly slot of one UTC day — plan, embedded queue, work, file outbox — and says what happened.
+//! `jobs demo`: the whole system on one machine. Seeds the embedded database once, then runs every task
+//! through every slot of a simulated week — plan, embedded queue, work, the outbox — and prints a table per
+//! task. The week has a Monday (weekly reports) and a 1st (monthly reports). Running it again writes nothing
+//! new: every (task, slot) runs once.
 
 use std::{path::Path, sync::Arc};
 
 use anyhow::{Context, Result};
 use chrono::{Duration, NaiveDate};
-use infra::{config::Config, wiring::Backend};
-use shared::{
-    invocation::{Trigger, TriggerSource},
-    runtime::{PlanStatus, RuntimeSettings, WorkReport},
-    tasks::fitness::daily_summary,
-    time::VirtualClock,
+use infra::{config::Config, outbox::GONE_ENDPOINTS, wiring::Backend};
+use shared::time::VirtualClock;
+
+use crate::{
+    seed::{self, SeedSpec},
+    simulate::{self, SlotDone},
 };
 
-use crate::seed::{self, SeedSpec};
-
-pub async fn run(dir: &Path, day: NaiveDate) -> Result<()> {
+pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let outbox = dir.join("outbox");
     let config = Config::embedded(&dir.join("jobs.db"), outbox.clone());
-    let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let last_day = first_day + Duration::days(days as i64 - 1);
+    let start = first_day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let end = start + Duration::days(days as i64);
     let clock = Arc::new(VirtualClock::new(start));
-    let backend = Backend::connect(config, clock.clone()).await?;
+    let mut backend = Backend::connect(config, clock.clone()).await?;
     backend.store.migrate().await?;
 
     let zones = backend.store.activity().time_zones().await?;
     if zones.is_empty() {
-        let spec = SeedSpec { users: 300, last_day: day, days: 30, with_unknown_zone: true, seed: 42 };
+        let spec = SeedSpec { users: 300, last_day, days: 40, with_unknown_zone: true, seed: 42 };
         let seeded = seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &spec).await?;
         println!(
-            "Seeded {} users in {} time zones (and one with an unknown zone), {} workouts and {} sets over the 30 days to {day}.",
+            "Seeded {} users in {} time zones (and one with an unknown zone), {} workouts and {} sets over the 40 days \
+             to {last_day}, {} phones with the app, {} challenges.",
             seeded.users,
             seed::ZONES.len(),
             seeded.workouts,
-            seeded.sets
+            seeded.sets,
+            seeded.devices,
+            seeded.challenges
         );
+        // One uninstalled app: SNS would say its endpoint is disabled; the outbox plays that from this file.
+        let some: Vec<i64> = (1..=50).collect();
+        let contacts = backend.store.contacts().contacts(&some).await?;
+        if let Some(device) = contacts.iter().flat_map(|c| &c.devices).next() {
+            std::fs::create_dir_all(&outbox)?;
+            std::fs::write(outbox.join(GONE_ENDPOINTS), format!("{}\n", device.endpoint_arn))?;
+        }
     } else {
         println!("Using the demo data already in {}.", dir.display());
     }
 
-    let runtime = backend.runtime(daily_summary::NAME, RuntimeSettings::default())?;
-    println!("\ndaily-summary, hourly slots of {day} (UTC); each user's summary is about their previous local day\n");
-    println!("{:<17} {:>7} {:>8} {:>6}  skipped", "slot", "planned", "messages", "emails");
-    let mut total = WorkReport::default();
-    let (mut planned, mut new_slots, mut retried, mut dead) = (0, 0, 0, 0);
-    let mut notes = std::collections::HashSet::new();
-    for hour in 1..=24 {
-        let slot = start + Duration::hours(hour);
-        // Scheduler fires a few seconds after the slot.
-        clock.set(slot + Duration::seconds(3));
-        let trigger = Trigger { time: slot, source: TriggerSource::Scheduler, task: Some(daily_summary::NAME.into()) };
-        let plan = runtime.plan(trigger).await?;
-        let mut slot_report = WorkReport::default();
-        for batch in runtime.drain().await? {
-            slot_report.merge(&batch.totals());
-            let (r, d) = batch.retried_and_dead_lettered();
-            (retried, dead) = (retried + r, dead + d);
-        }
-        let skipped: Vec<String> = slot_report.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
-        let status = match plan.status {
-            PlanStatus::AlreadyPlanned => "planned before: nothing new".to_owned(),
-            PlanStatus::Planned | PlanStatus::Resumed => {
-                new_slots += 1;
+    let runtimes = simulate::runtimes(&mut backend)?;
+    println!("\nEvery task over {first_day} .. {last_day} (UTC days), each at its local time in each user's zone.");
+    let mut slots: Vec<SlotDone> = vec![];
+    let mut notes = std::collections::BTreeSet::new();
+    simulate::drive(&runtimes, &clock, (start, end), None, |_, _, slot| slots.extend(slot)).await?;
+    let days_done = simulate::by_day(&slots);
+    for (i, (runtime, _)) in runtimes.iter().enumerate() {
+        println!("\n{}", runtime.task.name());
+        println!("  {:<10} {:>5} {:>7} {:>6} {:>5} {:>6}  skipped", "day", "new", "planned", "emails", "sms", "pushes");
+        for day in (0..days).map(|d| first_day + Duration::days(d as i64)) {
+            let fired: Vec<&SlotDone> = slots.iter().filter(|s| s.task == i && s.time.date_naive() == day).collect();
+            let new = fired.iter().filter(|s| s.new).count();
+            let Some((planned, sent, report)) = days_done.get(&(i, day)) else { continue };
+            let skipped: Vec<String> = report.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
+            println!(
+                "  {day:<10} {new:>5} {planned:>7} {:>6} {:>5} {:>6}  {}",
+                sent.emails,
+                sent.sms,
+                sent.pushes,
                 skipped.join(", ")
-            }
-        };
-        println!(
-            "{:<17} {:>7} {:>8} {:>6}  {status}",
-            slot.format("%Y-%m-%d %H:%M"),
-            plan.planned,
-            plan.messages,
-            slot_report.sent
-        );
-        for error in plan.errors {
-            if notes.insert(error.clone()) {
-                println!("{:<17} note: {error} (recorded in every run; said once here)", "");
+            );
+            for slot in fired {
+                notes.extend(slot.errors.iter().map(|e| format!("{}: {e}", runtime.task.name())));
+                notes.extend(slot.report.errors.iter().map(|e| format!("{}: {e}", runtime.task.name())));
             }
         }
-        planned += plan.planned;
-        total.merge(&slot_report);
     }
-
-    let files = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    let new_slots = slots.iter().filter(|s| s.new).count();
     println!();
     if new_slots == 0 {
-        println!("Nothing new: every slot of {day} was planned before, and (task, slot) runs only once.");
+        println!("Nothing new: every slot of these days was planned before, and (task, slot) runs only once.");
         println!("Delete {} to start over.", dir.display());
-    } else {
-        let skipped: Vec<String> = total.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
-        println!(
-            "{new_slots} slots planned {planned} users: {} emails written, {} failed; skipped: {}.",
-            total.sent,
-            total.failed,
-            if skipped.is_empty() { "none".into() } else { skipped.join(", ") }
-        );
-        println!("Messages retried: {retried}; dead-lettered: {dead}.");
     }
-    println!("Outbox: {} ({files} .eml files; open one in a mail client)", outbox.display());
-    println!("Runs:   cargo run -p jobs -- runs");
+    for note in notes {
+        println!("note: {note}");
+    }
+    let eml = std::fs::read_dir(&outbox)
+        .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))).count())
+        .unwrap_or(0);
+    println!("\nOutbox: {} ({eml} .eml files; push.jsonl and sms.jsonl beside them)", outbox.display());
+    println!("Runs:    cargo run -p jobs -- runs");
+    println!("Preview: cargo run -p jobs -- preview weekly-report --user 5");
     Ok(())
 }

@@ -3,5 +3,6 @@
 
 pub mod bench;
 pub mod demo;
+pub mod preview;
 pub mod seed;
 pub mod simulate;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use infra::{config::Config, wiring::Backend};
-use jobs::{bench, demo, simulate};
+use jobs::{bench, demo, preview, simulate};
 use shared::{
     invocation::{Trigger, TriggerSource},
     ports::RunRecord,
@@ -30,16 +30,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Seeds a demo data set and runs daily-summary through every hourly slot of one simulated day, on the
-    /// embedded backend (SQLite, embedded queue, file outbox). Running it again writes nothing new.
+    /// Seeds a demo data set and runs every task through every slot of a simulated week, on the embedded
+    /// backend (SQLite, embedded queue, an outbox of .eml files and push/SMS JSON lines). Running it again
+    /// writes nothing new.
     Demo {
         /// Where the database and the outbox go [default: JOBS_DATA_DIR, else .local/ in the project checkout
         /// this runs in, else the platform's data directory].
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// The UTC day to simulate; users get the summary of their previous local day.
-        #[arg(long, default_value = "2026-11-22")]
-        day: chrono::NaiveDate,
+        /// The first UTC day to simulate: the default week has a Monday (weekly reports) and a 1st (monthly).
+        #[arg(long, default_value = "2026-11-29")]
+        from: chrono::NaiveDate,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
+    /// What a user would receive from a task at a moment, in every form, without sending or claiming anything.
+    Preview {
+        task: String,
+        #[arg(long)]
+        user: i64,
+        /// The moment [default: now].
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
     },
     /// Runs one slot of a task now: plan, then work its queue until it is empty.
     Run {
@@ -150,7 +162,11 @@ async fn main() {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Demo { data_dir, day } => demo::run(&data_dir.unwrap_or_else(local_dir), day).await,
+        Command::Demo { data_dir, from, days } => demo::run(&data_dir.unwrap_or_else(local_dir), from, days).await,
+        Command::Preview { task, user, at } => {
+            let at = at.unwrap_or_else(|| SystemClock.now());
+            preview::run(local_config()?, &task, user, at, &std::env::temp_dir()).await
+        }
         Command::Run { task, at } => run_slots(&task, &[at.unwrap_or_else(|| SystemClock.now())]).await,
         Command::Trigger { task, at } => trigger(&task, &[at.unwrap_or_else(|| SystemClock.now())]).await,
         Command::Backfill { task, from, to } => {

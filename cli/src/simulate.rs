@@ -1,10 +1,11 @@
-//! `jobs simulate`: every slot of every task over a range of days on the embedded backend, a virtual clock
-//! moving from slot to slot and the queues drained between them. During a downtime nothing fires; at the first
-//! slot after it each task applies its catch-up policy. Ends with what each task fired, missed and caught up,
-//! what it sent, and how many emails went twice (which must be none).
+//! `jobs simulate`, and the engine of `jobs demo`: every slot of every task over a range of days on the
+//! embedded backend, a virtual clock moving from slot to slot and the queues drained between them. During a
+//! downtime nothing fires; at the first slot after it each task applies its catch-up policy. Ends with what
+//! each task fired, missed and caught up, what it sent on each channel, and how many messages went twice
+//! (which must be none).
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     path::PathBuf,
     sync::{Arc, Mutex},
 };
@@ -16,8 +17,9 @@ use infra::{config::Config, wiring::Backend};
 use serde::Serialize;
 use shared::{
     invocation::{Trigger, TriggerSource},
-    ports::{Email, Mailer},
-    runtime::{JobRuntime, RuntimeSettings},
+    memory::NullMailer,
+    ports::{Email, Mailer, Notifier, Push, Pushed, Sms},
+    runtime::{JobRuntime, PlanStatus, RuntimeSettings, WorkReport},
     tasks,
     time::VirtualClock,
 };
@@ -35,6 +37,22 @@ pub struct Spec {
     pub users: usize,
 }
 
+/// What one task sent on each channel.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sent {
+    pub emails: u64,
+    pub sms: u64,
+    pub pushes: u64,
+}
+
+impl Sent {
+    fn add(&mut self, other: Sent) {
+        self.emails += other.emails;
+        self.sms += other.sms;
+        self.pushes += other.pushes;
+    }
+}
+
 /// What one task did over the simulation.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskTally {
@@ -48,35 +66,171 @@ pub struct TaskTally {
     /// Missed slots recorded as skipped by the catch-up policy.
     pub skipped: u64,
     pub messages: u64,
-    pub emails: u64,
-    /// Emails sent again to the same recipient with the same subject.
+    pub sent: Sent,
+    /// Messages sent again to the same address, number or device with the same content.
     pub duplicates: u64,
     pub retries: u64,
     pub dead_lettered: u64,
 }
 
-/// Counts emails by recipient and subject, to find any sent twice, without keeping them.
-#[derive(Default)]
-struct Tally(Mutex<HashMap<(String, String), u64>>);
+/// Counts what one task sends, by channel, passing each message on; remembers each message's recipient and
+/// content (not the message) to find any sent twice.
+pub struct Counter {
+    mailer: Arc<dyn Mailer>,
+    notifier: Arc<dyn Notifier>,
+    seen: Mutex<HashMap<(&'static str, String, String), u64>>,
+}
+
+impl Counter {
+    pub fn new(mailer: Arc<dyn Mailer>, notifier: Arc<dyn Notifier>) -> Arc<Self> {
+        Arc::new(Self { mailer, notifier, seen: Mutex::default() })
+    }
+
+    fn count(&self, channel: &'static str, to: &str, content: &str) {
+        *self.seen.lock().expect("counter lock").entry((channel, to.to_owned(), content.to_owned())).or_default() += 1;
+    }
+
+    /// What went out so far, and how many messages went more than once.
+    pub fn sent(&self) -> (Sent, u64) {
+        let seen = self.seen.lock().expect("counter lock");
+        let mut sent = Sent::default();
+        for ((channel, ..), n) in seen.iter() {
+            match *channel {
+                "email" => sent.emails += n,
+                "sms" => sent.sms += n,
+                _ => sent.pushes += n,
+            }
+        }
+        (sent, seen.values().map(|n| n - 1).sum())
+    }
+}
 
 #[async_trait]
-impl Mailer for Tally {
+impl Mailer for Counter {
     async fn send(&self, email: &Email) -> shared::Result<String> {
-        *self.0.lock().expect("tally lock").entry((email.to.clone(), email.subject.clone())).or_default() += 1;
-        Ok("simulated".into())
+        let id = self.mailer.send(email).await?;
+        self.count("email", &email.to, &email.subject);
+        Ok(id)
     }
 }
 
-impl Tally {
-    fn counts(&self) -> (u64, u64) {
-        let sent = self.0.lock().expect("tally lock");
-        (sent.values().sum(), sent.values().map(|n| n - 1).sum())
+#[async_trait]
+impl Notifier for Counter {
+    async fn sms(&self, sms: &Sms) -> shared::Result<String> {
+        let id = self.notifier.sms(sms).await?;
+        self.count("sms", &sms.to, &sms.text);
+        Ok(id)
+    }
+
+    async fn push(&self, push: &Push) -> shared::Result<Pushed> {
+        let pushed = self.notifier.push(push).await?;
+        if let Pushed::Sent(_) = pushed {
+            self.count("push", &push.endpoint_arn, &format!("{}\n{}", push.title, push.body));
+        }
+        Ok(pushed)
     }
 }
 
-/// How much virtual time a drain lets pass for messages waiting out a retry delay.
+/// Every task's runtime over `backend`, each with its own counter in front of the backend's senders.
+pub fn runtimes(backend: &mut Backend) -> Result<Vec<(JobRuntime, Arc<Counter>)>> {
+    let (mailer, notifier) = (backend.mailer.clone(), backend.notifier.clone());
+    let mut runtimes = vec![];
+    for name in tasks::NAMES {
+        let counter = Counter::new(mailer.clone(), notifier.clone());
+        (backend.mailer, backend.notifier) = (counter.clone(), counter.clone());
+        runtimes.push((backend.runtime(name, RuntimeSettings::default())?, counter));
+    }
+    (backend.mailer, backend.notifier) = (mailer, notifier);
+    Ok(runtimes)
+}
+
+/// What one fired slot of one task did.
+pub struct SlotDone {
+    pub task: usize,
+    pub time: DateTime<Utc>,
+    pub new: bool,
+    pub planned: u64,
+    pub report: WorkReport,
+    pub sent: Sent,
+    pub errors: Vec<String>,
+}
+
+/// Fires every slot of every task in `[start, end)` in time order, as Scheduler would a few seconds late, and
+/// drains each task's queue after its slot; `done` hears of each fired slot. Returns each task's tally.
+pub async fn drive(
+    runtimes: &[(JobRuntime, Arc<Counter>)],
+    clock: &VirtualClock,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    downtime: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    mut done: impl FnMut(u64, u64, Option<SlotDone>),
+) -> Result<Vec<TaskTally>> {
+    let mut slots: Vec<(DateTime<Utc>, usize)> = vec![];
+    for (i, (runtime, _)) in runtimes.iter().enumerate() {
+        let fires = runtime.schedule.fires_between(start - Duration::seconds(1), end - Duration::seconds(1));
+        slots.extend(fires.map(|t| (t, i)));
+    }
+    slots.sort();
+    let mut tallies: Vec<TaskTally> =
+        runtimes.iter().map(|(r, _)| TaskTally { task: r.task.name().to_string(), ..Default::default() }).collect();
+    let total = slots.len() as u64;
+    for (n, (time, i)) in slots.into_iter().enumerate() {
+        let tally = &mut tallies[i];
+        if downtime.is_some_and(|(from, to)| from <= time && time < to) {
+            tally.missed += 1;
+            done(n as u64 + 1, total, None);
+            continue;
+        }
+        let (runtime, counter) = &runtimes[i];
+        let before = counter.sent().0;
+        // Scheduler fires within the minute; a few seconds late is typical.
+        clock.set(time + Duration::seconds(3));
+        let plan = runtime.plan(Trigger { time, source: TriggerSource::Scheduler, task: None }).await?;
+        tally.fired += 1;
+        tally.caught_up += plan.caught_up.len() as u64;
+        tally.skipped += plan.skipped_slots.len() as u64;
+        tally.messages += plan.messages + plan.caught_up.iter().map(|r| r.messages).sum::<u64>();
+        let report = drain(runtime, clock, tally).await?;
+        let after = counter.sent().0;
+        let sent = Sent {
+            emails: after.emails - before.emails,
+            sms: after.sms - before.sms,
+            pushes: after.pushes - before.pushes,
+        };
+        let new = !matches!(plan.status, PlanStatus::AlreadyPlanned);
+        let slot = SlotDone { task: i, time, new, planned: plan.planned, report, sent, errors: plan.errors };
+        done(n as u64 + 1, total, Some(slot));
+    }
+    for (tally, (_, counter)) in tallies.iter_mut().zip(runtimes) {
+        (tally.sent, tally.duplicates) = counter.sent();
+    }
+    Ok(tallies)
+}
+
+/// How much virtual time a drain lets pass for messages waiting out a retry delay or a night's hold.
 const RETRY_WAIT: Duration = Duration::minutes(1);
-const MAX_RETRY_WAITS: u32 = 60;
+const MAX_WAIT: Duration = Duration::hours(12);
+
+/// Works the task's queue until it is empty, letting virtual time pass for messages waiting to be retried or
+/// held to the morning; the clock comes back to where it was, as the next slot is earlier than a held message.
+async fn drain(runtime: &JobRuntime, clock: &VirtualClock, tally: &mut TaskTally) -> Result<WorkReport> {
+    let mut total = WorkReport::default();
+    let mut waited = Duration::zero();
+    loop {
+        for batch in runtime.drain().await? {
+            let (retried, dead) = batch.retried_and_dead_lettered();
+            tally.retries += retried;
+            tally.dead_lettered += dead;
+            total.merge(&batch.totals());
+        }
+        if runtime.queue.depth().await? == 0 {
+            clock.advance(-waited);
+            return Ok(total);
+        }
+        anyhow::ensure!(waited < MAX_WAIT, "{}: messages still waiting after {MAX_WAIT}", runtime.task.name());
+        clock.advance(RETRY_WAIT);
+        waited += RETRY_WAIT;
+    }
+}
 
 pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTally>> {
     std::fs::create_dir_all(&spec.data_dir).with_context(|| format!("creating {}", spec.data_dir.display()))?;
@@ -93,65 +247,16 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
     let days = (spec.to - spec.from).num_days() as u32 + 2;
     let seed = SeedSpec { users: spec.users, last_day: spec.to, days, with_unknown_zone: true, seed: 42 };
     seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &seed).await?;
-
-    let mut runtimes: Vec<(JobRuntime, Arc<Tally>)> = vec![];
-    let mut slots: Vec<(DateTime<Utc>, usize)> = vec![];
-    for (i, name) in tasks::NAMES.iter().enumerate() {
-        let tally = Arc::new(Tally::default());
-        backend.mailer = tally.clone();
-        let runtime = backend.runtime(name, RuntimeSettings::default())?;
-        slots.extend(
-            runtime.schedule.fires_between(start - Duration::seconds(1), end - Duration::seconds(1)).map(|t| (t, i)),
-        );
-        runtimes.push((runtime, tally));
-    }
-    slots.sort();
-
-    let mut tallies: Vec<TaskTally> =
-        tasks::NAMES.iter().map(|name| TaskTally { task: name.to_string(), ..Default::default() }).collect();
-    let total = slots.len() as u64;
-    for (done, (time, i)) in slots.into_iter().enumerate() {
-        on_slot(done as u64 + 1, total);
-        let tally = &mut tallies[i];
-        if spec.downtime.is_some_and(|(from, to)| from <= time && time < to) {
-            tally.missed += 1;
-            continue;
-        }
-        let runtime = &runtimes[i].0;
-        // Scheduler fires within the minute; a few seconds late is typical.
-        clock.set(time + Duration::seconds(3));
-        let plan = runtime.plan(Trigger { time, source: TriggerSource::Scheduler, task: None }).await?;
-        tally.fired += 1;
-        tally.caught_up += plan.caught_up.len() as u64;
-        tally.skipped += plan.skipped_slots.len() as u64;
-        tally.messages += plan.messages + plan.caught_up.iter().map(|r| r.messages).sum::<u64>();
-        drain(runtime, &clock, tally).await?;
-    }
-    for (tally, (_, mailer)) in tallies.iter_mut().zip(&runtimes) {
-        (tally.emails, tally.duplicates) = mailer.counts();
-    }
-    Ok(tallies)
-}
-
-/// Works the task's queue until it is empty, letting virtual time pass for messages waiting to be retried.
-async fn drain(runtime: &JobRuntime, clock: &VirtualClock, tally: &mut TaskTally) -> Result<()> {
-    for _ in 0..MAX_RETRY_WAITS {
-        for batch in runtime.drain().await? {
-            let (retried, dead) = batch.retried_and_dead_lettered();
-            tally.retries += retried;
-            tally.dead_lettered += dead;
-        }
-        if runtime.queue.depth().await? == 0 {
-            return Ok(());
-        }
-        clock.advance(RETRY_WAIT);
-    }
-    anyhow::bail!("{}: messages still waiting after {MAX_RETRY_WAITS} minutes of retries", runtime.task.name())
+    // Nothing is written: the counters count, a null mailer and a memory notifier take the messages.
+    backend.mailer = Arc::new(NullMailer::default());
+    backend.notifier = Arc::new(shared::memory::MemoryNotifier::default());
+    let runtimes = runtimes(&mut backend)?;
+    drive(&runtimes, &clock, (start, end), spec.downtime, |n, total, _| on_slot(n, total)).await
 }
 
 pub fn print(tallies: &[TaskTally]) {
     println!(
-        "{:<16} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>7} {:>13} {:>10}",
+        "{:<24} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>6} {:>7} {:>13} {:>10}",
         "task",
         "fired",
         "missed",
@@ -159,24 +264,39 @@ pub fn print(tallies: &[TaskTally]) {
         "skipped",
         "messages",
         "emails",
+        "sms",
+        "pushes",
         "retries",
         "dead-lettered",
         "duplicates"
     );
     for t in tallies {
         println!(
-            "{:<16} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>7} {:>13} {:>10}",
+            "{:<24} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>6} {:>7} {:>13} {:>10}",
             t.task,
             t.fired,
             t.missed,
             t.caught_up,
             t.skipped,
             t.messages,
-            t.emails,
+            t.sent.emails,
+            t.sent.sms,
+            t.sent.pushes,
             t.retries,
             t.dead_lettered,
             t.duplicates
         );
     }
-    println!("(No task sends SMS or push yet: emails are all there is to count.)");
+}
+
+/// Sums sends by (task, UTC day): the demo's table.
+pub fn by_day(slots: &[SlotDone]) -> BTreeMap<(usize, NaiveDate), (u64, Sent, WorkReport)> {
+    let mut days: BTreeMap<(usize, NaiveDate), (u64, Sent, WorkReport)> = BTreeMap::new();
+    for slot in slots {
+        let day = days.entry((slot.task, slot.time.date_naive())).or_default();
+        day.0 += slot.planned;
+        day.1.add(slot.sent);
+        day.2.merge(&slot.report);
+    }
+    days
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use jobs::simulate::{self, Spec, TaskTally};
+use jobs::simulate::{self, Sent, Spec, TaskTally};
 use sqlx::{Connection, SqliteConnection};
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -61,7 +61,7 @@ async fn a_month_across_dst_with_downtime_sends_each_summary_once() {
             caught_up: 5,
             skipped: 0,
             messages: summary.messages,
-            emails,
+            sent: Sent { emails, sms: 0, pushes: 0 },
             duplicates: 0,
             retries: 0,
             dead_lettered: 0,

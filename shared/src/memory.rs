@@ -111,7 +111,10 @@ impl Notifier for MemoryNotifier {
 
 /// Contacts kept as given, with every device (enabled or not) and choice the port records.
 #[derive(Debug, Default)]
-pub struct MemoryContacts(Mutex<Vec<(Contact, Vec<(Device, bool)>)>>);
+pub struct MemoryContacts(Mutex<Vec<(Contact, Devices)>>);
+
+/// A user's devices, each with whether it is enabled.
+type Devices = Vec<(Device, bool)>;
 
 impl MemoryContacts {
     /// The contacts with their devices enabled.

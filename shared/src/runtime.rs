@@ -46,6 +46,11 @@ pub trait Task: Send + Sync {
     async fn plan(&self, slot: Slot, fanout: &mut Fanout<'_>) -> Result<()>;
     /// Performs one planned chunk. A `Permanent` error means the payload itself is bad.
     async fn work(&self, slot: Slot, payload: Value, deliveries: &Deliveries<'_>) -> Result<WorkReport>;
+    /// For a task sent at a local time in each user's zone, that time and its cadence: what `jobs preview`
+    /// needs to know which period a user's message is about at a given moment.
+    fn local_time(&self) -> Option<(chrono::NaiveTime, crate::tasks::local_time::Cadence)> {
+        None
+    }
 }
 
 /// What a task does, at its next plan, with the slots its schedule fired while nothing ran (downtime, a broken

@@ -47,6 +47,11 @@ impl Cadence {
         }
     }
 
+    /// The period the latest firing on or before local date `today` was about (`jobs preview`).
+    pub fn latest(self, today: NaiveDate) -> NaiveDate {
+        today.iter_days().rev().find_map(|day| self.period(day)).expect("every cadence fires within a month")
+    }
+
     /// The period before `period`.
     pub fn previous(self, period: NaiveDate) -> NaiveDate {
         match self {
@@ -219,6 +224,13 @@ mod tests {
         assert_eq!(Cadence::MonthBefore.period(d("2026-03-02")), None);
         assert_eq!(Cadence::SameDay.period(d("2026-03-02")), Some(d("2026-03-02")));
         assert_eq!(Cadence::DayAfter.period(d("2026-12-31")), Some(d("2027-01-01")));
+    }
+
+    #[test]
+    fn the_latest_period_is_that_of_the_last_firing() {
+        assert_eq!(Cadence::WeekBefore.latest(d("2026-12-02")), d("2026-11-23"), "Monday 30 Nov fired last");
+        assert_eq!(Cadence::MonthBefore.latest(d("2026-12-15")), d("2026-11-01"));
+        assert_eq!(Cadence::DayBefore.latest(d("2026-12-15")), d("2026-12-14"));
     }
 
     #[test]
