@@ -13,7 +13,7 @@ use shared::{
     limits::Pace,
     memory::{MemoryNotifier, MemoryQueue, NullMailer},
     runtime::{JobRuntime, RuntimeSettings, WorkReport},
-    tasks::{self, fitness::daily_summary, messages::Letterhead},
+    tasks::{self, messages::Letterhead},
     time::VirtualClock,
 };
 use sqlx::{Connection, PgConnection};
@@ -26,6 +26,8 @@ pub enum Bench {
     Throughput(Args),
     /// Process start to the first poll of the runtime API.
     ColdStart(ColdStartArgs),
+    /// Building a month's standings (monthly-report's ranks) over the throughput benchmark's data.
+    Standings(StandingsArgs),
     /// Next-fire-time evaluations per second for representative schedule expressions.
     NextFire,
 }
@@ -34,6 +36,7 @@ pub async fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Throughput(args) => throughput(args).await,
         Bench::ColdStart(args) => cold_start(args).await,
+        Bench::Standings(args) => standings(args).await,
         Bench::NextFire => {
             next_fire();
             Ok(())
@@ -50,9 +53,44 @@ pub struct Args {
     database: String,
     #[arg(long, default_value_t = 100_000)]
     users: usize,
-    /// The UTC day whose 24 slots are run.
+    /// The last day of the seeded workouts, and the UTC day the run's slots start at.
     #[arg(long, default_value = "2026-11-22")]
     day: NaiveDate,
+    /// The task whose slots are run.
+    #[arg(long, default_value = "daily-summary")]
+    task: String,
+    /// Hours of slots from the day's start: 24 for a daily task; 48 reaches every zone's Monday 08:00 for
+    /// weekly-report from a Sunday.
+    #[arg(long, default_value_t = 24)]
+    hours: i64,
+}
+
+#[derive(clap::Args)]
+pub struct StandingsArgs {
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/jobs_bench")]
+    database_url: String,
+    /// The month's first day.
+    #[arg(long, default_value = "2026-11-01")]
+    month: NaiveDate,
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+/// Times building a month's standings over the benchmark data (seeded by `bench throughput`), from scratch each
+/// run: the one set-based statement every monthly report's rank comes from.
+async fn standings(args: StandingsArgs) -> Result<()> {
+    let store = PgStore::connect(&args.database_url).await.context("connecting to the benchmark database")?;
+    store.migrate().await?;
+    let monthly = Store::Postgres(Arc::new(store)).monthly_reports();
+    let mut db = PgConnection::connect(&args.database_url).await?;
+    for run in 1..=args.runs {
+        sqlx::query("DELETE FROM month_standings WHERE month = $1").bind(args.month).execute(&mut db).await?;
+        sqlx::query("DELETE FROM standings_months WHERE month = $1").bind(args.month).execute(&mut db).await?;
+        let started = Instant::now();
+        let ranked = monthly.build_standings(args.month, chrono::Utc::now()).await?;
+        println!("run {run}: {ranked} users ranked for {} in {:.2} s", args.month, started.elapsed().as_secs_f64());
+    }
+    Ok(())
 }
 
 async fn throughput(args: Args) -> Result<()> {
@@ -72,7 +110,9 @@ async fn throughput(args: Args) -> Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    sqlx::query("TRUNCATE job_runs, run_messages, deliveries, leases, progress").execute(store.pool()).await?;
+    sqlx::query("TRUNCATE job_runs, run_messages, deliveries, leases, progress, month_standings, standings_months")
+        .execute(store.pool())
+        .await?;
     // As autovacuum would have by the time a production table is read: planner statistics for the fresh data.
     sqlx::query("ANALYZE").execute(store.pool()).await?;
     // From here the peak is the worker's own, not the seeding's (Linux: "5" resets VmHWM).
@@ -83,9 +123,10 @@ async fn throughput(args: Args) -> Result<()> {
     let clock = Arc::new(VirtualClock::new(start));
     let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
     let deps = Store::Postgres(store.clone()).deps(mailer.clone(), Arc::new(MemoryNotifier::default()), letterhead);
+    let task = tasks::known(&args.task)?;
     let runtime = JobRuntime {
-        task: tasks::build(daily_summary::NAME, &deps)?,
-        schedule: tasks::schedule(daily_summary::NAME)?,
+        task: tasks::build(task, &deps)?,
+        schedule: tasks::schedule(task)?,
         runs: store.clone(),
         ledger: store.clone(),
         queue: Arc::new(MemoryQueue::default()),
@@ -96,8 +137,8 @@ async fn throughput(args: Args) -> Result<()> {
 
     let (mut plan_time, mut work_time, mut planned, mut messages) = (0.0, 0.0, 0, 0);
     let mut total = WorkReport::default();
-    for hour in 1..=24 {
-        let slot = start + Duration::hours(hour);
+    let end = start + Duration::hours(args.hours);
+    for slot in runtime.schedule.fires_between(start, end).collect::<Vec<_>>() {
         clock.set(slot);
         let started = Instant::now();
         let plan = runtime.plan(Trigger { time: slot, source: TriggerSource::Scheduler, task: None }).await?;
@@ -111,7 +152,7 @@ async fn throughput(args: Args) -> Result<()> {
         work_time += started.elapsed().as_secs_f64();
     }
     let seconds = plan_time + work_time;
-    println!("daily-summary over 24 hourly slots of {}, PostgreSQL, null mailer:", args.day);
+    println!("{task} over the slots of {start} .. {end}, PostgreSQL, null mailer:");
     println!("  users planned   {planned} in {messages} messages");
     println!("  emails          {} (null mailer saw {})", total.sent, mailer.count());
     println!("  skipped         {:?}", total.skipped);
