@@ -1,43 +1,196 @@
 //! `jobs simulate` over a month that crosses the end of summer time in Europe (25 October) and the United States
-//! (1 November), with five hours of downtime: exact counts, and every active, opted-in user mailed once for each
-//! active day whose next local 06:00 fell in the month — computed here from the data, independently of the task.
+//! (1 November), with five hours of downtime: exact slot counts, and every task's messages per channel equal to
+//! what is computed here from the seeded data alone — who was due when, on which channel their choices and
+//! devices put them — independently of the tasks' code.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use jobs::simulate::{self, Sent, Spec, TaskTally};
+use shared::time::wall_clock_instant;
 use sqlx::{Connection, SqliteConnection};
 
 fn utc(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-/// The emails a correct daily summary sends: one per (opted-in user with a real zone, active local day) whose
-/// following local 06:00 is covered by an hourly slot of the range.
-async fn expected_emails(db: &std::path::Path, start: DateTime<Utc>, end: DateTime<Utc>) -> u64 {
+const START: &str = "2026-10-15T00:00:00Z";
+const END: &str = "2026-11-15T00:00:00Z";
+const INACTIVITY_DAYS: i64 = 3;
+
+/// A seeded user as the expectations need them.
+struct User {
+    zone: Option<Tz>,
+    opted_in: bool,
+    phone: bool,
+    devices: bool,
+    /// (kind, channel) → allowed, as chosen.
+    choices: HashMap<(String, String), bool>,
+    /// Every workout's local date, ascending.
+    days: Vec<NaiveDate>,
+    signed_up: NaiveDate,
+}
+
+impl User {
+    fn allows(&self, kind: &str, channel: &str) -> bool {
+        let choice = self.choices.get(&(kind.to_owned(), channel.to_owned())).copied();
+        match channel {
+            "email" => self.opted_in && choice.unwrap_or(true),
+            "push" => choice.unwrap_or(true),
+            _ => choice.unwrap_or(false),
+        }
+    }
+
+    /// The channel a message of `kind` offered on `offered` goes by: push, else SMS, else email.
+    fn channel(&self, kind: &str, offered: &[&str]) -> Option<&'static str> {
+        let reachable = |c: &str| match c {
+            "push" => self.devices,
+            "sms" => self.phone,
+            _ => true,
+        };
+        ["push", "sms", "email"].into_iter().find(|c| offered.contains(c) && self.allows(kind, c) && reachable(c))
+    }
+
+    fn trained_between(&self, first: NaiveDate, last: NaiveDate) -> bool {
+        self.days.iter().any(|d| first <= *d && *d <= last)
+    }
+}
+
+/// Whether the hourly slot that reaches `at` local on `date` in `zone` is one of the simulated ones.
+fn in_range(zone: Tz, date: NaiveDate, at: NaiveTime) -> bool {
+    let due = wall_clock_instant(zone, date, at);
+    let slot = DateTime::from_timestamp((due.timestamp() + 3599).div_euclid(3600) * 3600, 0).unwrap();
+    utc(START) <= slot && slot < utc(END)
+}
+
+fn count(sent: &mut Sent, channel: Option<&str>) {
+    match channel {
+        Some("email") => sent.emails += 1,
+        Some("sms") => sent.sms += 1,
+        Some("push") => sent.pushes += 1,
+        _ => {}
+    }
+}
+
+async fn users(conn: &mut SqliteConnection) -> HashMap<i64, User> {
+    let rows: Vec<(i64, String, bool, Option<String>, String)> =
+        sqlx::query_as("SELECT id, time_zone, email_opt_in, phone, created_at FROM users")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    let mut users: HashMap<i64, User> = rows
+        .into_iter()
+        .map(|(id, zone, opted_in, phone, created)| {
+            let user = User {
+                zone: zone.parse().ok(),
+                opted_in,
+                phone: phone.is_some_and(|p| shared::channels::is_e164(&p)),
+                devices: false,
+                choices: HashMap::new(),
+                days: vec![],
+                signed_up: created[..10].parse().unwrap(),
+            };
+            (id, user)
+        })
+        .collect();
+    let devices: Vec<(i64,)> =
+        sqlx::query_as("SELECT DISTINCT user_id FROM devices WHERE enabled").fetch_all(&mut *conn).await.unwrap();
+    for (id,) in devices {
+        users.get_mut(&id).unwrap().devices = true;
+    }
+    let choices: Vec<(i64, String, String, bool)> =
+        sqlx::query_as("SELECT user_id, kind, channel, allowed FROM preferences").fetch_all(&mut *conn).await.unwrap();
+    for (id, kind, channel, allowed) in choices {
+        users.get_mut(&id).unwrap().choices.insert((kind, channel), allowed);
+    }
+    let days: Vec<(i64, NaiveDate)> =
+        sqlx::query_as("SELECT DISTINCT user_id, local_date FROM workouts ORDER BY user_id, local_date")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    for (id, day) in days {
+        users.get_mut(&id).unwrap().days.push(day);
+    }
+    users
+}
+
+/// What each task must have sent, computed from the data and the rules the README states.
+async fn expected(db: &std::path::Path) -> HashMap<&'static str, Sent> {
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    let days: Vec<(String, bool, NaiveDate)> = sqlx::query_as(
-        "SELECT DISTINCT u.time_zone, u.email_opt_in, w.local_date, u.id FROM workouts w JOIN users u ON u.id = w.user_id",
+    let users = users(&mut conn).await;
+    let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
+    let days: Vec<NaiveDate> = {
+        let first = utc(START).date_naive() - Duration::days(2);
+        (0..36).map(|d| first + Duration::days(d)).collect()
+    };
+    let mut sent: HashMap<&'static str, Sent> = HashMap::new();
+    for user in users.values() {
+        let Some(zone) = user.zone else { continue };
+        for &day in &days {
+            // daily-summary: at 06:00, the day before, if they trained.
+            if in_range(zone, day, at(6)) && user.trained_between(day - Duration::days(1), day - Duration::days(1)) {
+                count(sent.entry("daily-summary").or_default(), user.channel("reports", &["email"]));
+            }
+            // weekly-report: Monday 08:00, the week before, if they trained.
+            if day.weekday() == Weekday::Mon
+                && in_range(zone, day, at(8))
+                && user.trained_between(day - Duration::days(7), day - Duration::days(1))
+            {
+                count(sent.entry("weekly-report").or_default(), user.channel("reports", &["email"]));
+            }
+            // monthly-report: the 1st at 09:00, the month before, if they trained.
+            if day.day() == 1 && in_range(zone, day, at(9)) {
+                let month = (day - Duration::days(1)).with_day(1).unwrap();
+                if user.trained_between(month, day - Duration::days(1)) {
+                    count(sent.entry("monthly-report").or_default(), user.channel("reports", &["email"]));
+                }
+            }
+        }
+        // inactivity-reminders: at 18:00, one per stretch of INACTIVITY_DAYS or more without a workout (the last
+        // workout is the last one logged at all: a user who trained since is not reminded).
+        let last = user.days.last().copied();
+        let stretches: BTreeSet<NaiveDate> = days
+            .iter()
+            .filter(|&&day| {
+                in_range(zone, day, at(18)) && last.unwrap_or(user.signed_up) <= day - Duration::days(INACTIVITY_DAYS)
+            })
+            .map(|_| last.map_or(user.signed_up, |d| d + Duration::days(1)))
+            .collect();
+        for _ in stretches {
+            count(
+                sent.entry("inactivity-reminders").or_default(),
+                user.channel("reminders", &["push", "sms", "email"]),
+            );
+        }
+    }
+    // challenge-notifications: at 09:00 the day before each edge of each well-formed challenge joined.
+    let joined: Vec<(i64, NaiveDate, NaiveDate)> = sqlx::query_as(
+        "SELECT p.user_id, c.starts_on, c.ends_on FROM challenges c JOIN challenge_participants p ON p.challenge_id = c.id",
     )
     .fetch_all(&mut conn)
     .await
-    .unwrap()
-    .into_iter()
-    .map(|(zone, opt_in, day, _id): (String, bool, NaiveDate, i64)| (zone, opt_in, day))
-    .collect();
-    let six = NaiveTime::from_hms_opt(6, 0, 0).unwrap();
-    days.into_iter()
-        .filter(|(zone, opt_in, day)| {
-            let Ok(tz) = zone.parse::<Tz>() else { return false };
-            let due = tz.from_local_datetime(&(*day + Duration::days(1)).and_time(six)).earliest().unwrap().to_utc();
-            // The slot that plans it: the first hour boundary at or after its 06:00.
-            let slot = DateTime::from_timestamp((due.timestamp() + 3599).div_euclid(3600) * 3600, 0).unwrap();
-            *opt_in && start <= slot && slot < end
-        })
-        .count() as u64
+    .unwrap();
+    for (user_id, starts, ends) in joined {
+        let user = &users[&user_id];
+        let Some(zone) = user.zone else { continue };
+        if ends < starts {
+            continue;
+        }
+        for edge in [starts, ends] {
+            if in_range(zone, edge - Duration::days(1), at(9)) {
+                count(
+                    sent.entry("challenge-notifications").or_default(),
+                    user.channel("challenges", &["push", "sms", "email"]),
+                );
+            }
+        }
+    }
+    sent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_month_across_dst_with_downtime_sends_each_summary_once() {
+async fn a_month_across_dst_with_downtime_sends_each_message_once_on_the_right_channel() {
     let data_dir = std::env::temp_dir().join(format!("jobs-simulate-{}", std::process::id()));
     let spec = Spec {
         from: "2026-10-15".parse().unwrap(),
@@ -48,26 +201,38 @@ async fn a_month_across_dst_with_downtime_sends_each_summary_once() {
         users: 120,
     };
     let tallies = simulate::run(&spec, |_, _| {}).await.unwrap();
-    let emails =
-        expected_emails(&data_dir.join("simulate.db"), utc("2026-10-15T00:00:00Z"), utc("2026-11-15T00:00:00Z")).await;
-    assert!(emails > 500, "the data set is big enough to mean something: {emails}");
-    let summary = &tallies[0];
+    let expected = expected(&data_dir.join("simulate.db")).await;
+    let tally = |task: &str| tallies.iter().find(|t| t.task == task).unwrap_or_else(|| panic!("{task} simulated"));
+
+    let daily = tally("daily-summary");
+    assert!(daily.sent.emails > 500, "the data set is big enough to mean something: {daily:?}");
     assert_eq!(
-        summary,
+        daily,
         &TaskTally {
             task: "daily-summary".into(),
             fired: 31 * 24 - 5,
             missed: 5,
             caught_up: 5,
             skipped: 0,
-            messages: summary.messages,
-            sent: Sent { emails, sms: 0, pushes: 0 },
+            messages: daily.messages,
+            sent: expected["daily-summary"],
             duplicates: 0,
             retries: 0,
             dead_lettered: 0,
         }
     );
-    // Every slot that planned someone sent one message (120 users fit one chunk).
-    assert!(summary.messages > 0 && summary.messages <= 31 * 24);
+    for task in shared::tasks::NAMES {
+        let t = tally(task);
+        assert_eq!(t.sent, expected.get(task).copied().unwrap_or_default(), "{task}: {t:?}");
+        assert_eq!((t.duplicates, t.dead_lettered), (0, 0), "{task}: {t:?}");
+        assert_eq!(t.caught_up, t.missed, "{task}: every missed slot is planned late: {t:?}");
+    }
+    // Each channel is exercised somewhere, so the per-channel checks above mean something.
+    let all = expected.values().fold(Sent::default(), |a, s| Sent {
+        emails: a.emails + s.emails,
+        sms: a.sms + s.sms,
+        pushes: a.pushes + s.pushes,
+    });
+    assert!(all.sms > 0 && all.pushes > 0, "{expected:?}");
     std::fs::remove_dir_all(data_dir).ok();
 }
