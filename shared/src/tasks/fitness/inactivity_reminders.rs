@@ -94,7 +94,7 @@ impl Task for InactivityReminders {
         let mut messages = vec![];
         for (today, users) in by_day {
             let inactive = self.inactive.inactive(&users, today, self.days).await?;
-            report.skip("trained recently", (users.len() - inactive.len()) as u64);
+            report.skip("active recently or signed up recently", (users.len() - inactive.len()) as u64);
             for user in inactive {
                 let footer = self.letterhead.footer(user.user_id, Kind::Reminders, now);
                 messages.push(Message {
