@@ -2,6 +2,7 @@
 //! how unsubscribe links are signed. A missing or malformed variable is an error that names it; the database
 //! URL and the signing key never show in `Debug`.
 
+use shared::tasks::fitness::inactivity_reminders::DEFAULT_DAYS;
 use std::{fmt, path::PathBuf};
 
 /// A value that must not reach logs.
@@ -74,6 +75,8 @@ pub struct Config {
     pub max_concurrency: u32,
     /// Set when `UNSUBSCRIBE_URL` is, with the key then required.
     pub links: Option<LinksConfig>,
+    /// `INACTIVITY_DAYS`: days without a workout before an inactivity reminder; 3 unless set.
+    pub inactivity_days: u32,
 }
 
 /// The unsubscribe function's configuration: it needs no queue and no mailer.
@@ -103,6 +106,7 @@ impl Config {
             send_rate: None,
             max_concurrency: 1,
             links: None,
+            inactivity_days: DEFAULT_DAYS,
         }
     }
 
@@ -153,6 +157,14 @@ impl Config {
                 preferences_url: lookup("PREFERENCES_URL"),
             }),
         };
+        let inactivity_days = match lookup("INACTIVITY_DAYS") {
+            None => DEFAULT_DAYS,
+            // Zero would remind everyone every day, on the day they trained too.
+            Some(n) => n.parse().ok().filter(|n| (1..=365).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                name: "INACTIVITY_DAYS",
+                reason: format!("{n:?} is not a whole number of days from 1 to 365"),
+            })?,
+        };
         Ok(Self {
             database_url: Secret::new(database_url),
             queue,
@@ -161,6 +173,7 @@ impl Config {
             send_rate,
             max_concurrency,
             links,
+            inactivity_days,
         })
     }
 }
@@ -273,6 +286,18 @@ mod tests {
         assert_eq!(c.key, KeySource::SecretArn("arn:aws:secretsmanager:k".into()));
         let err = UnsubscribeConfig::from_lookup(|_| None).unwrap_err();
         assert_eq!(err, ConfigError::Missing("DATABASE_URL"));
+    }
+
+    #[test]
+    fn inactivity_days_default_to_three_and_a_malformed_value_is_named() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().inactivity_days, 3);
+        assert_eq!(config(&[base[0], base[1], ("INACTIVITY_DAYS", "7")]).unwrap().inactivity_days, 7);
+        for bad in ["0", "-2", "three", "2.5", "366"] {
+            let err = config(&[base[0], base[1], ("INACTIVITY_DAYS", bad)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { name: "INACTIVITY_DAYS", .. }), "{bad}: {err:?}");
+            assert!(err.to_string().contains("INACTIVITY_DAYS"), "{err}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use shared::{
         Notifier, Progress, Queue, RunStore, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
-    tasks::{self, messages::Letterhead, Deps},
+    tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
     time::Clock,
     unsubscribe::Signer,
 };
@@ -131,7 +131,8 @@ impl Store {
 }
 
 impl Store {
-    /// What the tasks need, with this store's ports and the given senders.
+    /// What the tasks need, with this store's ports and the given senders, and the tasks' default settings
+    /// (`Backend::runtime` sets the configured ones).
     pub fn deps(&self, mailer: Arc<dyn Mailer>, notifier: Arc<dyn Notifier>, letterhead: Letterhead) -> Deps {
         Deps {
             activity: self.activity(),
@@ -142,6 +143,7 @@ impl Store {
             challenges: self.challenge_notices(),
             channels: Channels { mailer, notifier, contacts: self.contacts() },
             letterhead,
+            inactivity_days: inactivity_reminders::DEFAULT_DAYS,
         }
     }
 }
@@ -228,7 +230,10 @@ impl Backend {
 
     /// The named task's runtime over these adapters; an unknown name is a clear error.
     pub fn runtime(&self, task: &str, settings: RuntimeSettings) -> shared::Result<JobRuntime> {
-        let deps = self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone());
+        let deps = Deps {
+            inactivity_days: self.config.inactivity_days,
+            ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
+        };
         Ok(JobRuntime {
             task: tasks::build(task, &deps)?,
             schedule: tasks::schedule(task)?,

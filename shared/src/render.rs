@@ -54,6 +54,31 @@ pub fn email(
     })
 }
 
+/// Another form of a message over its context, with a template of its own that reads the context's fields:
+/// `form!(Sms, "fitness/x.sms.txt", Context)` is `struct Sms<'a>(&'a Context<'a>)`, deref'ing to the context.
+/// The text part of an email, an SMS and a push body are forms of one context, so they cannot disagree.
+macro_rules! form {
+    ($form:ident, $path:literal, $context:ident) => {
+        #[derive(askama::Template)]
+        #[template(path = $path)]
+        struct $form<'a>(&'a $context<'a>);
+
+        impl<'a> std::ops::Deref for $form<'a> {
+            type Target = $context<'a>;
+
+            fn deref(&self) -> &Self::Target {
+                self.0
+            }
+        }
+    };
+}
+pub(crate) use form;
+
+/// A template rendered for an SMS or a push, where a failure is the task's bug, never the recipient's.
+pub fn text(template: &impl Template, what: &str) -> Result<String> {
+    template.render().map(|text| text.trim().to_owned()).map_err(|e| Error::permanent(format!("rendering {what}: {e}")))
+}
+
 /// `95` → "1 h 35 min".
 pub fn duration(minutes: i64) -> String {
     match (minutes / 60, minutes % 60) {

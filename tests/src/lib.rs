@@ -3,6 +3,7 @@
 pub mod db;
 pub mod lambda_api;
 pub mod moto;
+pub mod nudges;
 pub mod queue_contract;
 pub mod store_contract;
 pub mod template;

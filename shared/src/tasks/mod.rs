@@ -17,10 +17,10 @@ pub mod fitness;
 pub mod local_time;
 pub mod messages;
 
-use fitness::daily_summary;
+use fitness::{challenge_notifications, daily_summary, inactivity_reminders};
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
-pub const NAMES: &[&str] = &[daily_summary::NAME];
+pub const NAMES: &[&str] = &[daily_summary::NAME, inactivity_reminders::NAME, challenge_notifications::NAME];
 
 /// What the tasks need from the world.
 #[derive(Clone)]
@@ -33,6 +33,8 @@ pub struct Deps {
     pub challenges: Arc<dyn ChallengeNotices>,
     pub channels: Channels,
     pub letterhead: messages::Letterhead,
+    /// Days without a workout before an inactivity reminder.
+    pub inactivity_days: u32,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -50,6 +52,21 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
         daily_summary::NAME => Ok(Arc::new(daily_summary::DailySummary {
             store: deps.activity.clone(),
             progress: deps.progress.clone(),
+            channels: deps.channels.clone(),
+            letterhead: deps.letterhead.clone(),
+            chunk_size: 500,
+        })),
+        inactivity_reminders::NAME => Ok(Arc::new(inactivity_reminders::InactivityReminders {
+            store: deps.activity.clone(),
+            inactive: deps.inactivity.clone(),
+            channels: deps.channels.clone(),
+            letterhead: deps.letterhead.clone(),
+            days: deps.inactivity_days,
+            chunk_size: 500,
+        })),
+        challenge_notifications::NAME => Ok(Arc::new(challenge_notifications::ChallengeNotifications {
+            store: deps.activity.clone(),
+            challenges: deps.challenges.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             chunk_size: 500,

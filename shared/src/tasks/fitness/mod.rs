@@ -1,3 +1,5 @@
 //! The fitness app's tasks: what its users receive about their training.
 
+pub mod challenge_notifications;
 pub mod daily_summary;
+pub mod inactivity_reminders;
