@@ -76,6 +76,10 @@ impl Task for ChallengeNotifications {
         Overlap::Wait(std::time::Duration::from_secs(20))
     }
 
+    fn local_time(&self) -> Option<(NaiveTime, Cadence)> {
+        Some((send_at(), Cadence::DayAfter))
+    }
+
     async fn plan(&self, slot: Slot, fanout: &mut Fanout<'_>) -> Result<()> {
         let local = LocalTime {
             task: NAME,

@@ -64,6 +64,10 @@ impl Task for InactivityReminders {
         Overlap::Wait(std::time::Duration::from_secs(20))
     }
 
+    fn local_time(&self) -> Option<(NaiveTime, Cadence)> {
+        Some((send_at(), Cadence::SameDay))
+    }
+
     async fn plan(&self, slot: Slot, fanout: &mut Fanout<'_>) -> Result<()> {
         let local = LocalTime {
             task: NAME,
