@@ -1,4 +1,4 @@
-//! Shared helpers of the workspace integration tests: fresh databases, the moto server, a Lambda runtime API, contract suites.
+//! Shared helpers of the workspace integration tests: fresh databases, the moto server, a Lambda runtime API, contract suites, a task's runtime on either stack.
 
 pub mod db;
 pub mod lambda_api;
@@ -6,4 +6,5 @@ pub mod moto;
 pub mod nudges;
 pub mod queue_contract;
 pub mod store_contract;
+pub mod task_stack;
 pub mod template;

@@ -17,10 +17,16 @@ pub mod fitness;
 pub mod local_time;
 pub mod messages;
 
-use fitness::{challenge_notifications, daily_summary, inactivity_reminders};
+use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
-pub const NAMES: &[&str] = &[daily_summary::NAME, inactivity_reminders::NAME, challenge_notifications::NAME];
+pub const NAMES: &[&str] = &[
+    daily_summary::NAME,
+    weekly_report::NAME,
+    monthly_report::NAME,
+    inactivity_reminders::NAME,
+    challenge_notifications::NAME,
+];
 
 /// What the tasks need from the world.
 #[derive(Clone)]
@@ -51,6 +57,22 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
     match known(name)? {
         daily_summary::NAME => Ok(Arc::new(daily_summary::DailySummary {
             store: deps.activity.clone(),
+            progress: deps.progress.clone(),
+            channels: deps.channels.clone(),
+            letterhead: deps.letterhead.clone(),
+            chunk_size: 500,
+        })),
+        weekly_report::NAME => Ok(Arc::new(weekly_report::WeeklyReport {
+            activity: deps.activity.clone(),
+            weeks: deps.weekly.clone(),
+            progress: deps.progress.clone(),
+            channels: deps.channels.clone(),
+            letterhead: deps.letterhead.clone(),
+            chunk_size: 500,
+        })),
+        monthly_report::NAME => Ok(Arc::new(monthly_report::MonthlyReport {
+            activity: deps.activity.clone(),
+            months: deps.monthly.clone(),
             progress: deps.progress.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
@@ -105,6 +127,35 @@ mod tests {
         }
         for (task, ..) in SCHEDULES {
             assert!(NAMES.contains(task), "template.yaml schedules {task:?}, which no task is named");
+        }
+    }
+
+    /// The reports' schedules fire only on some UTC days: each must still fire in the hour that every zone, from
+    /// UTC+14 to UTC-12, reaches its local send time, across month ends (leap February too) and DST changes.
+    #[test]
+    fn the_report_schedules_fire_in_every_hour_a_zone_reaches_its_send_time() {
+        use crate::time::{wall_clock_instant, Slot};
+        use chrono::{Duration, NaiveDate};
+        let zones = ["Pacific/Kiritimati", "Etc/GMT+12", "Pacific/Chatham", "America/St_Johns", "Europe/London"];
+        let cases = [
+            (weekly_report::NAME, weekly_report::send_at(), ["2026-03-02", "2026-03-30", "2026-10-26", "2026-11-30"]),
+            (monthly_report::NAME, monthly_report::send_at(), ["2026-03-01", "2028-03-01", "2026-05-01", "2027-01-01"]),
+        ];
+        for (name, at, dates) in cases {
+            let schedule = schedule(name).unwrap();
+            for zone in zones {
+                for date in dates {
+                    let instant = wall_clock_instant(zone.parse().unwrap(), date.parse::<NaiveDate>().unwrap(), at);
+                    // The slot whose hour (after, until] holds the instant.
+                    let slot =
+                        Slot::new(instant - Duration::seconds(1), Duration::hours(1)).time() + Duration::hours(1);
+                    assert_eq!(
+                        schedule.next_after(slot - Duration::seconds(1)),
+                        Some(slot),
+                        "{name} does not fire at {slot}, when {zone} reaches {at} on {date}"
+                    );
+                }
+            }
         }
     }
 

@@ -1,0 +1,6 @@
+//! Lambda: monthly-report (`shared::tasks::fitness::monthly_report`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    infra::lambda::serve(shared::tasks::fitness::monthly_report::NAME).await
+}

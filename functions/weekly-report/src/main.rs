@@ -1,0 +1,6 @@
+//! Lambda: weekly-report (`shared::tasks::fitness::weekly_report`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    infra::lambda::serve(shared::tasks::fitness::weekly_report::NAME).await
+}
