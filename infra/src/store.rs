@@ -218,22 +218,19 @@ pub(crate) mod weekly_report {
 
     /// One `WeekActivity` per (user, Monday) with a workout that week, from the days of its chart with one.
     pub fn assemble(days: Vec<DayRow>, records: Vec<RecordRow>) -> Vec<WeekActivity> {
-        // Each week with its best day's minutes so far.
-        let mut weeks: BTreeMap<(i64, NaiveDate), (WeekActivity, i64)> = BTreeMap::new();
+        let mut weeks: BTreeMap<(i64, NaiveDate), WeekActivity> = BTreeMap::new();
         for (user_id, monday, day, workouts, minutes, calories, volume) in days {
-            let (week, best_minutes) = weeks.entry((user_id, monday)).or_insert_with(|| {
-                let blank = WeekActivity {
-                    user_id,
-                    monday,
-                    workouts: 0,
-                    minutes: 0,
-                    calories: 0,
-                    volume_kg: 0.0,
-                    records: vec![],
-                    best_day: monday,
-                    minutes_by_week: vec![0; WEEKS as usize],
-                };
-                (blank, -1)
+            let week = weeks.entry((user_id, monday)).or_insert_with(|| WeekActivity {
+                user_id,
+                monday,
+                workouts: 0,
+                minutes: 0,
+                calories: 0,
+                volume_kg: 0.0,
+                records: vec![],
+                best_day: monday,
+                best_day_minutes: -1,
+                minutes_by_week: vec![0; WEEKS as usize],
             });
             let nth = (day - window(monday).0).num_days() / 7;
             week.minutes_by_week[nth as usize] += minutes;
@@ -242,18 +239,18 @@ pub(crate) mod weekly_report {
                 week.minutes += minutes;
                 week.calories += calories;
                 week.volume_kg += volume;
-                if minutes > *best_minutes || (minutes == *best_minutes && day < week.best_day) {
-                    (week.best_day, *best_minutes) = (day, minutes);
+                if minutes > week.best_day_minutes || (minutes == week.best_day_minutes && day < week.best_day) {
+                    (week.best_day, week.best_day_minutes) = (day, minutes);
                 }
             }
         }
         for (user_id, monday, exercise, weight_kg, reps) in records {
-            if let Some((week, _)) = weeks.get_mut(&(user_id, monday)) {
+            if let Some(week) = weeks.get_mut(&(user_id, monday)) {
                 week.records.push(RecordLine { exercise, weight_kg, reps });
             }
         }
         // A user active only in the weeks before has no report.
-        weeks.into_values().map(|(week, _)| week).filter(|week| week.workouts > 0).collect()
+        weeks.into_values().filter(|week| week.workouts > 0).collect()
     }
 }
 

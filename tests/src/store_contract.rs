@@ -536,7 +536,7 @@ pub async fn a_weeks_report_adds_up_monday_to_sunday_with_eight_weeks_of_minutes
     assert_eq!(a.volume_kg, 100.0 * 5.0 + 80.0 * 10.0 + 60.0 * 8.0, "the week's sets only");
     let records: Vec<_> = a.records.iter().map(|r| (r.exercise.as_str(), r.weight_kg, r.reps)).collect();
     assert_eq!(records, [("Squat", 100.0, 5), ("Bench", 60.0, 8)]);
-    assert_eq!(a.best_day, monday, "30 minutes on Monday and on Sunday: the earlier");
+    assert_eq!((a.best_day, a.best_day_minutes), (monday, 30), "30 minutes on Monday and on Sunday: the earlier");
     assert_eq!(a.minutes_by_week, [15, 0, 0, 0, 0, 0, 25, 60]);
     let c = &weeks[1];
     assert_eq!((c.workouts, c.minutes, c.volume_kg, c.best_day), (1, 45, 0.0, day("2026-11-18")));

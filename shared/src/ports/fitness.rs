@@ -105,6 +105,8 @@ pub struct WeekActivity {
     pub records: Vec<RecordLine>,
     /// The local day with the most minutes; of equal days, the earliest.
     pub best_day: NaiveDate,
+    /// That day's minutes.
+    pub best_day_minutes: i64,
     /// Minutes of the eight weeks ending with this one, oldest first, weeks without a workout as 0.
     pub minutes_by_week: Vec<i64>,
 }

@@ -2,7 +2,7 @@
 //! user's choices and reachability pick (`channels::route`), waits out the user's night if it is a push or an
 //! SMS (`channels::quiet_until`), and is delivered at most once by its delivery key.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::collections::HashMap;
 
@@ -12,6 +12,7 @@ use crate::{
     ports::{Channel, Contact, DeliveryKey, Kind},
     render::Footer,
     runtime::WorkReport,
+    tasks::local_time::Chunk,
     unsubscribe::Signer,
     Error, Result,
 };
@@ -38,9 +39,20 @@ impl Letterhead {
     }
 }
 
-/// The contacts of the users of a chunk, by id.
-pub async fn contacts(channels: &Channels, user_ids: &[i64]) -> Result<HashMap<i64, Contact>> {
-    Ok(channels.contacts.contacts(user_ids).await?.into_iter().map(|c| (c.user_id, c)).collect())
+/// The contacts of a chunk's users, by id, and the (user, period) pairs of those that still exist; the others
+/// are counted in `report` as deleted.
+pub async fn reachable(
+    channels: &Channels,
+    chunk: &Chunk,
+    report: &mut WorkReport,
+) -> Result<(HashMap<i64, Contact>, Vec<(i64, NaiveDate)>)> {
+    let ids: Vec<i64> = chunk.users.iter().map(|u| u.id).collect();
+    let contacts: HashMap<i64, Contact> =
+        channels.contacts.contacts(&ids).await?.into_iter().map(|c| (c.user_id, c)).collect();
+    let due: Vec<(i64, NaiveDate)> =
+        chunk.users.iter().filter(|due| contacts.contains_key(&due.id)).map(|due| (due.id, due.day)).collect();
+    report.skip("user deleted", (chunk.users.len() - due.len()) as u64);
+    Ok((contacts, due))
 }
 
 /// One message to one user, rendered in every form the task offers.

@@ -76,11 +76,7 @@ impl Task for DailySummary {
     async fn work(&self, _slot: Slot, payload: Value, deliveries: &Deliveries<'_>) -> Result<WorkReport> {
         let chunk = Chunk::parse(NAME, payload)?;
         let mut report = WorkReport::default();
-        let ids: Vec<i64> = chunk.users.iter().map(|u| u.id).collect();
-        let contacts = messages::contacts(&self.channels, &ids).await?;
-        let wanted: Vec<(i64, _)> =
-            chunk.users.iter().filter(|due| contacts.contains_key(&due.id)).map(|due| (due.id, due.day)).collect();
-        report.skip("user deleted", (chunk.users.len() - wanted.len()) as u64);
+        let (contacts, wanted) = messages::reachable(&self.channels, &chunk, &mut report).await?;
         let activity = self.store.day_activity(&wanted).await?;
         report.skip("no activity", (wanted.len() - activity.len()) as u64);
 

@@ -85,14 +85,11 @@ impl Task for InactivityReminders {
     async fn work(&self, _slot: Slot, payload: Value, deliveries: &Deliveries<'_>) -> Result<WorkReport> {
         let chunk = Chunk::parse(NAME, payload)?;
         let mut report = WorkReport::default();
-        let ids: Vec<i64> = chunk.users.iter().map(|u| u.id).collect();
-        let contacts = messages::contacts(&self.channels, &ids).await?;
+        let (contacts, due) = messages::reachable(&self.channels, &chunk, &mut report).await?;
         let mut by_day: BTreeMap<NaiveDate, Vec<i64>> = BTreeMap::new();
-        for due in chunk.users.iter().filter(|due| contacts.contains_key(&due.id)) {
-            by_day.entry(due.day).or_default().push(due.id);
+        for (user, day) in due {
+            by_day.entry(day).or_default().push(user);
         }
-        let wanted: usize = by_day.values().map(Vec::len).sum();
-        report.skip("user deleted", (chunk.users.len() - wanted) as u64);
 
         let now = deliveries.clock.now();
         let mut messages = vec![];

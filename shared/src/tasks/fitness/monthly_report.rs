@@ -5,7 +5,7 @@
 
 use askama::Template;
 use async_trait::async_trait;
-use chrono::{Duration, NaiveDate, NaiveTime};
+use chrono::{Duration, NaiveTime};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -97,11 +97,7 @@ impl Task for MonthlyReport {
     async fn work(&self, _slot: Slot, payload: Value, deliveries: &Deliveries<'_>) -> Result<WorkReport> {
         let chunk = Chunk::parse(NAME, payload)?;
         let mut report = WorkReport::default();
-        let ids: Vec<i64> = chunk.users.iter().map(|u| u.id).collect();
-        let contacts = messages::contacts(&self.channels, &ids).await?;
-        let wanted: Vec<(i64, NaiveDate)> =
-            chunk.users.iter().filter(|due| contacts.contains_key(&due.id)).map(|due| (due.id, due.day)).collect();
-        report.skip("user deleted", (chunk.users.len() - wanted.len()) as u64);
+        let (contacts, wanted) = messages::reachable(&self.channels, &chunk, &mut report).await?;
         let months = self.months.months(&wanted).await?;
         report.skip("no workout that month", (wanted.len() - months.len()) as u64);
 

@@ -6,7 +6,7 @@ use askama::Template;
 use async_trait::async_trait;
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
 use serde_json::Value;
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use crate::{
     channels::{Channels, Rendered},
@@ -81,23 +81,9 @@ impl Task for WeeklyReport {
     async fn work(&self, _slot: Slot, payload: Value, deliveries: &Deliveries<'_>) -> Result<WorkReport> {
         let chunk = Chunk::parse(NAME, payload)?;
         let mut report = WorkReport::default();
-        let ids: Vec<i64> = chunk.users.iter().map(|u| u.id).collect();
-        let contacts = messages::contacts(&self.channels, &ids).await?;
-        let wanted: Vec<(i64, NaiveDate)> =
-            chunk.users.iter().filter(|due| contacts.contains_key(&due.id)).map(|due| (due.id, due.day)).collect();
-        report.skip("user deleted", (chunk.users.len() - wanted.len()) as u64);
+        let (contacts, wanted) = messages::reachable(&self.channels, &chunk, &mut report).await?;
         let weeks = self.weeks.weeks(&wanted).await?;
         report.skip("no workout that week", (wanted.len() - weeks.len()) as u64);
-
-        // The week's row has the best day but not its minutes: the day's own activity has them.
-        let best_days: Vec<(i64, NaiveDate)> = weeks.iter().map(|w| (w.user_id, w.best_day)).collect();
-        let best_minutes: HashMap<(i64, NaiveDate), i64> = self
-            .activity
-            .day_activity(&best_days)
-            .await?
-            .into_iter()
-            .map(|day| ((day.user_id, day.day), day.workouts.iter().map(|w| w.duration_minutes).sum()))
-            .collect();
 
         let now = deliveries.clock.now();
         let messages = weeks
@@ -105,12 +91,11 @@ impl Task for WeeklyReport {
             .map(|week| {
                 let contact = &contacts[&week.user_id];
                 let footer = self.letterhead.footer(week.user_id, Kind::Reports, now);
-                let best = best_minutes.get(&(week.user_id, week.best_day)).copied().unwrap_or_default();
                 Ok(Message {
                     user_id: week.user_id,
                     key: DeliveryKey { subject: subject(week.user_id), period: iso_week(week.monday) },
                     rendered: Rendered {
-                        email: Some(render(&self.letterhead.from, contact, week, best, &footer)?),
+                        email: Some(render(&self.letterhead.from, contact, week, &footer)?),
                         ..Rendered::default()
                     },
                 })
@@ -201,8 +186,8 @@ impl<'a> std::ops::Deref for Text<'a> {
     }
 }
 
-/// The report email, as text and as HTML; `best_day_minutes` are the minutes of the week's best day.
-pub fn render(from: &str, to: &Contact, week: &WeekActivity, best_day_minutes: i64, footer: &Footer) -> Result<Email> {
+/// The report email, as text and as HTML.
+pub fn render(from: &str, to: &Contact, week: &WeekActivity, footer: &Footer) -> Result<Email> {
     // The chart's second last week is the week before; a store that gave fewer weeks had none of it.
     let before = week.minutes_by_week.iter().rev().nth(1).copied().unwrap_or(0);
     let report = Report {
@@ -212,7 +197,7 @@ pub fn render(from: &str, to: &Contact, week: &WeekActivity, best_day_minutes: i
         volume: week.volume_kg.round() as i64,
         change: render::change(week.minutes as f64, before as f64),
         best_day: week.best_day.format("%A").to_string(),
-        best_day_minutes,
+        best_day_minutes: week.best_day_minutes,
         chart: chart(week.monday, &week.minutes_by_week),
         footer,
     };
@@ -256,6 +241,7 @@ mod tests {
             volume_kg: 12_345.4,
             records: vec![RecordLine { exercise: "Squat & lunge".into(), weight_kg: 100.0, reps: 3 }],
             best_day: d("2026-10-21"),
+            best_day_minutes: 65,
             minutes_by_week,
         }
     }
@@ -265,7 +251,7 @@ mod tests {
     }
 
     fn email(minutes_by_week: Vec<i64>) -> Email {
-        render("jobs@example.com", &recipient(), &week(minutes_by_week), 65, &footer()).unwrap()
+        render("jobs@example.com", &recipient(), &week(minutes_by_week), &footer()).unwrap()
     }
 
     #[test]
