@@ -232,6 +232,9 @@ async fn cold_start(args: ColdStartArgs) -> Result<()> {
                 ("QUEUE_URL", "http://127.0.0.1:9/queue/daily-summary"),
                 ("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:9/queue/daily-summary-dlq"),
                 ("MAIL_FROM", "jobs@example.com"),
+                // Else the function asks SES for the account's send rate at init, which needs AWS: a deployed
+                // function makes that one call more (GetSendQuota) before its first poll.
+                ("SEND_RATE", "14"),
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
