@@ -59,11 +59,16 @@ pub fn check_push(push: &Push) -> Result<()> {
 
 /// Whether the user lets `kind` reach them on `channel`: their explicit choice, else the channel's default.
 /// Email's account-wide switch wins over any choice; SMS costs money, so only an explicit choice allows it.
+/// Transactional kinds (orders) always email, and text a phone unless its owner said no.
 pub fn allows(contact: &Contact, kind: Kind, channel: Channel) -> bool {
     let choice = contact.choices.iter().find(|c| c.kind == kind && c.channel == channel).map(|c| c.allowed);
     match channel {
+        // What a customer bought is told to them whatever their marketing switches say.
+        Channel::Email if kind.is_transactional() => true,
         Channel::Email => contact.email_opt_in && choice.unwrap_or(true),
         Channel::Push => choice.unwrap_or(true),
+        // A customer gave their phone to the shop for their orders; they can still turn it off.
+        Channel::Sms if kind.is_transactional() => choice.unwrap_or(true),
         Channel::Sms => choice.unwrap_or(false),
     }
 }

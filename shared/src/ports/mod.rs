@@ -6,10 +6,12 @@ mod fitness;
 mod jobs;
 mod mail;
 mod notify;
+mod shop;
 mod unsubscribe;
 
 pub use fitness::*;
 pub use jobs::*;
 pub use mail::*;
 pub use notify::*;
+pub use shop::*;
 pub use unsubscribe::*;

@@ -16,16 +16,34 @@ pub enum Kind {
     Reminders,
     /// Notices about the challenges a user joined.
     Challenges,
+    /// The shop's notices about a customer's orders and subscriptions (confirmations, shipping, payments,
+    /// renewals): transactional, so email always goes and carries no unsubscribe link; SMS goes to a customer's
+    /// phone unless they turned it off.
+    Orders,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Reports, Kind::Reminders, Kind::Challenges];
+    pub const ALL: [Kind; 4] = [Kind::Reports, Kind::Reminders, Kind::Challenges, Kind::Orders];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Reports => "reports",
             Kind::Reminders => "reminders",
             Kind::Challenges => "challenges",
+            Kind::Orders => "orders",
+        }
+    }
+
+    /// Messages a customer gets for what they bought, not by choice: no opt-in, no unsubscribe.
+    pub fn is_transactional(self) -> bool {
+        self == Kind::Orders
+    }
+
+    /// Why the user gets an email of this kind, for its footer.
+    pub fn why(self) -> String {
+        match self {
+            Kind::Orders => "You get this because you have an order or a subscription with us.".to_owned(),
+            other => format!("You get this because you turned on {} emails.", other.as_str()),
         }
     }
 

@@ -29,11 +29,15 @@ pub struct Letterhead {
 }
 
 impl Letterhead {
-    /// The footer of an email of `kind` to `user_id`, with their own unsubscribe link.
+    /// The footer of an email of `kind` to `user_id`, with their own unsubscribe link unless the kind is
+    /// transactional.
     pub fn footer(&self, user_id: i64, kind: Kind, now: DateTime<Utc>) -> Footer {
         Footer {
             kind,
-            unsubscribe: self.signer.as_ref().map(|signer| signer.link(user_id, kind, now)),
+            unsubscribe: match self.signer.as_ref() {
+                Some(signer) if !kind.is_transactional() => Some(signer.link(user_id, kind, now)),
+                _ => None,
+            },
             preferences: self.preferences.clone(),
         }
     }
