@@ -9,6 +9,7 @@ pub mod event_bus;
 pub mod lambda;
 pub mod mime;
 pub mod outbox;
+pub mod payments;
 pub mod postgres;
 pub mod redact;
 pub mod secrets;

@@ -369,3 +369,15 @@ pub(crate) mod contact_rows {
         })
     }
 }
+
+/// An outbox row as the port's event; a kind this code does not know is a bug, said plainly.
+pub(crate) fn order_event(
+    id: i64,
+    order_id: i64,
+    kind: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> shared::Result<shared::ports::OrderEvent> {
+    let kind = shared::ports::OrderEventKind::parse(kind)
+        .ok_or_else(|| shared::Error::permanent(format!("order_events row {id} has an unknown kind {kind:?}")))?;
+    Ok(shared::ports::OrderEvent { id, order_id, kind, at })
+}

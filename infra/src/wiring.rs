@@ -8,7 +8,7 @@ use shared::{
     limits::Pace,
     ports::{
         ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, Progress, Queue, RunStore, Unsubscribes, WeeklyReports,
+        Notifier, Progress, Queue, RunStore, ShopStore, ShopWriter, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
@@ -122,6 +122,20 @@ impl Store {
         }
     }
 
+    pub fn shop(&self) -> Arc<dyn ShopStore> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn shop_writer(&self) -> Arc<dyn ShopWriter> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
     pub fn unsubscribes(&self) -> Arc<dyn Unsubscribes> {
         match self {
             Self::Postgres(s) => s.clone(),
@@ -132,7 +146,7 @@ impl Store {
 
 impl Store {
     /// What the tasks need, with this store's ports and the given senders, and the tasks' default settings
-    /// (`Backend::runtime` sets the configured ones).
+    /// (`Backend::runtime` sets the configured ones, the payment gateway and the event bus).
     pub fn deps(&self, mailer: Arc<dyn Mailer>, notifier: Arc<dyn Notifier>, letterhead: Letterhead) -> Deps {
         Deps {
             activity: self.activity(),
@@ -144,6 +158,9 @@ impl Store {
             channels: Channels { mailer, notifier, contacts: self.contacts() },
             letterhead,
             inactivity_days: inactivity_reminders::DEFAULT_DAYS,
+            shop: self.shop(),
+            payments: None,
+            order_events: None,
         }
     }
 }

@@ -196,11 +196,17 @@ impl Deliveries<'_> {
 
     /// Why a side effect must not start now, if it must not.
     fn gate(&self, ledger_down: &AtomicBool) -> Option<String> {
-        if let Some(reason) = self.breaker.tripped() {
-            return Some(format!("not started: sends stopped after the sender was refused ({reason})"));
-        }
         if ledger_down.load(Ordering::SeqCst) {
             return Some("not started: the ledger could not record outcomes".to_owned());
+        }
+        self.held_back()
+    }
+
+    /// Why nothing may start now, if nothing may: sends were stopped after the sender was refused, or the
+    /// invocation's deadline is too near. For tasks whose side effects are not deliveries (a charge).
+    pub fn held_back(&self) -> Option<String> {
+        if let Some(reason) = self.breaker.tripped() {
+            return Some(format!("not started: sends stopped after the sender was refused ({reason})"));
         }
         if !self.deadline.allows_start() {
             let left = self.deadline.remaining().as_secs_f64();

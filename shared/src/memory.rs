@@ -14,8 +14,8 @@ use std::{
 
 use crate::{
     ports::{
-        Choice, ClaimState, Contact, Contacts, DeliveryKey, Device, Email, Ledger, Mailer, Notifier, Push, Pushed,
-        RunPart, Settled, Settlement, Sms,
+        Choice, ClaimState, Contact, Contacts, DeliveryKey, Device, Email, Ledger, Mailer, Notifier, OrderEvent,
+        OrderEvents, Push, Pushed, RunPart, Settled, Settlement, Sms,
     },
     Error, Result,
 };
@@ -187,6 +187,34 @@ impl NullMailer {
 impl Mailer for NullMailer {
     async fn send(&self, _email: &Email) -> Result<String> {
         Ok(format!("null-{}", self.0.fetch_add(1, Ordering::Relaxed)))
+    }
+}
+
+/// Keeps every order event it is given, in order; `fail_next` makes the next publishes fail retryably.
+#[derive(Debug, Default)]
+pub struct MemoryOrderEvents {
+    published: Mutex<Vec<OrderEvent>>,
+    failures: AtomicU64,
+}
+
+impl MemoryOrderEvents {
+    pub fn published(&self) -> Vec<OrderEvent> {
+        self.published.lock().expect("events lock").clone()
+    }
+
+    pub fn fail_next(&self, publishes: u64) {
+        self.failures.store(publishes, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl OrderEvents for MemoryOrderEvents {
+    async fn publish(&self, events: &[OrderEvent]) -> Result<()> {
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(Error::retryable("event bus: throttled"));
+        }
+        self.published.lock().expect("events lock").extend_from_slice(events);
+        Ok(())
     }
 }
 

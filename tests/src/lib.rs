@@ -5,6 +5,7 @@ pub mod lambda_api;
 pub mod moto;
 pub mod nudges;
 pub mod queue_contract;
+pub mod shop;
 pub mod store_contract;
 pub mod task_stack;
 pub mod template;

@@ -1,7 +1,7 @@
 use super::*;
 
 /// Rows per statement when seeding: big enough to amortise round trips, small enough for modest memory.
-const SEED_CHUNK: usize = 10_000;
+pub(super) const SEED_CHUNK: usize = 10_000;
 
 #[async_trait]
 impl AppWriter for PgStore {

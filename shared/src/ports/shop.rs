@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::{ports::RunPart, Result};
 
 /// How often a subscription delivers, as the app stores it (`frequency`, `interval_days`, `anchor_day`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,9 @@ pub enum Frequency {
     EveryDays(u32),
     /// On the anchor day of every month (1 to 31); a month without that day delivers on its last day, and
     /// the month after returns to the anchor: Jan 31 → Feb 28 → Mar 31.
-    Monthly { anchor_day: u32 },
+    Monthly {
+        anchor_day: u32,
+    },
 }
 
 impl Frequency {
@@ -41,7 +43,8 @@ impl Frequency {
             Self::Weekly => date + Duration::days(7),
             Self::EveryDays(n) => date + Duration::days(n.into()),
             Self::Monthly { anchor_day } => {
-                let (year, month) = if date.month() == 12 { (date.year() + 1, 1) } else { (date.year(), date.month() + 1) };
+                let (year, month) =
+                    if date.month() == 12 { (date.year() + 1, 1) } else { (date.year(), date.month() + 1) };
                 let first = NaiveDate::from_ymd_opt(year, month, 1).expect("the first of a month is a date");
                 let last = (first + chrono::Months::new(1)).pred_opt().expect("a month has a last day").day();
                 first.with_day(anchor_day.min(last)).expect("a day within the month")
@@ -128,13 +131,8 @@ pub enum OrderEventKind {
 }
 
 impl OrderEventKind {
-    pub const ALL: [OrderEventKind; 5] = [
-        Self::OrderPlaced,
-        Self::OrderShipped,
-        Self::PaymentFailed,
-        Self::DeliverySkipped,
-        Self::SubscriptionPaused,
-    ];
+    pub const ALL: [OrderEventKind; 5] =
+        [Self::OrderPlaced, Self::OrderShipped, Self::PaymentFailed, Self::DeliverySkipped, Self::SubscriptionPaused];
 
     /// The event's `detail-type`.
     pub fn as_str(self) -> &'static str {
@@ -179,12 +177,28 @@ pub trait ShopStore: Send + Sync {
     async fn subscriptions_due(&self, day: NaiveDate, after: i64, limit: u32) -> Result<Vec<i64>>;
     /// Decides, in one transaction under the subscription's row lock, what it needs next on `day`, and makes
     /// the changes that go with it (see `Step`). A charge returned is claimed until `now + hold`.
-    async fn next_step(&self, subscription: i64, day: NaiveDate, now: DateTime<Utc>, hold: std::time::Duration)
-        -> Result<Step>;
-    /// Records the gateway's answer for a claimed charge, with its order's new state and its events, on `day`.
-    /// A charge already settled is left as it is.
-    async fn settle_charge(&self, charge: &PendingCharge, outcome: &ChargeOutcome, day: NaiveDate, now: DateTime<Utc>)
-        -> Result<()>;
+    async fn next_step(
+        &self,
+        subscription: i64,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        hold: std::time::Duration,
+    ) -> Result<Step>;
+    /// Records the gateway's answer for a claimed charge, with its order's new state and its events, on `day`,
+    /// and counts it in the run message `run` of `task` (charged as sent, declined as failed) in the same
+    /// transaction. A charge already settled is left as it is, and counted once.
+    async fn settle_charge(
+        &self,
+        task: &str,
+        run: RunPart,
+        charge: &PendingCharge,
+        outcome: &ChargeOutcome,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Lets go of a claimed charge whose answer is unknown (a timeout, a 5xx), so that the message's retry asks
+    /// the gateway again, with the same key, without waiting for the claim to expire.
+    async fn release_charge(&self, charge: &PendingCharge) -> Result<()>;
     /// The events of these subscriptions' orders not yet published, oldest first.
     async fn unpublished(&self, subscriptions: &[i64]) -> Result<Vec<OrderEvent>>;
     async fn mark_published(&self, events: &[i64], now: DateTime<Utc>) -> Result<()>;
@@ -251,6 +265,78 @@ pub const DUNNING_DAYS: [i64; 3] = [1, 3, 5];
 
 /// How many days an out-of-stock delivery waits for stock before it is skipped.
 pub const STOCK_WAIT_DAYS: i64 = 3;
+
+/// A subscription's product, as the store read it at processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductRow {
+    pub price_cents: i64,
+    pub currency: String,
+    /// False once the app soft-deleted it.
+    pub on_sale: bool,
+}
+
+/// What a subscription's next delivery is (its frequency, and the amount to charge), or why it cannot be
+/// delivered: checked before anything is taken or charged. `product` is None when the row is gone.
+pub fn delivery(
+    frequency: &str,
+    interval_days: Option<i64>,
+    anchor_day: Option<i64>,
+    quantity: i64,
+    product: Option<&ProductRow>,
+) -> Result<(Frequency, i64), String> {
+    let frequency = Frequency::parse(frequency, interval_days, anchor_day)?;
+    let product = match product {
+        Some(product) if product.on_sale => product,
+        Some(_) => return Err("its product was deleted (no longer on sale)".to_owned()),
+        None => return Err("its product does not exist".to_owned()),
+    };
+    if quantity <= 0 {
+        return Err(format!("its quantity is {quantity}"));
+    }
+    let amount = product
+        .price_cents
+        .checked_mul(quantity)
+        .ok_or_else(|| format!("its amount overflows ({} × {quantity} cents)", product.price_cents))?;
+    Ok((frequency, amount))
+}
+
+/// What an out-of-stock delivery due on `due` does on `day`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockWait {
+    /// Waits: the next day's processing tries again.
+    Wait,
+    /// Skipped: it waited `STOCK_WAIT_DAYS`, or the delivery after it is due already.
+    Skip,
+}
+
+pub fn out_of_stock(frequency: Frequency, due: NaiveDate, day: NaiveDate) -> StockWait {
+    if (day - due).num_days() >= STOCK_WAIT_DAYS || frequency.next(due) <= day {
+        StockWait::Skip
+    } else {
+        StockWait::Wait
+    }
+}
+
+/// The idempotency key of an order's `attempt`-th charge: the gateway charges a key once, so every retry of
+/// one attempt (a timeout, a crash, a redelivery) asks with this same key, and each dunning attempt with its own.
+pub fn payment_key(order_id: i64, attempt: u32) -> String {
+    format!("order-{order_id}-attempt-{attempt}")
+}
+
+/// What follows the decline of an order's `attempt`-th charge, its first decline having been on `failed_on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dunning {
+    RetryOn(NaiveDate),
+    /// Every retry was declined: the subscription is paused and the order's stock returned.
+    Pause,
+}
+
+pub fn after_decline(attempt: u32, failed_on: NaiveDate) -> Dunning {
+    match DUNNING_DAYS.get(attempt.saturating_sub(1) as usize) {
+        Some(days) => Dunning::RetryOn(failed_on + Duration::days(*days)),
+        None => Dunning::Pause,
+    }
+}
 
 /// A product as the app creates it: for seeding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,5 +455,38 @@ mod tests {
         assert!(Frequency::parse("every_n_days", Some(0), None).unwrap_err().contains("interval_days"));
         assert!(Frequency::parse("monthly", None, Some(32)).unwrap_err().contains("anchor_day"));
         assert!(Frequency::parse("monthly", None, None).unwrap_err().contains("anchor_day"));
+    }
+
+    #[test]
+    fn a_declined_delivery_is_retried_after_1_3_and_5_days_then_paused() {
+        let first = d("2026-12-01");
+        assert_eq!(after_decline(1, first), Dunning::RetryOn(d("2026-12-02")));
+        assert_eq!(after_decline(2, first), Dunning::RetryOn(d("2026-12-04")));
+        assert_eq!(after_decline(3, first), Dunning::RetryOn(d("2026-12-06")));
+        assert_eq!(after_decline(4, first), Dunning::Pause);
+    }
+
+    #[test]
+    fn an_out_of_stock_delivery_waits_three_days_or_until_the_next_is_due() {
+        let due = d("2026-12-01");
+        for (day, wait) in
+            [("2026-12-01", StockWait::Wait), ("2026-12-03", StockWait::Wait), ("2026-12-04", StockWait::Skip)]
+        {
+            assert_eq!(out_of_stock(Frequency::Weekly, due, d(day)), wait, "{day}");
+        }
+        assert_eq!(out_of_stock(Frequency::EveryDays(2), due, d("2026-12-02")), StockWait::Wait);
+        assert_eq!(out_of_stock(Frequency::EveryDays(2), due, d("2026-12-03")), StockWait::Skip, "the next is due");
+    }
+
+    #[test]
+    fn a_delivery_needs_a_product_on_sale_and_a_quantity() {
+        let product = ProductRow { price_cents: 1250, currency: "INR".into(), on_sale: true };
+        assert_eq!(delivery("weekly", None, None, 3, Some(&product)), Ok((Frequency::Weekly, 3750)));
+        let gone = ProductRow { on_sale: false, ..product.clone() };
+        assert!(delivery("weekly", None, None, 1, Some(&gone)).unwrap_err().contains("deleted"));
+        assert!(delivery("weekly", None, None, 1, None).unwrap_err().contains("does not exist"));
+        assert!(delivery("weekly", None, None, 0, Some(&product)).unwrap_err().contains("quantity is 0"));
+        assert!(delivery("yearly", None, None, 1, Some(&product)).unwrap_err().contains("unknown frequency"));
+        assert!(delivery("weekly", None, None, i64::MAX, Some(&product)).unwrap_err().contains("overflows"));
     }
 }

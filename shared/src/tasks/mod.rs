@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use crate::{
     channels::Channels,
-    ports::{ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, Progress, WeeklyReports},
+    ports::{
+        ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, OrderEvents, Payments, Progress,
+        ShopStore, WeeklyReports,
+    },
     runtime::Task,
     schedule::Schedule,
     Error, Result,
@@ -16,8 +19,10 @@ include!(concat!(env!("OUT_DIR"), "/schedules.rs"));
 pub mod fitness;
 pub mod local_time;
 pub mod messages;
+pub mod shop;
 
 use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
+use shop::subscription_processing;
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
 pub const NAMES: &[&str] = &[
@@ -26,6 +31,7 @@ pub const NAMES: &[&str] = &[
     monthly_report::NAME,
     inactivity_reminders::NAME,
     challenge_notifications::NAME,
+    subscription_processing::NAME,
 ];
 
 /// What the tasks need from the world.
@@ -41,6 +47,11 @@ pub struct Deps {
     pub letterhead: messages::Letterhead,
     /// Days without a workout before an inactivity reminder.
     pub inactivity_days: u32,
+    pub shop: Arc<dyn ShopStore>,
+    /// The payment gateway; the shop's processing refuses to run without one.
+    pub payments: Option<Arc<dyn Payments>>,
+    /// Where the shop's order events go: the bus, or the order notifications' queue.
+    pub order_events: Option<Arc<dyn OrderEvents>>,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -92,6 +103,23 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             chunk_size: 500,
+        })),
+        subscription_processing::NAME => Ok(Arc::new(subscription_processing::SubscriptionProcessing {
+            shop: deps.shop.clone(),
+            payments: deps.payments.clone().ok_or_else(|| {
+                Error::permanent(format!(
+                    "{} charges customers: it needs a payment gateway (PAYMENT_GATEWAY; `fake` is the embedded one)",
+                    subscription_processing::NAME
+                ))
+            })?,
+            events: deps.order_events.clone().ok_or_else(|| {
+                Error::permanent(format!(
+                    "{} publishes order events: it needs the event bus",
+                    subscription_processing::NAME
+                ))
+            })?,
+            chunk_size: 200,
+            concurrency: 16,
         })),
         other => unreachable!("{other} is in NAMES but not built"),
     }

@@ -1,0 +1,602 @@
+//! The shop on PostgreSQL: subscriptions turned into orders and charged (the states are told in
+//! `shared::tasks::shop::subscription_processing`), and the app's side for seeding. Each task's reads are in
+//! the file named after it.
+
+use super::{app::SEED_CHUNK, *};
+use shared::ports::{
+    after_decline, delivery, out_of_stock, payment_key, ChargeOutcome, ChargeRequest, Dunning, NewProduct,
+    NewSubscription, OrderEvent, OrderEventKind, OrderRecord, PendingCharge, ProductRow, ShopStore, ShopWriter, Step,
+    StockWait, SubscriptionStatus,
+};
+use sqlx::{Postgres, Transaction};
+
+use crate::store::order_event;
+
+type Tx<'a> = Transaction<'a, Postgres>;
+
+/// A subscription's row, read under its lock.
+#[derive(sqlx::FromRow)]
+struct Subscription {
+    user_id: i64,
+    product_id: i64,
+    quantity: i64,
+    frequency: String,
+    interval_days: Option<i32>,
+    anchor_day: Option<i32>,
+    next_delivery_date: NaiveDate,
+    status: String,
+    payment_method: String,
+}
+
+/// A charge attempt made and not settled.
+#[derive(sqlx::FromRow)]
+struct Pending {
+    payment_id: i64,
+    order_id: i64,
+    attempt: i32,
+    key: String,
+    amount_cents: i64,
+    currency: String,
+    method: String,
+    claimed_until: Option<DateTime<Utc>>,
+}
+
+async fn event(tx: &mut Tx<'_>, order_id: i64, kind: OrderEventKind, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("INSERT INTO order_events (order_id, kind, at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(order_id)
+        .bind(kind.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(job)?;
+    Ok(())
+}
+
+/// Puts an order's items back in stock: its delivery will not be sent.
+async fn restock(tx: &mut Tx<'_>, order_id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE products p SET stock = p.stock + i.quantity FROM order_items i
+         WHERE i.order_id = $1 AND p.id = i.product_id",
+    )
+    .bind(order_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(job)?;
+    Ok(())
+}
+
+/// A new charge attempt of an order, claimed by the caller until `until`.
+async fn new_payment(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    attempt: u32,
+    request: ChargeRequest,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<PendingCharge> {
+    let payment_id: i64 = sqlx::query_scalar(
+        "INSERT INTO payments (order_id, attempt, idempotency_key, amount_cents, currency, method, status,
+                               claimed_until, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) RETURNING id",
+    )
+    .bind(order_id)
+    .bind(attempt as i32)
+    .bind(&request.key)
+    .bind(request.amount_cents)
+    .bind(&request.currency)
+    .bind(&request.method)
+    .bind(until)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(job)?;
+    Ok(PendingCharge { payment_id, order_id, attempt, request })
+}
+
+/// Moves a subscription's next delivery to `next`.
+async fn advance(tx: &mut Tx<'_>, subscription: i64, next: NaiveDate) -> Result<()> {
+    sqlx::query("UPDATE subscriptions SET next_delivery_date = $2 WHERE id = $1")
+        .bind(subscription)
+        .bind(next)
+        .execute(&mut **tx)
+        .await
+        .map_err(job)?;
+    Ok(())
+}
+
+impl PgStore {
+    /// `n` ids from the table's sequence, in order: rows seeded in bulk get the ids their callers expect.
+    async fn new_ids(&self, table: &str, n: usize) -> Result<Vec<i64>> {
+        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
+            .bind(table)
+            .bind(n as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(job)
+    }
+
+    async fn step(
+        &self,
+        tx: &mut Tx<'_>,
+        id: i64,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Step> {
+        let subscription: Option<Subscription> = sqlx::query_as(
+            "SELECT user_id, product_id, quantity, frequency, interval_days, anchor_day, next_delivery_date,
+                    status, payment_method
+             FROM subscriptions WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(job)?;
+        let Some(sub) = subscription else { return Ok(Step::Nothing("subscription deleted")) };
+
+        // First an attempt already made, whose answer was never recorded: asked again with its own key.
+        let pending: Option<Pending> = sqlx::query_as(
+            "SELECT p.id AS payment_id, p.order_id, p.attempt, p.idempotency_key AS key, p.amount_cents, p.currency,
+                    p.method, p.claimed_until
+             FROM payments p JOIN orders o ON o.id = p.order_id
+             WHERE o.subscription_id = $1 AND o.status IN ('pending_payment', 'payment_failed')
+               AND p.status = 'pending'
+             ORDER BY p.id LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(job)?;
+        if let Some(Pending { payment_id, order_id, attempt, key, amount_cents, currency, method, claimed_until }) =
+            pending
+        {
+            if claimed_until.is_some_and(|until| until > now) {
+                return Ok(Step::Busy);
+            }
+            sqlx::query("UPDATE payments SET claimed_until = $2 WHERE id = $1")
+                .bind(payment_id)
+                .bind(until)
+                .execute(&mut **tx)
+                .await
+                .map_err(job)?;
+            let request = ChargeRequest { key, amount_cents, currency, method };
+            return Ok(Step::Charge(PendingCharge { payment_id, order_id, attempt: attempt as u32, request }));
+        }
+
+        // Then a declined order whose dunning retry is due.
+        let dunning: Option<(i64, i64, String, i32)> = sqlx::query_as(
+            "SELECT o.id, o.total_cents, o.currency, (SELECT max(attempt) FROM payments p WHERE p.order_id = o.id)
+             FROM orders o
+             WHERE o.subscription_id = $1 AND o.status = 'payment_failed' AND o.retry_on <= $2
+             ORDER BY o.id LIMIT 1",
+        )
+        .bind(id)
+        .bind(day)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(job)?;
+        if let Some((order_id, amount_cents, currency, attempts)) = dunning {
+            if sub.status != "active" {
+                sqlx::query("UPDATE orders SET status = 'cancelled', retry_on = NULL, updated_at = $2 WHERE id = $1")
+                    .bind(order_id)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(job)?;
+                restock(tx, order_id).await?;
+                return Ok(Step::Changed("dunning stopped: the subscription is no longer active"));
+            }
+            let attempt = attempts as u32 + 1;
+            // The card on file now: the customer may have changed it after the decline.
+            let request = ChargeRequest {
+                key: payment_key(order_id, attempt),
+                amount_cents,
+                currency,
+                method: sub.payment_method,
+            };
+            return Ok(Step::Charge(new_payment(tx, order_id, attempt, request, now, until).await?));
+        }
+        let in_dunning: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE subscription_id = $1 AND status = 'payment_failed'
+                                                  AND retry_on IS NOT NULL)",
+        )
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(job)?;
+        if in_dunning {
+            return Ok(Step::Nothing("a declined order awaits its next retry"));
+        }
+
+        // Then the delivery due, if it still is: a pause or cancel committed before the lock wins.
+        if sub.status != "active" {
+            return Ok(Step::Nothing("paused or cancelled"));
+        }
+        let due = sub.next_delivery_date;
+        if due > day {
+            return Ok(Step::Nothing("not due"));
+        }
+        let product: Option<(i64, String, bool)> =
+            sqlx::query_as("SELECT price_cents, currency, deleted_at IS NULL FROM products WHERE id = $1")
+                .bind(sub.product_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(job)?;
+        let product = product.map(|(price_cents, currency, on_sale)| ProductRow { price_cents, currency, on_sale });
+        let (frequency, amount_cents) = match delivery(
+            &sub.frequency,
+            sub.interval_days.map(i64::from),
+            sub.anchor_day.map(i64::from),
+            sub.quantity,
+            product.as_ref(),
+        ) {
+            Ok(delivery) => delivery,
+            Err(reason) => return Ok(Step::Invalid(reason)),
+        };
+        let product = product.expect("a delivery has a product");
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE subscription_id = $1 AND delivery_date = $2)",
+        )
+        .bind(id)
+        .bind(due)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(job)?;
+        if exists {
+            // The app moved the date back onto a delivery already made.
+            advance(tx, id, frequency.next(due)).await?;
+            return Ok(Step::Changed("an order for this delivery date exists: moved to the next date"));
+        }
+        let taken = sqlx::query("UPDATE products SET stock = stock - $2 WHERE id = $1 AND stock >= $2")
+            .bind(sub.product_id)
+            .bind(sub.quantity)
+            .execute(&mut **tx)
+            .await
+            .map_err(job)?
+            .rows_affected();
+        let status = match (taken, out_of_stock(frequency, due, day)) {
+            (1, _) => "pending_payment",
+            (_, StockWait::Wait) => return Ok(Step::OutOfStock),
+            (_, StockWait::Skip) => "skipped",
+        };
+        let order_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (user_id, subscription_id, delivery_date, status, total_cents, currency, created_at,
+                                 updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(sub.user_id)
+        .bind(id)
+        .bind(due)
+        .bind(status)
+        .bind(amount_cents)
+        .bind(&product.currency)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(job)?;
+        sqlx::query(
+            "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(order_id)
+        .bind(sub.product_id)
+        .bind(sub.quantity)
+        .bind(product.price_cents)
+        .execute(&mut **tx)
+        .await
+        .map_err(job)?;
+        advance(tx, id, frequency.next(due)).await?;
+        if status == "skipped" {
+            event(tx, order_id, OrderEventKind::DeliverySkipped, now).await?;
+            return Ok(Step::Changed("delivery skipped: out of stock too long"));
+        }
+        let request = ChargeRequest {
+            key: payment_key(order_id, 1),
+            amount_cents,
+            currency: product.currency,
+            method: sub.payment_method,
+        };
+        Ok(Step::Charge(new_payment(tx, order_id, 1, request, now, until).await?))
+    }
+}
+
+#[async_trait]
+impl ShopStore for PgStore {
+    async fn subscriptions_due(&self, day: NaiveDate, after: i64, limit: u32) -> Result<Vec<i64>> {
+        sqlx::query_scalar(
+            "SELECT id FROM (
+                 (SELECT id FROM subscriptions
+                  WHERE status = 'active' AND next_delivery_date <= $1 AND id > $2 ORDER BY id LIMIT $3)
+                 UNION
+                 (SELECT subscription_id FROM orders
+                  WHERE status IN ('pending_payment', 'payment_failed')
+                    AND (status = 'pending_payment' OR retry_on <= $1) AND subscription_id > $2
+                  ORDER BY subscription_id LIMIT $3)
+                 UNION
+                 (SELECT o.subscription_id FROM order_events e JOIN orders o ON o.id = e.order_id
+                  WHERE e.published_at IS NULL AND o.subscription_id > $2 ORDER BY o.subscription_id LIMIT $3)
+             ) due (id) ORDER BY id LIMIT $3",
+        )
+        .bind(day)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)
+    }
+
+    async fn next_step(&self, subscription: i64, day: NaiveDate, now: DateTime<Utc>, hold: Duration) -> Result<Step> {
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        let step = self.step(&mut tx, subscription, day, now, later(now, hold)).await?;
+        tx.commit().await.map_err(job)?;
+        Ok(step)
+    }
+
+    async fn settle_charge(
+        &self,
+        task: &str,
+        run: RunPart,
+        charge: &PendingCharge,
+        outcome: &ChargeOutcome,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let (status, reference, reason) = match outcome {
+            ChargeOutcome::Charged { reference } => ("succeeded", Some(reference), None),
+            ChargeOutcome::Declined { reason } => ("declined", None, Some(reason)),
+        };
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        let settled = sqlx::query(
+            "UPDATE payments SET status = $2, provider_reference = $3, decline_reason = $4, settled_at = $5,
+                                 claimed_until = NULL
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(charge.payment_id)
+        .bind(status)
+        .bind(reference)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?
+        .rows_affected();
+        if settled == 0 {
+            // Settled by an earlier delivery of the message, or by a worker whose claim had expired.
+            return tx.commit().await.map_err(job);
+        }
+        let order = charge.order_id;
+        let (sent, failed) = match outcome {
+            ChargeOutcome::Charged { .. } => {
+                sqlx::query("UPDATE orders SET status = 'paid', retry_on = NULL, updated_at = $2 WHERE id = $1")
+                    .bind(order)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(job)?;
+                event(&mut tx, order, OrderEventKind::OrderPlaced, now).await?;
+                (1, 0)
+            }
+            ChargeOutcome::Declined { .. } => {
+                let (failed_on, subscription): (Option<NaiveDate>, Option<i64>) =
+                    sqlx::query_as("SELECT failed_on, subscription_id FROM orders WHERE id = $1")
+                        .bind(order)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(job)?;
+                let failed_on = failed_on.unwrap_or(day);
+                let retry_on = match after_decline(charge.attempt, failed_on) {
+                    Dunning::RetryOn(date) => Some(date),
+                    Dunning::Pause => None,
+                };
+                sqlx::query(
+                    "UPDATE orders SET status = 'payment_failed', failed_on = $2, retry_on = $3, updated_at = $4
+                     WHERE id = $1",
+                )
+                .bind(order)
+                .bind(failed_on)
+                .bind(retry_on)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(job)?;
+                event(&mut tx, order, OrderEventKind::PaymentFailed, now).await?;
+                if retry_on.is_none() {
+                    restock(&mut tx, order).await?;
+                    sqlx::query("UPDATE subscriptions SET status = 'paused' WHERE id = $1 AND status = 'active'")
+                        .bind(subscription)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(job)?;
+                    event(&mut tx, order, OrderEventKind::SubscriptionPaused, now).await?;
+                }
+                (0, 1)
+            }
+        };
+        sqlx::query(
+            "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (task, slot, part) DO UPDATE
+             SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed",
+        )
+        .bind(task)
+        .bind(run.slot)
+        .bind(run.part as i64)
+        .bind(sent)
+        .bind(failed)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
+        tx.commit().await.map_err(job)
+    }
+
+    async fn release_charge(&self, charge: &PendingCharge) -> Result<()> {
+        sqlx::query("UPDATE payments SET claimed_until = NULL WHERE id = $1 AND status = 'pending'")
+            .bind(charge.payment_id)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+
+    async fn unpublished(&self, subscriptions: &[i64]) -> Result<Vec<OrderEvent>> {
+        let rows: Vec<(i64, i64, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT e.id, e.order_id, e.kind, e.at FROM order_events e JOIN orders o ON o.id = e.order_id
+             WHERE o.subscription_id = ANY($1) AND e.published_at IS NULL ORDER BY e.id",
+        )
+        .bind(subscriptions)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        rows.into_iter().map(|(id, order_id, kind, at)| order_event(id, order_id, &kind, at)).collect()
+    }
+
+    async fn mark_published(&self, events: &[i64], now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE order_events SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL")
+            .bind(events)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ShopWriter for PgStore {
+    async fn add_products(&self, products: &[NewProduct]) -> Result<Vec<i64>> {
+        let ids = self.new_ids("products", products.len()).await?;
+        sqlx::query(
+            "INSERT INTO products (id, name, price_cents, currency, stock)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[])",
+        )
+        .bind(&ids)
+        .bind(products.iter().map(|p| p.name.as_str()).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.price_cents).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.currency.as_str()).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.stock).collect::<Vec<_>>())
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
+        Ok(ids)
+    }
+
+    async fn add_subscriptions(&self, subscriptions: &[NewSubscription]) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(subscriptions.len());
+        for chunk in subscriptions.chunks(SEED_CHUNK) {
+            let chunk_ids = self.new_ids("subscriptions", chunk.len()).await?;
+            sqlx::query(
+                "INSERT INTO subscriptions (id, user_id, product_id, quantity, frequency, interval_days, anchor_day,
+                                            next_delivery_date, payment_method)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::int[],
+                                      $7::int[], $8::date[], $9::text[])",
+            )
+            .bind(&chunk_ids)
+            .bind(chunk.iter().map(|s| s.user_id).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.product_id).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.quantity).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.frequency.as_str()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.interval_days.map(|n| n as i32)).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.anchor_day.map(|n| n as i32)).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.next_delivery_date).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.payment_method.as_str()).collect::<Vec<_>>())
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+            ids.extend(chunk_ids);
+        }
+        Ok(ids)
+    }
+
+    async fn set_stock(&self, product_id: i64, stock: i64) -> Result<()> {
+        sqlx::query("UPDATE products SET stock = $2 WHERE id = $1")
+            .bind(product_id)
+            .bind(stock)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+
+    async fn delete_product(&self, product_id: i64) -> Result<()> {
+        sqlx::query("UPDATE products SET deleted_at = now() WHERE id = $1")
+            .bind(product_id)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+
+    async fn set_subscription_status(&self, subscription_id: i64, status: SubscriptionStatus) -> Result<()> {
+        sqlx::query("UPDATE subscriptions SET status = $2 WHERE id = $1")
+            .bind(subscription_id)
+            .bind(status.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(())
+    }
+
+    async fn ship_order(&self, order_id: i64, now: DateTime<Utc>) -> Result<OrderEvent> {
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        let shipped =
+            sqlx::query("UPDATE orders SET status = 'shipped', updated_at = $2 WHERE id = $1 AND status = 'paid'")
+                .bind(order_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(job)?
+                .rows_affected();
+        if shipped == 0 {
+            return Err(shared::Error::permanent(format!("order {order_id} is not a paid order: it cannot ship")));
+        }
+        event(&mut tx, order_id, OrderEventKind::OrderShipped, now).await?;
+        let (id, at): (i64, DateTime<Utc>) =
+            sqlx::query_as("SELECT id, at FROM order_events WHERE order_id = $1 AND kind = 'OrderShipped'")
+                .bind(order_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(job)?;
+        tx.commit().await.map_err(job)?;
+        Ok(OrderEvent { id, order_id, kind: OrderEventKind::OrderShipped, at })
+    }
+
+    async fn stock(&self, product_id: i64) -> Result<i64> {
+        sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+            .bind(product_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(job)
+    }
+
+    async fn next_delivery_date(&self, subscription_id: i64) -> Result<(NaiveDate, String)> {
+        sqlx::query_as("SELECT next_delivery_date, status FROM subscriptions WHERE id = $1")
+            .bind(subscription_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(job)
+    }
+
+    async fn orders(&self) -> Result<Vec<OrderRecord>> {
+        let rows: Vec<(i64, Option<i64>, i64, NaiveDate, String, i64, Json<Vec<(String, String, Option<String>)>>)> =
+            sqlx::query_as(
+                "SELECT o.id, o.subscription_id, o.user_id, o.delivery_date, o.status, o.total_cents,
+                        coalesce((SELECT json_agg(json_build_array(p.idempotency_key, p.status, p.provider_reference)
+                                                  ORDER BY p.attempt)
+                                  FROM payments p WHERE p.order_id = o.id), '[]')
+                 FROM orders o ORDER BY o.id",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(job)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, subscription_id, user_id, delivery_date, status, total_cents, Json(payments))| OrderRecord {
+                id,
+                subscription_id,
+                user_id,
+                delivery_date,
+                status,
+                total_cents,
+                payments,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,3 @@
+//! The shop's tasks: subscriptions turned into orders and charged, and what customers are told about them.
+
+pub mod subscription_processing;
