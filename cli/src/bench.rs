@@ -30,6 +30,9 @@ pub enum Bench {
     Standings(StandingsArgs),
     /// Next-fire-time evaluations per second for representative schedule expressions.
     NextFire,
+    /// subscription-processing: due subscriptions a second through 4 workers and a gateway with latency, and
+    /// the duplicate orders and charges (which must be none).
+    Subscriptions(SubscriptionArgs),
 }
 
 pub async fn run(bench: Bench) -> Result<()> {
@@ -37,6 +40,7 @@ pub async fn run(bench: Bench) -> Result<()> {
         Bench::Throughput(args) => throughput(args).await,
         Bench::ColdStart(args) => cold_start(args).await,
         Bench::Standings(args) => standings(args).await,
+        Bench::Subscriptions(args) => subscriptions(args).await,
         Bench::NextFire => {
             next_fire();
             Ok(())
@@ -63,6 +67,147 @@ pub struct Args {
     /// weekly-report from a Sunday.
     #[arg(long, default_value_t = 24)]
     hours: i64,
+}
+
+#[derive(clap::Args)]
+pub struct SubscriptionArgs {
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    server: String,
+    /// Made afresh on each run.
+    #[arg(long, default_value = "jobs_bench_shop")]
+    database: String,
+    #[arg(long, default_value_t = 100_000)]
+    subscriptions: usize,
+    /// Concurrent workers, each with its own connection pool, as Lambda instances would be.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// The fake gateway's latency per charge.
+    #[arg(long, default_value_t = 5)]
+    latency_ms: u64,
+}
+
+/// Seeds `subscriptions` due subscriptions (five per user, across ten products with stock for all), plans the
+/// day into an in-memory queue, then times `workers` runtimes draining it at once; checks one order and one
+/// charge per subscription.
+async fn subscriptions(args: SubscriptionArgs) -> Result<()> {
+    use infra::payments::FakeGateway;
+    use shared::{
+        memory::MemoryOrderEvents,
+        ports::{NewProduct, NewUser},
+        tasks::shop::subscription_processing::NAME,
+    };
+    let url = format!("{}/{}", args.server, args.database);
+    let mut admin =
+        PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
+    let database = args.database.replace('"', "");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).execute(&mut admin).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await?;
+    let store = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
+    store.migrate().await?;
+    let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("a date");
+    let started = Instant::now();
+    let users: Vec<NewUser> = (0..args.subscriptions.div_ceil(5))
+        .map(|i| NewUser {
+            name: format!("Customer {i}"),
+            email: format!("customer{i}@example.com"),
+            phone: None,
+            time_zone: "Asia/Kolkata".into(),
+            email_opt_in: true,
+        })
+        .collect();
+    let user_ids = store.writer().add_users(&users).await?;
+    let products: Vec<NewProduct> = (0..10)
+        .map(|i| NewProduct {
+            name: format!("Product {i}"),
+            price_cents: 10_000 + i * 1_000,
+            currency: "INR".into(),
+            stock: args.subscriptions as i64 * 3,
+        })
+        .collect();
+    let product_ids = store.shop_writer().add_products(&products).await?;
+    let subscriptions: Vec<_> = (0..args.subscriptions)
+        .map(|i| shared::ports::NewSubscription {
+            user_id: user_ids[i / 5],
+            product_id: product_ids[i % product_ids.len()],
+            quantity: 1 + (i % 3) as i64,
+            frequency: ["weekly", "monthly"][i % 2].into(),
+            interval_days: None,
+            anchor_day: Some(1),
+            next_delivery_date: day,
+            payment_method: format!("pm_card_{i}"),
+        })
+        .collect();
+    store.shop_writer().add_subscriptions(&subscriptions).await?;
+    let Store::Postgres(pg) = &store else { unreachable!("made on PostgreSQL") };
+    sqlx::query("ANALYZE").execute(pg.pool()).await?;
+    println!("seeded {} subscriptions in {:.1} s", args.subscriptions, started.elapsed().as_secs_f64());
+
+    let gateway = Arc::new(FakeGateway::new(std::time::Duration::from_millis(args.latency_ms)));
+    let events = Arc::new(MemoryOrderEvents::default());
+    let queue = Arc::new(MemoryQueue::default());
+    let clock = Arc::new(VirtualClock::new(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()));
+    let mut runtimes = vec![];
+    for _ in 0..args.workers {
+        let worker = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
+        let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
+        let deps = tasks::Deps {
+            payments: Some(gateway.clone()),
+            order_events: Some(events.clone()),
+            ..worker.deps(Arc::new(NullMailer::default()), Arc::new(MemoryNotifier::default()), letterhead)
+        };
+        runtimes.push(JobRuntime {
+            task: tasks::build(NAME, &deps)?,
+            schedule: tasks::schedule(NAME)?,
+            runs: worker.runs(),
+            ledger: worker.ledger(),
+            queue: queue.clone(),
+            clock: clock.clone(),
+            pace: Pace::new(None),
+            settings: RuntimeSettings::default(),
+        });
+    }
+    let started = Instant::now();
+    let trigger =
+        Trigger { time: shared::time::Clock::now(clock.as_ref()), source: TriggerSource::Scheduler, task: None };
+    let plan = runtimes[0].plan(trigger).await?;
+    let plan_time = started.elapsed().as_secs_f64();
+    let reports = futures::future::try_join_all(runtimes.iter().map(|runtime| runtime.drain())).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut total = WorkReport::default();
+    for batch in reports.iter().flatten() {
+        total.merge(&batch.totals());
+    }
+
+    let (orders, distinct, paid, charged_twice): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM orders),
+                (SELECT count(DISTINCT (subscription_id, delivery_date)) FROM orders),
+                (SELECT count(*) FROM payments WHERE status = 'succeeded'),
+                (SELECT count(*) FROM (SELECT order_id FROM payments WHERE status = 'succeeded'
+                                       GROUP BY order_id HAVING count(*) > 1) twice)",
+    )
+    .fetch_one(pg.pool())
+    .await?;
+    let charges = gateway.charges();
+    let keys: std::collections::HashSet<&str> = charges.iter().map(|c| c.key.as_str()).collect();
+    println!(
+        "{NAME}: {} due subscriptions, {} workers, gateway latency {} ms, PostgreSQL:",
+        plan.planned, args.workers, args.latency_ms
+    );
+    println!("  plan            {plan_time:.2} s ({} messages)", plan.messages);
+    println!("  plan + work     {seconds:.2} s");
+    println!("  throughput      {:.0} subscriptions/s", plan.planned as f64 / seconds);
+    println!(
+        "  charged         {} (report), {paid} payments succeeded, {} gateway charges of {} keys",
+        total.sent,
+        charges.len(),
+        keys.len()
+    );
+    println!("  orders          {orders}, {distinct} distinct (subscription, date)");
+    println!("  duplicates      {} orders, {charged_twice} orders charged twice", orders - distinct);
+    println!("  events          {} published", events.published().len());
+    println!("  peak RSS        {} MiB (VmHWM of this process, seeding included)", peak_rss_mib());
+    anyhow::ensure!(orders == distinct && charged_twice == 0 && charges.len() == keys.len(), "duplicates found");
+    Ok(())
 }
 
 #[derive(clap::Args)]

@@ -41,6 +41,11 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
             seeded.devices,
             seeded.challenges
         );
+        let shop = seed::seed_shop(backend.store.shop_writer().as_ref(), &seeded.user_ids, first_day, days, 42).await?;
+        println!(
+            "Seeded the shop: {} products (one sold out, one nearly), {} subscriptions, {} of them due in these days.",
+            shop.products, shop.subscriptions, shop.due_in_range
+        );
         // One uninstalled app: SNS would say its endpoint is disabled; the outbox plays that from this file.
         let some: Vec<i64> = (1..=50).collect();
         let contacts = backend.store.contacts().contacts(&some).await?;
@@ -79,6 +84,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
             }
         }
     }
+    print_shop(&backend, &outbox).await?;
     let new_slots = slots.iter().filter(|s| s.new).count();
     println!();
     if new_slots == 0 {
@@ -94,5 +100,35 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     println!("\nOutbox: {} ({eml} .eml files; push.jsonl and sms.jsonl beside them)", outbox.display());
     println!("Runs:    cargo run -p jobs -- runs");
     println!("Preview: cargo run -p jobs -- preview weekly-report --user 5");
+    Ok(())
+}
+
+/// The orders subscription-processing made, by status, and what the fake gateway charged and declined.
+async fn print_shop(backend: &Backend, outbox: &Path) -> Result<()> {
+    let orders = backend.store.shop_writer().orders().await?;
+    let mut by_status = std::collections::BTreeMap::<&str, u64>::new();
+    let (mut charged, mut declined, mut total_cents) = (0, 0, 0);
+    for order in &orders {
+        *by_status.entry(order.status.as_str()).or_default() += 1;
+        for (_, status, _) in &order.payments {
+            match status.as_str() {
+                "succeeded" => {
+                    charged += 1;
+                    total_cents += order.total_cents;
+                }
+                "declined" => declined += 1,
+                _ => {}
+            }
+        }
+    }
+    let statuses: Vec<String> = by_status.iter().map(|(status, n)| format!("{n} {status}")).collect();
+    println!(
+        "
+The shop: {} orders ({}); {charged} charges for ₹{:.2} in all, {declined} declined attempts.",
+        orders.len(),
+        statuses.join(", "),
+        total_cents as f64 / 100.0
+    );
+    println!("Charges: {} (the fake gateway's; a key is charged once)", outbox.join("charges.jsonl").display());
     Ok(())
 }

@@ -2,11 +2,14 @@
 //! sets and personal records, some users who stopped training or never started, phones and devices, channel
 //! choices, and challenges around the last day — generated from a seed so every run makes the same data.
 
-use chrono::{Duration, NaiveDate, NaiveTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use shared::{
-    ports::{AppWriter, Channel, Choice, Contacts, Device, Kind, NewSet, NewUser, NewWorkout},
+    ports::{
+        AppWriter, Channel, Choice, Contacts, Device, Kind, NewProduct, NewSet, NewSubscription, NewUser, NewWorkout,
+        ShopWriter,
+    },
     time::wall_clock_instant,
 };
 
@@ -50,6 +53,8 @@ pub struct Seeded {
     pub sets: usize,
     pub devices: usize,
     pub challenges: usize,
+    /// Every user made, in order.
+    pub user_ids: Vec<i64>,
 }
 
 /// A device's SNS platform endpoint, made up but well formed.
@@ -137,7 +142,76 @@ pub async fn seed(writer: &dyn AppWriter, contacts: &dyn Contacts, spec: &SeedSp
         writer.join_challenge(id, &joined).await?;
         seeded.challenges += 1;
     }
+    seeded.user_ids = all_ids;
     Ok(seeded)
+}
+
+/// The shop's products: one sold out, one nearly.
+const PRODUCTS: &[(&str, i64, i64)] = &[
+    ("Whey protein 1 kg", 249_900, 10_000),
+    ("Protein bars, box of 12", 89_900, 10_000),
+    ("Electrolyte tablets", 34_900, 10_000),
+    ("Creatine 300 g", 129_900, 0),
+    ("Oat bars, box of 6", 44_900, 12),
+];
+
+#[derive(Debug, Default)]
+pub struct SeededShop {
+    pub products: usize,
+    pub subscriptions: usize,
+    pub due_in_range: usize,
+}
+
+/// Subscriptions for about four users in five, of every frequency (weekly, every 10 or 14 days, monthly on a
+/// day from the 1st to the 31st), next due from `from` to 20 days after it; mostly good cards, a few whose
+/// gateway times out or fails once, one that always declines and one that declines twice, and one the app
+/// stored with a frequency the code does not know.
+pub async fn seed_shop(
+    shop: &dyn ShopWriter,
+    users: &[i64],
+    from: NaiveDate,
+    days: u32,
+    seed: u64,
+) -> shared::Result<SeededShop> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let products: Vec<NewProduct> = PRODUCTS
+        .iter()
+        .map(|&(name, price_cents, stock)| NewProduct { name: name.into(), price_cents, currency: "INR".into(), stock })
+        .collect();
+    let product_ids = shop.add_products(&products).await?;
+    let mut subscriptions = vec![];
+    for (n, &user_id) in users.iter().enumerate() {
+        if !rng.random_bool(0.8) {
+            continue;
+        }
+        let next_delivery_date = from + Duration::days(rng.random_range(0..20));
+        let (frequency, interval_days, anchor_day) = match rng.random_range(0..3) {
+            0 => ("weekly", None, None),
+            1 => ("every_n_days", Some([10, 14][rng.random_range(0..2)]), None),
+            _ => ("monthly", None, Some(i64::from(next_delivery_date.day()))),
+        };
+        let payment_method = match n {
+            3 => "pm_decline_always".to_owned(),
+            4 => "pm_decline_2_times".to_owned(),
+            _ if rng.random_bool(0.05) => format!("pm_timeout_{user_id}"),
+            _ if rng.random_bool(0.05) => format!("pm_5xx_{user_id}"),
+            _ => format!("pm_card_{user_id}"),
+        };
+        subscriptions.push(NewSubscription {
+            user_id,
+            product_id: product_ids[rng.random_range(0..product_ids.len())],
+            quantity: rng.random_range(1..4),
+            frequency: if n == 5 { "fortnightly".into() } else { frequency.into() },
+            interval_days,
+            anchor_day,
+            next_delivery_date,
+            payment_method,
+        });
+    }
+    let last = from + Duration::days(i64::from(days) - 1);
+    let due_in_range = subscriptions.iter().filter(|s| s.next_delivery_date <= last).count();
+    shop.add_subscriptions(&subscriptions).await?;
+    Ok(SeededShop { products: product_ids.len(), subscriptions: subscriptions.len(), due_in_range })
 }
 
 fn workout(rng: &mut StdRng, user_id: i64, zone: Tz, day: NaiveDate, exercise_ids: &[i64]) -> NewWorkout {

@@ -246,7 +246,8 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
     backend.store.migrate().await?;
     let days = (spec.to - spec.from).num_days() as u32 + 2;
     let seed = SeedSpec { users: spec.users, last_day: spec.to, days, with_unknown_zone: true, seed: 42 };
-    seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &seed).await?;
+    let seeded = seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &seed).await?;
+    seed::seed_shop(backend.store.shop_writer().as_ref(), &seeded.user_ids, spec.from, days, 42).await?;
     // Nothing is written: the counters count, a null mailer and a memory notifier take the messages.
     backend.mailer = Arc::new(NullMailer::default());
     backend.notifier = Arc::new(shared::memory::MemoryNotifier::default());

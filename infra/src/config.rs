@@ -49,6 +49,14 @@ pub enum KeySource {
     SecretArn(String),
 }
 
+/// `PAYMENT_GATEWAY`: the gateway the shop charges through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentsConfig {
+    /// `fake`: the embedded gateway (`infra::payments`), which charges nothing real; beside an outbox, its
+    /// charges are kept in `charges.jsonl` there.
+    Fake,
+}
+
 /// What a task needs to put unsubscribe links in its emails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinksConfig {
@@ -77,6 +85,8 @@ pub struct Config {
     pub links: Option<LinksConfig>,
     /// `INACTIVITY_DAYS`: days without a workout before an inactivity reminder; 3 unless set.
     pub inactivity_days: u32,
+    /// Unset: subscription-processing refuses to run (no real provider's adapter is written yet).
+    pub payments: Option<PaymentsConfig>,
 }
 
 /// The unsubscribe function's configuration: it needs no queue and no mailer.
@@ -107,6 +117,7 @@ impl Config {
             max_concurrency: 1,
             links: None,
             inactivity_days: DEFAULT_DAYS,
+            payments: Some(PaymentsConfig::Fake),
         }
     }
 
@@ -165,6 +176,16 @@ impl Config {
                 reason: format!("{n:?} is not a whole number of days from 1 to 365"),
             })?,
         };
+        let payments = match lookup("PAYMENT_GATEWAY").as_deref() {
+            None => None,
+            Some("fake") => Some(PaymentsConfig::Fake),
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "PAYMENT_GATEWAY",
+                    reason: format!("{other:?} is not a gateway this code has (fake)"),
+                })
+            }
+        };
         Ok(Self {
             database_url: Secret::new(database_url),
             queue,
@@ -174,6 +195,7 @@ impl Config {
             max_concurrency,
             links,
             inactivity_days,
+            payments,
         })
     }
 }
@@ -298,6 +320,18 @@ mod tests {
             assert!(matches!(err, ConfigError::Invalid { name: "INACTIVITY_DAYS", .. }), "{bad}: {err:?}");
             assert!(err.to_string().contains("INACTIVITY_DAYS"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_payment_gateway_is_named_or_absent() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().payments, None);
+        assert_eq!(
+            config(&[base[0], base[1], ("PAYMENT_GATEWAY", "fake")]).unwrap().payments,
+            Some(PaymentsConfig::Fake)
+        );
+        let err = config(&[base[0], base[1], ("PAYMENT_GATEWAY", "stripe")]).unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_GATEWAY") && err.to_string().contains("stripe"), "{err}");
     }
 
     #[test]

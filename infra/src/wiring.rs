@@ -8,7 +8,7 @@ use shared::{
     limits::Pace,
     ports::{
         ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, Progress, Queue, RunStore, ShopStore, ShopWriter, Unsubscribes, WeeklyReports,
+        Notifier, Payments, Progress, Queue, RunStore, ShopStore, ShopWriter, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
@@ -17,9 +17,10 @@ use shared::{
 };
 
 use crate::{
-    config::{Config, MailConfig, QueueConfig},
+    config::{Config, MailConfig, PaymentsConfig, QueueConfig},
     embedded_queue::EmbeddedQueue,
     outbox::{OutboxMailer, OutboxNotifier},
+    payments::FakeGateway,
     postgres::PgStore,
     ses::SesMailer,
     sns::SnsNotifier,
@@ -175,6 +176,8 @@ pub struct Backend {
     pub config: Config,
     /// The sender and, where a key is configured, the signer of every email's unsubscribe link.
     pub letterhead: Letterhead,
+    /// The shop's payment gateway, where one is configured.
+    pub payments: Option<Arc<dyn Payments>>,
     sqs: Option<aws_sdk_sqs::Client>,
     /// Sends a second this process starts, at most.
     send_rate: Option<f64>,
@@ -229,7 +232,16 @@ impl Backend {
             signer,
             preferences: config.links.as_ref().and_then(|l| l.preferences_url.clone()),
         };
-        Ok(Self { store, mailer, notifier, clock, config, letterhead, sqs, send_rate })
+        let payments: Option<Arc<dyn Payments>> = match (config.payments, &config.mail) {
+            (None, _) => None,
+            (Some(PaymentsConfig::Fake), MailConfig::Outbox(dir)) => {
+                Some(Arc::new(FakeGateway::in_dir(dir, std::time::Duration::ZERO)?))
+            }
+            (Some(PaymentsConfig::Fake), MailConfig::Ses) => {
+                Some(Arc::new(FakeGateway::new(std::time::Duration::ZERO)))
+            }
+        };
+        Ok(Self { store, mailer, notifier, clock, config, letterhead, payments, sqs, send_rate })
     }
 
     /// The task's queue: the configured SQS queue, or the task's embedded queue.
@@ -249,6 +261,7 @@ impl Backend {
     pub fn runtime(&self, task: &str, settings: RuntimeSettings) -> shared::Result<JobRuntime> {
         let deps = Deps {
             inactivity_days: self.config.inactivity_days,
+            payments: self.payments.clone(),
             ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
         };
         Ok(JobRuntime {

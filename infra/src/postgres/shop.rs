@@ -14,7 +14,14 @@ use crate::store::order_event;
 
 type Tx<'a> = Transaction<'a, Postgres>;
 
-/// A subscription's row, read under its lock.
+/// What one try at a step came to: the step, or the product's stock short for the delivery (the try is then
+/// rolled back, and the step decided again knowing it).
+enum Tried {
+    Step(Step),
+    StockShort,
+}
+
+/// A subscription's row, read under its lock, with its product and whether it has an open or made order.
 #[derive(sqlx::FromRow)]
 struct Subscription {
     user_id: i64,
@@ -26,6 +33,11 @@ struct Subscription {
     next_delivery_date: NaiveDate,
     status: String,
     payment_method: String,
+    price_cents: Option<i64>,
+    currency: Option<String>,
+    on_sale: Option<bool>,
+    open: bool,
+    ordered: bool,
 }
 
 /// A charge attempt made and not settled.
@@ -115,6 +127,8 @@ impl PgStore {
             .map_err(job)
     }
 
+    /// What `next_step` decides, in `tx`. `short` says the product's stock was found short for this delivery
+    /// by an attempt rolled back a moment ago: the delivery then waits or is skipped without taking stock.
     async fn step(
         &self,
         tx: &mut Tx<'_>,
@@ -122,18 +136,138 @@ impl PgStore {
         day: NaiveDate,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<Step> {
+        short: bool,
+    ) -> Result<Tried> {
+        // One round trip for the common case: the row lock, its product, whether an order is open or made.
         let subscription: Option<Subscription> = sqlx::query_as(
-            "SELECT user_id, product_id, quantity, frequency, interval_days, anchor_day, next_delivery_date,
-                    status, payment_method
-             FROM subscriptions WHERE id = $1 FOR UPDATE",
+            "SELECT s.user_id, s.product_id, s.quantity, s.frequency, s.interval_days, s.anchor_day,
+                    s.next_delivery_date, s.status, s.payment_method,
+                    p.price_cents, p.currency, p.deleted_at IS NULL AS on_sale,
+                    EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
+                                                     AND o.status IN ('pending_payment', 'payment_failed')) AS open,
+                    EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
+                                                     AND o.delivery_date = s.next_delivery_date) AS ordered
+             FROM subscriptions s LEFT JOIN products p ON p.id = s.product_id
+             WHERE s.id = $1 FOR UPDATE OF s",
         )
         .bind(id)
         .fetch_optional(&mut **tx)
         .await
         .map_err(job)?;
-        let Some(sub) = subscription else { return Ok(Step::Nothing("subscription deleted")) };
+        let Some(sub) = subscription else { return Ok(Tried::Step(Step::Nothing("subscription deleted"))) };
+        if sub.open {
+            if let Some(step) = self.open_order(tx, id, &sub, day, now, until).await? {
+                return Ok(Tried::Step(step));
+            }
+        }
 
+        // Then the delivery due, if it still is: a pause or cancel committed before the lock wins.
+        if sub.status != "active" {
+            return Ok(Tried::Step(Step::Nothing("paused or cancelled")));
+        }
+        let due = sub.next_delivery_date;
+        if due > day {
+            return Ok(Tried::Step(Step::Nothing("not due")));
+        }
+        let product = match (sub.price_cents, &sub.currency, sub.on_sale) {
+            (Some(price_cents), Some(currency), Some(on_sale)) => {
+                Some(ProductRow { price_cents, currency: currency.clone(), on_sale })
+            }
+            _ => None,
+        };
+        let (frequency, amount_cents) = match delivery(
+            &sub.frequency,
+            sub.interval_days.map(i64::from),
+            sub.anchor_day.map(i64::from),
+            sub.quantity,
+            product.as_ref(),
+        ) {
+            Ok(delivery) => delivery,
+            Err(reason) => return Ok(Tried::Step(Step::Invalid(reason))),
+        };
+        let product = product.expect("a delivery has a product");
+        if sub.ordered {
+            // The app moved the date back onto a delivery already made.
+            advance(tx, id, frequency.next(due)).await?;
+            return Ok(Tried::Step(Step::Changed("an order for this delivery date exists: moved to the next date")));
+        }
+        let status = match (short, out_of_stock(frequency, due, day)) {
+            (false, _) => "pending_payment",
+            (true, StockWait::Wait) => return Ok(Tried::Step(Step::OutOfStock)),
+            (true, StockWait::Skip) => "skipped",
+        };
+        advance(tx, id, frequency.next(due)).await?;
+        // The order, its line and (unless skipped) its first charge attempt, in one statement. The key is
+        // payment_key's, written in SQL because the order's id is made here; it is checked below.
+        let (order_id, payment): (i64, Option<(i64, String)>) = {
+            let (order_id, payment_id, key): (i64, Option<i64>, Option<String>) = sqlx::query_as(
+                "WITH o AS (
+                     INSERT INTO orders (user_id, subscription_id, delivery_date, status, total_cents, currency,
+                                         created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id),
+                 i AS (
+                     INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)
+                     SELECT o.id, $8, $9, $10 FROM o),
+                 p AS (
+                     INSERT INTO payments (order_id, attempt, idempotency_key, amount_cents, currency, method,
+                                           status, claimed_until, created_at)
+                     SELECT o.id, 1, 'order-' || o.id || '-attempt-1', $5, $6, $11, 'pending', $12, $7
+                     FROM o WHERE $4 = 'pending_payment'
+                     RETURNING id, idempotency_key)
+                 SELECT o.id, p.id, p.idempotency_key FROM o LEFT JOIN p ON true",
+            )
+            .bind(sub.user_id)
+            .bind(id)
+            .bind(due)
+            .bind(status)
+            .bind(amount_cents)
+            .bind(&product.currency)
+            .bind(now)
+            .bind(sub.product_id)
+            .bind(sub.quantity)
+            .bind(product.price_cents)
+            .bind(&sub.payment_method)
+            .bind(until)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(job)?;
+            (order_id, payment_id.zip(key))
+        };
+        let Some((payment_id, key)) = payment else {
+            event(tx, order_id, OrderEventKind::DeliverySkipped, now).await?;
+            return Ok(Tried::Step(Step::Changed("delivery skipped: out of stock too long")));
+        };
+        if key != payment_key(order_id, 1) {
+            return Err(shared::Error::permanent(format!(
+                "order {order_id}'s payment key {key:?} is not payment_key's"
+            )));
+        }
+        // Last, so the product's row (every subscriber of the product waits on it) is locked only to the commit.
+        let taken = sqlx::query("UPDATE products SET stock = stock - $2 WHERE id = $1 AND stock >= $2")
+            .bind(sub.product_id)
+            .bind(sub.quantity)
+            .execute(&mut **tx)
+            .await
+            .map_err(job)?
+            .rows_affected();
+        if taken == 0 {
+            return Ok(Tried::StockShort);
+        }
+        let request = ChargeRequest { key, amount_cents, currency: product.currency, method: sub.payment_method };
+        Ok(Tried::Step(Step::Charge(PendingCharge { payment_id, order_id, attempt: 1, request })))
+    }
+
+    /// An order of the subscription waiting on a charge: an attempt made and not settled (asked again with its
+    /// own key), or a dunning retry due; `None` when neither is due today and the subscription may go on.
+    async fn open_order(
+        &self,
+        tx: &mut Tx<'_>,
+        id: i64,
+        sub: &Subscription,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Step>> {
         // First an attempt already made, whose answer was never recorded: asked again with its own key.
         let pending: Option<Pending> = sqlx::query_as(
             "SELECT p.id AS payment_id, p.order_id, p.attempt, p.idempotency_key AS key, p.amount_cents, p.currency,
@@ -151,7 +285,7 @@ impl PgStore {
             pending
         {
             if claimed_until.is_some_and(|until| until > now) {
-                return Ok(Step::Busy);
+                return Ok(Some(Step::Busy));
             }
             sqlx::query("UPDATE payments SET claimed_until = $2 WHERE id = $1")
                 .bind(payment_id)
@@ -160,7 +294,7 @@ impl PgStore {
                 .await
                 .map_err(job)?;
             let request = ChargeRequest { key, amount_cents, currency, method };
-            return Ok(Step::Charge(PendingCharge { payment_id, order_id, attempt: attempt as u32, request }));
+            return Ok(Some(Step::Charge(PendingCharge { payment_id, order_id, attempt: attempt as u32, request })));
         }
 
         // Then a declined order whose dunning retry is due.
@@ -184,7 +318,7 @@ impl PgStore {
                     .await
                     .map_err(job)?;
                 restock(tx, order_id).await?;
-                return Ok(Step::Changed("dunning stopped: the subscription is no longer active"));
+                return Ok(Some(Step::Changed("dunning stopped: the subscription is no longer active")));
             }
             let attempt = attempts as u32 + 1;
             // The card on file now: the customer may have changed it after the decline.
@@ -192,9 +326,9 @@ impl PgStore {
                 key: payment_key(order_id, attempt),
                 amount_cents,
                 currency,
-                method: sub.payment_method,
+                method: sub.payment_method.clone(),
             };
-            return Ok(Step::Charge(new_payment(tx, order_id, attempt, request, now, until).await?));
+            return Ok(Some(Step::Charge(new_payment(tx, order_id, attempt, request, now, until).await?)));
         }
         let in_dunning: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM orders WHERE subscription_id = $1 AND status = 'payment_failed'
@@ -205,97 +339,10 @@ impl PgStore {
         .await
         .map_err(job)?;
         if in_dunning {
-            return Ok(Step::Nothing("a declined order awaits its next retry"));
+            return Ok(Some(Step::Nothing("a declined order awaits its next retry")));
         }
 
-        // Then the delivery due, if it still is: a pause or cancel committed before the lock wins.
-        if sub.status != "active" {
-            return Ok(Step::Nothing("paused or cancelled"));
-        }
-        let due = sub.next_delivery_date;
-        if due > day {
-            return Ok(Step::Nothing("not due"));
-        }
-        let product: Option<(i64, String, bool)> =
-            sqlx::query_as("SELECT price_cents, currency, deleted_at IS NULL FROM products WHERE id = $1")
-                .bind(sub.product_id)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(job)?;
-        let product = product.map(|(price_cents, currency, on_sale)| ProductRow { price_cents, currency, on_sale });
-        let (frequency, amount_cents) = match delivery(
-            &sub.frequency,
-            sub.interval_days.map(i64::from),
-            sub.anchor_day.map(i64::from),
-            sub.quantity,
-            product.as_ref(),
-        ) {
-            Ok(delivery) => delivery,
-            Err(reason) => return Ok(Step::Invalid(reason)),
-        };
-        let product = product.expect("a delivery has a product");
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM orders WHERE subscription_id = $1 AND delivery_date = $2)",
-        )
-        .bind(id)
-        .bind(due)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(job)?;
-        if exists {
-            // The app moved the date back onto a delivery already made.
-            advance(tx, id, frequency.next(due)).await?;
-            return Ok(Step::Changed("an order for this delivery date exists: moved to the next date"));
-        }
-        let taken = sqlx::query("UPDATE products SET stock = stock - $2 WHERE id = $1 AND stock >= $2")
-            .bind(sub.product_id)
-            .bind(sub.quantity)
-            .execute(&mut **tx)
-            .await
-            .map_err(job)?
-            .rows_affected();
-        let status = match (taken, out_of_stock(frequency, due, day)) {
-            (1, _) => "pending_payment",
-            (_, StockWait::Wait) => return Ok(Step::OutOfStock),
-            (_, StockWait::Skip) => "skipped",
-        };
-        let order_id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (user_id, subscription_id, delivery_date, status, total_cents, currency, created_at,
-                                 updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(sub.user_id)
-        .bind(id)
-        .bind(due)
-        .bind(status)
-        .bind(amount_cents)
-        .bind(&product.currency)
-        .bind(now)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(job)?;
-        sqlx::query(
-            "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(order_id)
-        .bind(sub.product_id)
-        .bind(sub.quantity)
-        .bind(product.price_cents)
-        .execute(&mut **tx)
-        .await
-        .map_err(job)?;
-        advance(tx, id, frequency.next(due)).await?;
-        if status == "skipped" {
-            event(tx, order_id, OrderEventKind::DeliverySkipped, now).await?;
-            return Ok(Step::Changed("delivery skipped: out of stock too long"));
-        }
-        let request = ChargeRequest {
-            key: payment_key(order_id, 1),
-            amount_cents,
-            currency: product.currency,
-            method: sub.payment_method,
-        };
-        Ok(Step::Charge(new_payment(tx, order_id, 1, request, now, until).await?))
+        Ok(None)
     }
 }
 
@@ -325,8 +372,19 @@ impl ShopStore for PgStore {
     }
 
     async fn next_step(&self, subscription: i64, day: NaiveDate, now: DateTime<Utc>, hold: Duration) -> Result<Step> {
+        let until = later(now, hold);
         let mut tx = self.pool.begin().await.map_err(job)?;
-        let step = self.step(&mut tx, subscription, day, now, later(now, hold)).await?;
+        let step = match self.step(&mut tx, subscription, day, now, until, false).await? {
+            Tried::Step(step) => step,
+            Tried::StockShort => {
+                tx.rollback().await.map_err(job)?;
+                tx = self.pool.begin().await.map_err(job)?;
+                match self.step(&mut tx, subscription, day, now, until, true).await? {
+                    Tried::Step(step) => step,
+                    Tried::StockShort => unreachable!("a step knowing the stock short takes none"),
+                }
+            }
+        };
         tx.commit().await.map_err(job)?;
         Ok(step)
     }
@@ -340,19 +398,44 @@ impl ShopStore for PgStore {
         day: NaiveDate,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let (status, reference, reason) = match outcome {
-            ChargeOutcome::Charged { reference } => ("succeeded", Some(reference), None),
-            ChargeOutcome::Declined { reason } => ("declined", None, Some(reason)),
+        let reason = match outcome {
+            // The common case in one statement, atomic by itself: the payment, its order, the order's event and
+            // the run's count.
+            ChargeOutcome::Charged { reference } => {
+                sqlx::query(
+                    "WITH pay AS (
+                         UPDATE payments SET status = 'succeeded', provider_reference = $2, settled_at = $3,
+                                             claimed_until = NULL
+                         WHERE id = $1 AND status = 'pending' RETURNING order_id),
+                     ord AS (
+                         UPDATE orders SET status = 'paid', retry_on = NULL, updated_at = $3
+                         WHERE id IN (SELECT order_id FROM pay) RETURNING id),
+                     ev AS (
+                         INSERT INTO order_events (order_id, kind, at) SELECT id, $7, $3 FROM ord
+                         ON CONFLICT DO NOTHING)
+                     INSERT INTO run_messages (task, slot, part, sent, failed) SELECT $4, $5, $6, 1, 0 FROM pay
+                     ON CONFLICT (task, slot, part) DO UPDATE SET sent = run_messages.sent + excluded.sent",
+                )
+                .bind(charge.payment_id)
+                .bind(reference)
+                .bind(now)
+                .bind(task)
+                .bind(run.slot)
+                .bind(run.part as i64)
+                .bind(OrderEventKind::OrderPlaced.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(job)?;
+                return Ok(());
+            }
+            ChargeOutcome::Declined { reason } => reason,
         };
         let mut tx = self.pool.begin().await.map_err(job)?;
         let settled = sqlx::query(
-            "UPDATE payments SET status = $2, provider_reference = $3, decline_reason = $4, settled_at = $5,
-                                 claimed_until = NULL
+            "UPDATE payments SET status = 'declined', decline_reason = $2, settled_at = $3, claimed_until = NULL
              WHERE id = $1 AND status = 'pending'",
         )
         .bind(charge.payment_id)
-        .bind(status)
-        .bind(reference)
         .bind(reason)
         .bind(now)
         .execute(&mut *tx)
@@ -364,63 +447,46 @@ impl ShopStore for PgStore {
             return tx.commit().await.map_err(job);
         }
         let order = charge.order_id;
-        let (sent, failed) = match outcome {
-            ChargeOutcome::Charged { .. } => {
-                sqlx::query("UPDATE orders SET status = 'paid', retry_on = NULL, updated_at = $2 WHERE id = $1")
-                    .bind(order)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(job)?;
-                event(&mut tx, order, OrderEventKind::OrderPlaced, now).await?;
-                (1, 0)
-            }
-            ChargeOutcome::Declined { .. } => {
-                let (failed_on, subscription): (Option<NaiveDate>, Option<i64>) =
-                    sqlx::query_as("SELECT failed_on, subscription_id FROM orders WHERE id = $1")
-                        .bind(order)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(job)?;
-                let failed_on = failed_on.unwrap_or(day);
-                let retry_on = match after_decline(charge.attempt, failed_on) {
-                    Dunning::RetryOn(date) => Some(date),
-                    Dunning::Pause => None,
-                };
-                sqlx::query(
-                    "UPDATE orders SET status = 'payment_failed', failed_on = $2, retry_on = $3, updated_at = $4
-                     WHERE id = $1",
-                )
+        let (failed_on, subscription): (Option<NaiveDate>, Option<i64>) =
+            sqlx::query_as("SELECT failed_on, subscription_id FROM orders WHERE id = $1")
                 .bind(order)
-                .bind(failed_on)
-                .bind(retry_on)
-                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(job)?;
+        let failed_on = failed_on.unwrap_or(day);
+        let retry_on = match after_decline(charge.attempt, failed_on) {
+            Dunning::RetryOn(date) => Some(date),
+            Dunning::Pause => None,
+        };
+        sqlx::query(
+            "UPDATE orders SET status = 'payment_failed', failed_on = $2, retry_on = $3, updated_at = $4
+                     WHERE id = $1",
+        )
+        .bind(order)
+        .bind(failed_on)
+        .bind(retry_on)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
+        event(&mut tx, order, OrderEventKind::PaymentFailed, now).await?;
+        if retry_on.is_none() {
+            restock(&mut tx, order).await?;
+            sqlx::query("UPDATE subscriptions SET status = 'paused' WHERE id = $1 AND status = 'active'")
+                .bind(subscription)
                 .execute(&mut *tx)
                 .await
                 .map_err(job)?;
-                event(&mut tx, order, OrderEventKind::PaymentFailed, now).await?;
-                if retry_on.is_none() {
-                    restock(&mut tx, order).await?;
-                    sqlx::query("UPDATE subscriptions SET status = 'paused' WHERE id = $1 AND status = 'active'")
-                        .bind(subscription)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(job)?;
-                    event(&mut tx, order, OrderEventKind::SubscriptionPaused, now).await?;
-                }
-                (0, 1)
-            }
-        };
+            event(&mut tx, order, OrderEventKind::SubscriptionPaused, now).await?;
+        }
+        // A decline counts as the run's failed charge.
         sqlx::query(
-            "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (task, slot, part) DO UPDATE
-             SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed",
+            "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES ($1, $2, $3, 0, 1)
+             ON CONFLICT (task, slot, part) DO UPDATE SET failed = run_messages.failed + 1",
         )
         .bind(task)
         .bind(run.slot)
         .bind(run.part as i64)
-        .bind(sent)
-        .bind(failed)
         .execute(&mut *tx)
         .await
         .map_err(job)?;
