@@ -234,5 +234,34 @@ async fn a_month_across_dst_with_downtime_sends_each_message_once_on_the_right_c
         pushes: a.pushes + s.pushes,
     });
     assert!(all.sms > 0 && all.pushes > 0, "{expected:?}");
+    dunning_went_by_its_schedule(&data_dir.join("simulate.db")).await;
     std::fs::remove_dir_all(data_dir).ok();
+}
+
+/// The seeded cards scripted to decline: every one of an order's charges, on the days of the dunning schedule
+/// (first decline, then 1, 3 and 5 days after it), ends with the subscription paused; a card declining twice
+/// is charged at the third attempt, three days after the first.
+async fn dunning_went_by_its_schedule(db: &std::path::Path) {
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    for (method, statuses, days, subscription) in [
+        ("pm_decline_always", vec!["declined"; 4], vec![0, 1, 3, 5], "paused"),
+        ("pm_decline_2_times", vec!["declined", "declined", "succeeded"], vec![0, 1, 3], "active"),
+    ] {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT p.status, p.created_at, s.status FROM payments p
+             JOIN orders o ON o.id = p.order_id JOIN subscriptions s ON s.id = o.subscription_id
+             WHERE s.payment_method = ?1 AND o.id = (SELECT min(o2.id) FROM orders o2 WHERE o2.subscription_id = s.id)
+             ORDER BY p.attempt",
+        )
+        .bind(method)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), statuses, "{method}");
+        let day = |stamp: &str| stamp[..10].parse::<NaiveDate>().unwrap();
+        let first = day(&rows[0].1);
+        let after: Vec<i64> = rows.iter().map(|r| (day(&r.1) - first).num_days()).collect();
+        assert_eq!(after, days, "{method}: days after the first decline");
+        assert_eq!(rows[0].2, subscription, "{method}");
+    }
 }
