@@ -85,6 +85,7 @@ async fn new_payment(
     request: ChargeRequest,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
+    more_due: bool,
 ) -> Result<PendingCharge> {
     let payment_id: i64 = sqlx::query_scalar(
         "INSERT INTO payments (order_id, attempt, idempotency_key, amount_cents, currency, method, status,
@@ -102,7 +103,7 @@ async fn new_payment(
     .fetch_one(&mut **tx)
     .await
     .map_err(job)?;
-    Ok(PendingCharge { payment_id, order_id, attempt, request })
+    Ok(PendingCharge { payment_id, order_id, attempt, request, more_due })
 }
 
 /// Moves a subscription's next delivery to `next`.
@@ -254,7 +255,13 @@ impl PgStore {
             return Ok(Tried::StockShort);
         }
         let request = ChargeRequest { key, amount_cents, currency: product.currency, method: sub.payment_method };
-        Ok(Tried::Step(Step::Charge(PendingCharge { payment_id, order_id, attempt: 1, request })))
+        Ok(Tried::Step(Step::Charge(PendingCharge {
+            payment_id,
+            order_id,
+            attempt: 1,
+            request,
+            more_due: frequency.next(due) <= day,
+        })))
     }
 
     /// An order of the subscription waiting on a charge: an attempt made and not settled (asked again with its
@@ -294,7 +301,13 @@ impl PgStore {
                 .await
                 .map_err(job)?;
             let request = ChargeRequest { key, amount_cents, currency, method };
-            return Ok(Some(Step::Charge(PendingCharge { payment_id, order_id, attempt: attempt as u32, request })));
+            return Ok(Some(Step::Charge(PendingCharge {
+                payment_id,
+                order_id,
+                attempt: attempt as u32,
+                request,
+                more_due: true,
+            })));
         }
 
         // Then a declined order whose dunning retry is due.
@@ -328,7 +341,7 @@ impl PgStore {
                 currency,
                 method: sub.payment_method.clone(),
             };
-            return Ok(Some(Step::Charge(new_payment(tx, order_id, attempt, request, now, until).await?)));
+            return Ok(Some(Step::Charge(new_payment(tx, order_id, attempt, request, now, until, true).await?)));
         }
         let in_dunning: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM orders WHERE subscription_id = $1 AND status = 'payment_failed'

@@ -73,6 +73,7 @@ async fn new_payment(
     request: ChargeRequest,
     now: DateTime<Utc>,
     until: &str,
+    more_due: bool,
 ) -> Result<PendingCharge> {
     let payment_id: i64 = sqlx::query_scalar(
         "INSERT INTO payments (order_id, attempt, idempotency_key, amount_cents, currency, method, status,
@@ -90,7 +91,7 @@ async fn new_payment(
     .fetch_one(&mut **tx)
     .await
     .map_err(job)?;
-    Ok(PendingCharge { payment_id, order_id, attempt, request })
+    Ok(PendingCharge { payment_id, order_id, attempt, request, more_due })
 }
 
 /// Moves a subscription's next delivery to `next`.
@@ -157,7 +158,13 @@ impl SqliteStore {
                 .await
                 .map_err(job)?;
             let request = ChargeRequest { key, amount_cents, currency, method };
-            return Ok(Step::Charge(PendingCharge { payment_id, order_id, attempt: attempt as u32, request }));
+            return Ok(Step::Charge(PendingCharge {
+                payment_id,
+                order_id,
+                attempt: attempt as u32,
+                request,
+                more_due: true,
+            }));
         }
 
         // Then a declined order whose dunning retry is due.
@@ -191,7 +198,7 @@ impl SqliteStore {
                 currency,
                 method: sub.payment_method,
             };
-            return Ok(Step::Charge(new_payment(tx, order_id, attempt, request, now, until).await?));
+            return Ok(Step::Charge(new_payment(tx, order_id, attempt, request, now, until, true).await?));
         }
         let in_dunning: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM orders WHERE subscription_id = ?1 AND status = 'payment_failed'
@@ -292,7 +299,7 @@ impl SqliteStore {
             currency: product.currency,
             method: sub.payment_method,
         };
-        Ok(Step::Charge(new_payment(tx, order_id, 1, request, now, until).await?))
+        Ok(Step::Charge(new_payment(tx, order_id, 1, request, now, until, frequency.next(due) <= day).await?))
     }
 }
 

@@ -96,6 +96,9 @@ pub struct PendingCharge {
     /// 1 for the delivery's first charge; 2, 3 and 4 for the dunning retries.
     pub attempt: u32,
     pub request: ChargeRequest,
+    /// Whether the subscription may have more to do on the day once this is settled: false when this is its
+    /// delivery due and the next one is later, so the caller need not ask again.
+    pub more_due: bool,
 }
 
 /// What one subscription needs next on a day, decided under its row lock.

@@ -179,6 +179,9 @@ impl SubscriptionProcessing {
                                 "charge declined");
                         }
                     }
+                    if !charge.more_due {
+                        return Ok(report);
+                    }
                 }
                 Step::Busy => {
                     report.retry = Some(format!("subscription {subscription} is being charged by another worker"));
