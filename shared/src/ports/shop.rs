@@ -15,7 +15,9 @@ pub enum Frequency {
     EveryDays(u32),
     /// On the anchor day of every month (1 to 31); a month without that day delivers on its last day, and
     /// the month after returns to the anchor: Jan 31 → Feb 28 → Mar 31.
-    Monthly { anchor_day: u32 },
+    Monthly {
+        anchor_day: u32,
+    },
 }
 
 impl Frequency {
@@ -41,7 +43,8 @@ impl Frequency {
             Self::Weekly => date + Duration::days(7),
             Self::EveryDays(n) => date + Duration::days(n.into()),
             Self::Monthly { anchor_day } => {
-                let (year, month) = if date.month() == 12 { (date.year() + 1, 1) } else { (date.year(), date.month() + 1) };
+                let (year, month) =
+                    if date.month() == 12 { (date.year() + 1, 1) } else { (date.year(), date.month() + 1) };
                 let first = NaiveDate::from_ymd_opt(year, month, 1).expect("the first of a month is a date");
                 let last = (first + chrono::Months::new(1)).pred_opt().expect("a month has a last day").day();
                 first.with_day(anchor_day.min(last)).expect("a day within the month")
@@ -128,13 +131,8 @@ pub enum OrderEventKind {
 }
 
 impl OrderEventKind {
-    pub const ALL: [OrderEventKind; 5] = [
-        Self::OrderPlaced,
-        Self::OrderShipped,
-        Self::PaymentFailed,
-        Self::DeliverySkipped,
-        Self::SubscriptionPaused,
-    ];
+    pub const ALL: [OrderEventKind; 5] =
+        [Self::OrderPlaced, Self::OrderShipped, Self::PaymentFailed, Self::DeliverySkipped, Self::SubscriptionPaused];
 
     /// The event's `detail-type`.
     pub fn as_str(self) -> &'static str {
@@ -179,12 +177,22 @@ pub trait ShopStore: Send + Sync {
     async fn subscriptions_due(&self, day: NaiveDate, after: i64, limit: u32) -> Result<Vec<i64>>;
     /// Decides, in one transaction under the subscription's row lock, what it needs next on `day`, and makes
     /// the changes that go with it (see `Step`). A charge returned is claimed until `now + hold`.
-    async fn next_step(&self, subscription: i64, day: NaiveDate, now: DateTime<Utc>, hold: std::time::Duration)
-        -> Result<Step>;
+    async fn next_step(
+        &self,
+        subscription: i64,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        hold: std::time::Duration,
+    ) -> Result<Step>;
     /// Records the gateway's answer for a claimed charge, with its order's new state and its events, on `day`.
     /// A charge already settled is left as it is.
-    async fn settle_charge(&self, charge: &PendingCharge, outcome: &ChargeOutcome, day: NaiveDate, now: DateTime<Utc>)
-        -> Result<()>;
+    async fn settle_charge(
+        &self,
+        charge: &PendingCharge,
+        outcome: &ChargeOutcome,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
     /// The events of these subscriptions' orders not yet published, oldest first.
     async fn unpublished(&self, subscriptions: &[i64]) -> Result<Vec<OrderEvent>>;
     async fn mark_published(&self, events: &[i64], now: DateTime<Utc>) -> Result<()>;
@@ -222,17 +230,27 @@ pub trait OrderNotices: Send + Sync {
     async fn order_notices(&self, orders: &[i64]) -> Result<Vec<OrderNotice>>;
 }
 
-/// A delivery that will be sent and charged at the next processing.
+/// A subscription as a renewal reminder reads it at work time: as it is now, for the task to decide whether
+/// the delivery it was planned for will still be sent and charged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renewal {
     pub subscription_id: i64,
     pub user_id: i64,
-    pub delivery_date: NaiveDate,
-    pub product: String,
+    /// active, paused or cancelled.
+    pub status: String,
+    pub next_delivery_date: NaiveDate,
+    /// The product's name; `None` once the app stopped selling it (soft-deleted) or removed it.
+    pub product: Option<String>,
     pub quantity: i64,
+    /// Unit price × quantity, in the currency's hundredths; 0 without a product.
     pub amount_cents: i64,
     pub currency: String,
+    /// The gateway's reference to the saved card the delivery is charged to.
     pub payment_method: String,
+    /// The app's columns, unchecked: `Frequency::parse` reads them.
+    pub frequency: String,
+    pub interval_days: Option<i64>,
+    pub anchor_day: Option<i64>,
 }
 
 /// What the renewal reminders read.
@@ -240,9 +258,9 @@ pub struct Renewal {
 pub trait Renewals: Send + Sync {
     /// Ids of active subscriptions whose next delivery is on `delivery_date`, ordered, after `after`.
     async fn renewals_due(&self, delivery_date: NaiveDate, after: i64, limit: u32) -> Result<Vec<i64>>;
-    /// Those of `subscriptions` still active, due on `delivery_date`, with a product on sale and a quantity
-    /// above zero: what the reminder tells.
-    async fn renewals(&self, subscriptions: &[i64], delivery_date: NaiveDate) -> Result<Vec<Renewal>>;
+    /// Those of `subscriptions` that still exist, as they are now, whatever their status or date: the task
+    /// decides which still renew, and says why the others do not.
+    async fn renewals(&self, subscriptions: &[i64]) -> Result<Vec<Renewal>>;
 }
 
 /// The dunning schedule: a declined delivery is charged again this many days after its first decline, then
