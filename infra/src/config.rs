@@ -77,6 +77,9 @@ pub struct Config {
     pub links: Option<LinksConfig>,
     /// `INACTIVITY_DAYS`: days without a workout before an inactivity reminder; 3 unless set.
     pub inactivity_days: u32,
+    /// `SHOP_URL`: the shop's web address, under which each customer manages their subscriptions; unset, the
+    /// shop's emails send them to the app instead of linking.
+    pub shop_url: Option<String>,
 }
 
 /// The unsubscribe function's configuration: it needs no queue and no mailer.
@@ -107,6 +110,7 @@ impl Config {
             max_concurrency: 1,
             links: None,
             inactivity_days: DEFAULT_DAYS,
+            shop_url: None,
         }
     }
 
@@ -165,6 +169,17 @@ impl Config {
                 reason: format!("{n:?} is not a whole number of days from 1 to 365"),
             })?,
         };
+        let shop_url = match lookup("SHOP_URL") {
+            None => None,
+            // Every customer's link starts with it: a typo would send them all somewhere else.
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => Some(url),
+            Some(url) => {
+                return Err(ConfigError::Invalid {
+                    name: "SHOP_URL",
+                    reason: format!("{url:?} is not an http:// or https:// address"),
+                })
+            }
+        };
         Ok(Self {
             database_url: Secret::new(database_url),
             queue,
@@ -174,6 +189,7 @@ impl Config {
             max_concurrency,
             links,
             inactivity_days,
+            shop_url,
         })
     }
 }
@@ -298,6 +314,16 @@ mod tests {
             assert!(matches!(err, ConfigError::Invalid { name: "INACTIVITY_DAYS", .. }), "{bad}: {err:?}");
             assert!(err.to_string().contains("INACTIVITY_DAYS"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_shop_url_is_optional_and_must_be_a_web_address() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().shop_url, None);
+        let c = config(&[base[0], base[1], ("SHOP_URL", "https://shop.example")]).unwrap();
+        assert_eq!(c.shop_url.as_deref(), Some("https://shop.example"));
+        let err = config(&[base[0], base[1], ("SHOP_URL", "shop.example")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: "SHOP_URL", .. }), "{err:?}");
     }
 
     #[test]

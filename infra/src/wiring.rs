@@ -8,7 +8,7 @@ use shared::{
     limits::Pace,
     ports::{
         ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, Progress, Queue, RunStore, Unsubscribes, WeeklyReports,
+        Notifier, Progress, Queue, Renewals, RunStore, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
@@ -101,6 +101,13 @@ impl Store {
         }
     }
 
+    pub fn renewals(&self) -> Arc<dyn Renewals> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
     pub fn progress(&self) -> Arc<dyn Progress> {
         match self {
             Self::Postgres(s) => s.clone(),
@@ -141,9 +148,11 @@ impl Store {
             monthly: self.monthly_reports(),
             inactivity: self.inactivity_reminders(),
             challenges: self.challenge_notices(),
+            renewals: self.renewals(),
             channels: Channels { mailer, notifier, contacts: self.contacts() },
             letterhead,
             inactivity_days: inactivity_reminders::DEFAULT_DAYS,
+            shop_url: None,
         }
     }
 }
@@ -232,6 +241,7 @@ impl Backend {
     pub fn runtime(&self, task: &str, settings: RuntimeSettings) -> shared::Result<JobRuntime> {
         let deps = Deps {
             inactivity_days: self.config.inactivity_days,
+            shop_url: self.config.shop_url.clone(),
             ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
         };
         Ok(JobRuntime {

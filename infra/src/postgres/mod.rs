@@ -75,4 +75,5 @@ mod fitness;
 mod ledger;
 mod progress;
 mod runs;
+mod shop;
 mod unsubscribes;

@@ -76,6 +76,7 @@ mod fitness;
 mod ledger;
 mod progress;
 mod runs;
+mod shop;
 mod unsubscribes;
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::{
     channels::Channels,
-    ports::{ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, Progress, WeeklyReports},
+    ports::{ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, Progress, Renewals, WeeklyReports},
     runtime::Task,
     schedule::Schedule,
     Error, Result,
@@ -16,8 +16,10 @@ include!(concat!(env!("OUT_DIR"), "/schedules.rs"));
 pub mod fitness;
 pub mod local_time;
 pub mod messages;
+pub mod shop;
 
 use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
+use shop::renewal_reminders;
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
 pub const NAMES: &[&str] = &[
@@ -26,6 +28,7 @@ pub const NAMES: &[&str] = &[
     monthly_report::NAME,
     inactivity_reminders::NAME,
     challenge_notifications::NAME,
+    renewal_reminders::NAME,
 ];
 
 /// What the tasks need from the world.
@@ -37,10 +40,13 @@ pub struct Deps {
     pub monthly: Arc<dyn MonthlyReports>,
     pub inactivity: Arc<dyn InactivityReminders>,
     pub challenges: Arc<dyn ChallengeNotices>,
+    pub renewals: Arc<dyn Renewals>,
     pub channels: Channels,
     pub letterhead: messages::Letterhead,
     /// Days without a workout before an inactivity reminder.
     pub inactivity_days: u32,
+    /// The shop's web address, for the links to a customer's subscription; none locally.
+    pub shop_url: Option<String>,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -91,6 +97,13 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             challenges: deps.challenges.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
+            chunk_size: 500,
+        })),
+        renewal_reminders::NAME => Ok(Arc::new(renewal_reminders::RenewalReminders {
+            renewals: deps.renewals.clone(),
+            channels: deps.channels.clone(),
+            letterhead: deps.letterhead.clone(),
+            shop_url: deps.shop_url.clone(),
             chunk_size: 500,
         })),
         other => unreachable!("{other} is in NAMES but not built"),
