@@ -87,6 +87,9 @@ pub struct Config {
     pub inactivity_days: u32,
     /// Unset: subscription-processing refuses to run (no real provider's adapter is written yet).
     pub payments: Option<PaymentsConfig>,
+    /// `SHOP_URL`: the shop's web address, under which each customer manages their subscriptions; unset, the
+    /// shop's emails send them to the app instead of linking.
+    pub shop_url: Option<String>,
 }
 
 /// The unsubscribe function's configuration: it needs no queue and no mailer.
@@ -118,6 +121,7 @@ impl Config {
             links: None,
             inactivity_days: DEFAULT_DAYS,
             payments: Some(PaymentsConfig::Fake),
+            shop_url: None,
         }
     }
 
@@ -186,6 +190,17 @@ impl Config {
                 })
             }
         };
+        let shop_url = match lookup("SHOP_URL") {
+            None => None,
+            // Every customer's link starts with it: a typo would send them all somewhere else.
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => Some(url),
+            Some(url) => {
+                return Err(ConfigError::Invalid {
+                    name: "SHOP_URL",
+                    reason: format!("{url:?} is not an http:// or https:// address"),
+                })
+            }
+        };
         Ok(Self {
             database_url: Secret::new(database_url),
             queue,
@@ -196,6 +211,7 @@ impl Config {
             links,
             inactivity_days,
             payments,
+            shop_url,
         })
     }
 }
@@ -332,6 +348,16 @@ mod tests {
         );
         let err = config(&[base[0], base[1], ("PAYMENT_GATEWAY", "stripe")]).unwrap_err();
         assert!(err.to_string().contains("PAYMENT_GATEWAY") && err.to_string().contains("stripe"), "{err}");
+    }
+
+    #[test]
+    fn the_shop_url_is_optional_and_must_be_a_web_address() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().shop_url, None);
+        let c = config(&[base[0], base[1], ("SHOP_URL", "https://shop.example")]).unwrap();
+        assert_eq!(c.shop_url.as_deref(), Some("https://shop.example"));
+        let err = config(&[base[0], base[1], ("SHOP_URL", "shop.example")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: "SHOP_URL", .. }), "{err:?}");
     }
 
     #[test]

@@ -381,3 +381,44 @@ pub(crate) fn order_event(
         .ok_or_else(|| shared::Error::permanent(format!("order_events row {id} has an unknown kind {kind:?}")))?;
     Ok(shared::ports::OrderEvent { id, order_id, kind, at })
 }
+
+pub(crate) mod renewal_reminders {
+    use chrono::NaiveDate;
+    use shared::ports::Renewal;
+
+    /// A subscription with its product, as both dialects' SQL selects it (columns named as the fields).
+    #[derive(sqlx::FromRow)]
+    pub struct RenewalRow {
+        id: i64,
+        user_id: i64,
+        status: String,
+        next_delivery_date: NaiveDate,
+        product: Option<String>,
+        quantity: i64,
+        amount_cents: i64,
+        currency: String,
+        payment_method: String,
+        frequency: String,
+        interval_days: Option<i64>,
+        anchor_day: Option<i64>,
+    }
+
+    impl From<RenewalRow> for Renewal {
+        fn from(row: RenewalRow) -> Self {
+            Renewal {
+                subscription_id: row.id,
+                user_id: row.user_id,
+                status: row.status,
+                next_delivery_date: row.next_delivery_date,
+                product: row.product,
+                quantity: row.quantity,
+                amount_cents: row.amount_cents,
+                currency: row.currency,
+                payment_method: row.payment_method,
+                frequency: row.frequency,
+                interval_days: row.interval_days,
+                anchor_day: row.anchor_day,
+            }
+        }
+    }
+}

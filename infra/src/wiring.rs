@@ -8,7 +8,7 @@ use shared::{
     limits::Pace,
     ports::{
         ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, Payments, Progress, Queue, RunStore, ShopStore, ShopWriter, Unsubscribes, WeeklyReports,
+        Notifier, Payments, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
@@ -102,6 +102,13 @@ impl Store {
         }
     }
 
+    pub fn renewals(&self) -> Arc<dyn Renewals> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
     pub fn progress(&self) -> Arc<dyn Progress> {
         match self {
             Self::Postgres(s) => s.clone(),
@@ -156,12 +163,14 @@ impl Store {
             monthly: self.monthly_reports(),
             inactivity: self.inactivity_reminders(),
             challenges: self.challenge_notices(),
+            renewals: self.renewals(),
             channels: Channels { mailer, notifier, contacts: self.contacts() },
             letterhead,
             inactivity_days: inactivity_reminders::DEFAULT_DAYS,
             shop: self.shop(),
             payments: None,
             order_events: None,
+            shop_url: None,
         }
     }
 }
@@ -262,6 +271,7 @@ impl Backend {
         let deps = Deps {
             inactivity_days: self.config.inactivity_days,
             payments: self.payments.clone(),
+            shop_url: self.config.shop_url.clone(),
             ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
         };
         Ok(JobRuntime {

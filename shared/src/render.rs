@@ -104,6 +104,23 @@ pub fn thousands(n: i64) -> String {
     out
 }
 
+/// An amount in minor units (cents, paise) as a customer reads it: "₹1,299.00", "$12.50", "€3.05", "£0.99",
+/// and for a currency without a symbol here, its code after the amount: "12.50 CHF". Every currency is shown
+/// with two decimals: the shop stores every price in hundredths.
+pub fn money(cents: i64, currency: &str) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let units = cents.unsigned_abs();
+    let amount = format!("{}.{:02}", thousands((units / 100) as i64), units % 100);
+    let symbol = match currency.to_ascii_uppercase().as_str() {
+        "INR" => "₹",
+        "USD" => "$",
+        "EUR" => "€",
+        "GBP" => "£",
+        _ => return format!("{sign}{amount} {currency}"),
+    };
+    format!("{sign}{symbol}{amount}")
+}
+
 /// `82.5` → "82.5", `100.0` → "100": weights to a tenth, without a trailing ".0".
 pub fn trim_weight(kg: f64) -> String {
     let s = format!("{kg:.1}");
@@ -124,7 +141,7 @@ pub fn change(current: f64, previous: f64) -> String {
 }
 
 /// The helpers above as template filters: `{{ minutes|duration }}`, `{{ kcal|thousands }}`,
-/// `{{ kg|trim_weight }}`, `{{ volume|change(last_week) }}`.
+/// `{{ kg|trim_weight }}`, `{{ volume|change(last_week) }}`, `{{ amount_cents|money(currency) }}`.
 pub mod filters {
     use std::borrow::Borrow;
 
@@ -139,6 +156,10 @@ pub mod filters {
 
     pub fn trim_weight(kg: impl Borrow<f64>, _: &dyn askama::Values) -> askama::Result<String> {
         Ok(super::trim_weight(*kg.borrow()))
+    }
+
+    pub fn money(cents: impl Borrow<i64>, _: &dyn askama::Values, currency: impl AsRef<str>) -> askama::Result<String> {
+        Ok(super::money(*cents.borrow(), currency.as_ref()))
     }
 
     pub fn change(
@@ -164,6 +185,18 @@ mod tests {
         assert_eq!(thousands(-1_000), "-1,000");
         assert_eq!(trim_weight(100.0), "100");
         assert_eq!(trim_weight(82.5), "82.5");
+    }
+
+    #[test]
+    fn money_reads_in_its_currency() {
+        assert_eq!(money(129_900, "INR"), "₹1,299.00");
+        assert_eq!(money(1_250, "USD"), "$12.50");
+        assert_eq!(money(1_250, "XYZ"), "12.50 XYZ");
+        assert_eq!(money(305, "eur"), "€3.05");
+        assert_eq!(money(99, "GBP"), "£0.99");
+        assert_eq!(money(123_456_789, "CHF"), "1,234,567.89 CHF");
+        assert_eq!(money(0, "USD"), "$0.00");
+        assert_eq!(money(-1_250, "USD"), "-$12.50", "a refund");
     }
 
     #[test]

@@ -12,6 +12,8 @@ use sqlx::{Postgres, Transaction};
 
 use crate::store::order_event;
 
+mod renewal_reminders;
+
 type Tx<'a> = Transaction<'a, Postgres>;
 
 /// What one try at a step came to: the step, or the product's stock short for the delivery (the try is then

@@ -12,6 +12,8 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::store::order_event;
 
+mod renewal_reminders;
+
 type Tx<'a> = Transaction<'a, Sqlite>;
 
 /// A subscription's row, read under its lock.

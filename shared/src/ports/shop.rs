@@ -239,17 +239,27 @@ pub trait OrderNotices: Send + Sync {
     async fn order_notices(&self, orders: &[i64]) -> Result<Vec<OrderNotice>>;
 }
 
-/// A delivery that will be sent and charged at the next processing.
+/// A subscription as a renewal reminder reads it at work time: as it is now, for the task to decide whether
+/// the delivery it was planned for will still be sent and charged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renewal {
     pub subscription_id: i64,
     pub user_id: i64,
-    pub delivery_date: NaiveDate,
-    pub product: String,
+    /// active, paused or cancelled.
+    pub status: String,
+    pub next_delivery_date: NaiveDate,
+    /// The product's name; `None` once the app stopped selling it (soft-deleted) or removed it.
+    pub product: Option<String>,
     pub quantity: i64,
+    /// Unit price × quantity, in the currency's hundredths; 0 without a product.
     pub amount_cents: i64,
     pub currency: String,
+    /// The gateway's reference to the saved card the delivery is charged to.
     pub payment_method: String,
+    /// The app's columns, unchecked: `Frequency::parse` reads them.
+    pub frequency: String,
+    pub interval_days: Option<i64>,
+    pub anchor_day: Option<i64>,
 }
 
 /// What the renewal reminders read.
@@ -257,9 +267,9 @@ pub struct Renewal {
 pub trait Renewals: Send + Sync {
     /// Ids of active subscriptions whose next delivery is on `delivery_date`, ordered, after `after`.
     async fn renewals_due(&self, delivery_date: NaiveDate, after: i64, limit: u32) -> Result<Vec<i64>>;
-    /// Those of `subscriptions` still active, due on `delivery_date`, with a product on sale and a quantity
-    /// above zero: what the reminder tells.
-    async fn renewals(&self, subscriptions: &[i64], delivery_date: NaiveDate) -> Result<Vec<Renewal>>;
+    /// Those of `subscriptions` that still exist, as they are now, whatever their status or date: the task
+    /// decides which still renew, and says why the others do not.
+    async fn renewals(&self, subscriptions: &[i64]) -> Result<Vec<Renewal>>;
 }
 
 /// The dunning schedule: a declined delivery is charged again this many days after its first decline, then

@@ -6,7 +6,7 @@ use crate::{
     channels::Channels,
     ports::{
         ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, OrderEvents, Payments, Progress,
-        ShopStore, WeeklyReports,
+        Renewals, ShopStore, WeeklyReports,
     },
     runtime::Task,
     schedule::Schedule,
@@ -22,7 +22,7 @@ pub mod messages;
 pub mod shop;
 
 use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
-use shop::subscription_processing;
+use shop::{renewal_reminders, subscription_processing};
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
 pub const NAMES: &[&str] = &[
@@ -32,6 +32,7 @@ pub const NAMES: &[&str] = &[
     inactivity_reminders::NAME,
     challenge_notifications::NAME,
     subscription_processing::NAME,
+    renewal_reminders::NAME,
 ];
 
 /// What the tasks need from the world.
@@ -43,6 +44,7 @@ pub struct Deps {
     pub monthly: Arc<dyn MonthlyReports>,
     pub inactivity: Arc<dyn InactivityReminders>,
     pub challenges: Arc<dyn ChallengeNotices>,
+    pub renewals: Arc<dyn Renewals>,
     pub channels: Channels,
     pub letterhead: messages::Letterhead,
     /// Days without a workout before an inactivity reminder.
@@ -52,6 +54,8 @@ pub struct Deps {
     pub payments: Option<Arc<dyn Payments>>,
     /// Where the shop's order events go: the bus, or the order notifications' queue.
     pub order_events: Option<Arc<dyn OrderEvents>>,
+    /// The shop's web address, for the links to a customer's subscription; none locally.
+    pub shop_url: Option<String>,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -120,6 +124,13 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             })?,
             chunk_size: 200,
             concurrency: 16,
+        })),
+        renewal_reminders::NAME => Ok(Arc::new(renewal_reminders::RenewalReminders {
+            renewals: deps.renewals.clone(),
+            channels: deps.channels.clone(),
+            letterhead: deps.letterhead.clone(),
+            shop_url: deps.shop_url.clone(),
+            chunk_size: 500,
         })),
         other => unreachable!("{other} is in NAMES but not built"),
     }
