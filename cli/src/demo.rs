@@ -70,7 +70,18 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
             let fired: Vec<&SlotDone> = slots.iter().filter(|s| s.task == i && s.time.date_naive() == day).collect();
             let new = fired.iter().filter(|s| s.new).count();
             let Some((planned, sent, report)) = days_done.get(&(i, day)) else { continue };
-            let skipped: Vec<String> = report.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
+            let mut skipped: Vec<String> = report.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
+            // The shop's charges are its side effects, said first, as counted once each in job_runs (a message
+            // that was retried counts there what it did before the retry).
+            if runtime.task.name() == shared::tasks::shop::subscription_processing::NAME {
+                let (mut charged, mut declined) = (0, 0);
+                for slot in &fired {
+                    if let Some(run) = runtime.runs.run(runtime.task.name(), slot.time).await? {
+                        (charged, declined) = (charged + run.sent, declined + run.failed);
+                    }
+                }
+                skipped.insert(0, format!("{charged} charged, {declined} declined;"));
+            }
             println!(
                 "  {day:<10} {new:>5} {planned:>7} {:>6} {:>5} {:>6}  {}",
                 sent.emails,
@@ -123,11 +134,10 @@ async fn print_shop(backend: &Backend, outbox: &Path) -> Result<()> {
     }
     let statuses: Vec<String> = by_status.iter().map(|(status, n)| format!("{n} {status}")).collect();
     println!(
-        "
-The shop: {} orders ({}); {charged} charges for ₹{:.2} in all, {declined} declined attempts.",
+        "\nThe shop: {} orders ({}); {charged} charges for {} in all, {declined} declined attempts.",
         orders.len(),
         statuses.join(", "),
-        total_cents as f64 / 100.0
+        shared::render::money(total_cents, "INR")
     );
     println!("Charges: {} (the fake gateway's; a key is charged once)", outbox.join("charges.jsonl").display());
     Ok(())

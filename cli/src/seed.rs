@@ -146,7 +146,7 @@ pub async fn seed(writer: &dyn AppWriter, contacts: &dyn Contacts, spec: &SeedSp
     Ok(seeded)
 }
 
-/// The shop's products: one sold out, one nearly.
+/// The shop's products: three well stocked, then one sold out and one nearly.
 const PRODUCTS: &[(&str, i64, i64)] = &[
     ("Whey protein 1 kg", 249_900, 10_000),
     ("Protein bars, box of 12", 89_900, 10_000),
@@ -185,7 +185,8 @@ pub async fn seed_shop(
         if n > 5 && !rng.random_bool(0.8) {
             continue;
         }
-        let next_delivery_date = from + Duration::days(rng.random_range(0..20));
+        // The scripted ones are due on the first day, so the demo shows them.
+        let next_delivery_date = if n <= 5 { from } else { from + Duration::days(rng.random_range(0..20)) };
         let (frequency, interval_days, anchor_day) = match rng.random_range(0..3) {
             0 => ("weekly", None, None),
             1 => ("every_n_days", Some([10, 14][rng.random_range(0..2)]), None),
@@ -200,7 +201,13 @@ pub async fn seed_shop(
         };
         subscriptions.push(NewSubscription {
             user_id,
-            product_id: product_ids[rng.random_range(0..product_ids.len())],
+            // The scripted cards buy what is in stock, so that their charges happen.
+            // One in ten buys one of the two scarce products.
+            product_id: product_ids[match n {
+                0..=5 => 0,
+                _ if rng.random_bool(0.9) => rng.random_range(0..3),
+                _ => rng.random_range(3..PRODUCTS.len()),
+            }],
             quantity: rng.random_range(1..4),
             frequency: if n == 5 { "fortnightly".into() } else { frequency.into() },
             interval_days,

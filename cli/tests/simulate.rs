@@ -186,7 +186,47 @@ async fn expected(db: &std::path::Path) -> HashMap<&'static str, Sent> {
             }
         }
     }
+    sent.insert("renewal-reminders", Sent { emails: renewal_reminders(&mut conn).await, sms: 0, pushes: 0 });
     sent
+}
+
+/// renewal-reminders: one email at 00:00 UTC the day before each scheduled delivery (every date of the
+/// subscription's frequency from its first), while the subscription is active; the card that always declines
+/// pauses its subscription 5 days after its first delivery, and a frequency the code does not know gets none.
+/// The first delivery date is the subscription's first order's (each first delivery makes an order: paid,
+/// declined or skipped for want of stock).
+async fn renewal_reminders(conn: &mut SqliteConnection) -> u64 {
+    let rows: Vec<(String, Option<i64>, Option<i64>, String, NaiveDate)> = sqlx::query_as(
+        "SELECT s.frequency, s.interval_days, s.anchor_day, s.payment_method, min(o.delivery_date)
+         FROM subscriptions s JOIN orders o ON o.subscription_id = s.id GROUP BY s.id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let (first_slot, last_slot) = (utc(START).date_naive(), utc(END).date_naive() - Duration::days(1));
+    let mut emails = 0;
+    for (frequency, interval_days, anchor_day, method, first) in rows {
+        let next = |date: NaiveDate| -> Option<NaiveDate> {
+            match frequency.as_str() {
+                "weekly" => Some(date + Duration::days(7)),
+                "every_n_days" => Some(date + Duration::days(interval_days?)),
+                "monthly" => {
+                    let first_of_next = (date.with_day(1)? + chrono::Months::new(1)).with_day(1)?;
+                    let last_day = (first_of_next + chrono::Months::new(1)).pred_opt()?.day();
+                    first_of_next.with_day((anchor_day? as u32).min(last_day))
+                }
+                _ => None,
+            }
+        };
+        let mut delivery = Some(first);
+        while let Some(date) = delivery.filter(|d| *d - Duration::days(1) <= last_slot) {
+            if date - Duration::days(1) >= first_slot {
+                emails += 1;
+            }
+            delivery = if method == "pm_decline_always" { None } else { next(date) };
+        }
+    }
+    emails
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,6 +87,9 @@ pub struct Config {
     pub inactivity_days: u32,
     /// Unset: subscription-processing refuses to run (no real provider's adapter is written yet).
     pub payments: Option<PaymentsConfig>,
+    /// `EVENT_BUS_NAME`: the EventBridge bus order events (and `jobs trigger`'s triggers) go to; unset, order
+    /// events go straight onto the order notifications' embedded queue.
+    pub event_bus: Option<String>,
     /// `SHOP_URL`: the shop's web address, under which each customer manages their subscriptions; unset, the
     /// shop's emails send them to the app instead of linking.
     pub shop_url: Option<String>,
@@ -121,6 +124,7 @@ impl Config {
             links: None,
             inactivity_days: DEFAULT_DAYS,
             payments: Some(PaymentsConfig::Fake),
+            event_bus: None,
             shop_url: None,
         }
     }
@@ -211,6 +215,7 @@ impl Config {
             links,
             inactivity_days,
             payments,
+            event_bus: lookup("EVENT_BUS_NAME"),
             shop_url,
         })
     }

@@ -1,9 +1,18 @@
-//! Manual triggers through EventBridge: `jobs trigger` and `jobs backfill` put events that the task's rule in
-//! template.yaml (source `jobs.manual`, detail-type `Manual Trigger`, `detail.task`) routes to its function,
-//! so a manual run passes the same slot dedup and overlap rules as a scheduled one.
+//! EventBridge: manual triggers, and the shop's order events.
+//!
+//! `jobs trigger` and `jobs backfill` put events that the task's rule in template.yaml (source `jobs.manual`,
+//! detail-type `Manual Trigger`, `detail.task`) routes to its function, so a manual run passes the same slot
+//! dedup and overlap rules as a scheduled one. Order events (source `shop.orders`) go to the app's bus, whose
+//! rule routes them to the order notifications' queue; without a bus, `QueueOrderEvents` puts them on that
+//! queue itself, in the envelope EventBridge delivers.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use aws_sdk_eventbridge::{types::PutEventsRequestEntry, Client};
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+use shared::ports::{OrderEvent, OrderEvents, Queue, ORDER_EVENT_SOURCE};
 
 use crate::aws::{aws_error, failure};
 use crate::{Error, Fault};
@@ -26,18 +35,28 @@ impl EventBridgeBus {
 
     /// Puts one trigger per slot; fails naming the entries EventBridge refused. Returns how many were put.
     pub async fn trigger(&self, task: &str, slots: &[DateTime<Utc>]) -> Result<u64, Error> {
-        for chunk in slots.chunks(MAX_ENTRIES) {
+        let events: Vec<(String, String, Value)> = slots
+            .iter()
+            .map(|slot| {
+                let detail = json!({ "task": task, "scheduledTime": slot.to_rfc3339_opts(SecondsFormat::Secs, true) });
+                (slot.to_string(), DETAIL_TYPE.to_owned(), detail)
+            })
+            .collect();
+        self.put(SOURCE, &events).await?;
+        Ok(slots.len() as u64)
+    }
+
+    /// Puts `(name, detail-type, detail)` events of `source`, ten a call; fails naming (by `name`) the entries
+    /// EventBridge refused.
+    async fn put(&self, source: &str, events: &[(String, String, Value)]) -> Result<(), Error> {
+        for chunk in events.chunks(MAX_ENTRIES) {
             let entries = chunk
                 .iter()
-                .map(|slot| {
-                    let detail = serde_json::json!({
-                        "task": task,
-                        "scheduledTime": slot.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    });
+                .map(|(_, detail_type, detail)| {
                     PutEventsRequestEntry::builder()
                         .event_bus_name(&self.bus)
-                        .source(SOURCE)
-                        .detail_type(DETAIL_TYPE)
+                        .source(source)
+                        .detail_type(detail_type)
                         .detail(detail.to_string())
                         .build()
                 })
@@ -50,14 +69,68 @@ impl EventBridgeBus {
                     .iter()
                     .zip(chunk)
                     .filter(|(entry, _)| entry.error_code().is_some())
-                    .map(|(entry, slot)| {
-                        format!("{slot}: {} {}", entry.error_code().unwrap_or(""), entry.error_message().unwrap_or(""))
+                    .map(|(entry, (name, ..))| {
+                        format!("{name}: {} {}", entry.error_code().unwrap_or(""), entry.error_message().unwrap_or(""))
                     })
                     .collect();
-                let message = format!("{} triggers refused: {}", refused.len(), refused.join("; "));
+                let message = format!("{} events refused: {}", refused.len(), refused.join("; "));
                 return Err(failure(SERVICE, &message, Fault::Retryable));
             }
         }
-        Ok(slots.len() as u64)
+        Ok(())
+    }
+}
+
+/// An order event's `detail`: the order, the outbox row it came from, and when it happened.
+pub fn order_detail(event: &OrderEvent) -> Value {
+    json!({
+        "orderId": event.order_id,
+        "eventId": event.id,
+        "at": event.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    })
+}
+
+#[async_trait]
+impl OrderEvents for EventBridgeBus {
+    async fn publish(&self, events: &[OrderEvent]) -> shared::Result<()> {
+        let events: Vec<(String, String, Value)> = events
+            .iter()
+            .map(|e| (format!("order {} {}", e.order_id, e.kind.as_str()), e.kind.as_str().to_owned(), order_detail(e)))
+            .collect();
+        Ok(self.put(ORDER_EVENT_SOURCE, &events).await?)
+    }
+}
+
+/// Order events straight onto the order notifications' queue, as the bus's rule would put them there: the
+/// embedded backend's bus.
+pub struct QueueOrderEvents {
+    pub queue: Arc<dyn Queue>,
+}
+
+impl QueueOrderEvents {
+    /// The event as EventBridge delivers it to an SQS target.
+    pub fn envelope(event: &OrderEvent) -> Value {
+        json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": event.kind.as_str(),
+            "source": ORDER_EVENT_SOURCE,
+            "account": "000000000000",
+            "time": event.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "region": "local",
+            "resources": [],
+            "detail": order_detail(event),
+        })
+    }
+}
+
+#[async_trait]
+impl OrderEvents for QueueOrderEvents {
+    async fn publish(&self, events: &[OrderEvent]) -> shared::Result<()> {
+        for chunk in events.chunks(MAX_ENTRIES) {
+            let bodies: Vec<String> = chunk.iter().map(|e| Self::envelope(e).to_string()).collect();
+            self.queue.send_batch(&bodies).await?;
+        }
+        Ok(())
     }
 }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use shared::{
     channels::Channels,
     limits::Pace,
+    ports::ORDER_EVENTS_TASK,
     ports::{
         ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, Payments, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, Unsubscribes, WeeklyReports,
+        Notifier, OrderEvents, Payments, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, Unsubscribes,
+        WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
@@ -19,6 +21,7 @@ use shared::{
 use crate::{
     config::{Config, MailConfig, PaymentsConfig, QueueConfig},
     embedded_queue::EmbeddedQueue,
+    event_bus::{EventBridgeBus, QueueOrderEvents},
     outbox::{OutboxMailer, OutboxNotifier},
     payments::FakeGateway,
     postgres::PgStore,
@@ -187,6 +190,8 @@ pub struct Backend {
     pub letterhead: Letterhead,
     /// The shop's payment gateway, where one is configured.
     pub payments: Option<Arc<dyn Payments>>,
+    /// `EVENT_BUS_NAME`'s bus, where one is configured.
+    bus: Option<Arc<EventBridgeBus>>,
     sqs: Option<aws_sdk_sqs::Client>,
     /// Sends a second this process starts, at most.
     send_rate: Option<f64>,
@@ -198,7 +203,9 @@ impl Backend {
         if matches!(config.queue, QueueConfig::Embedded { .. }) && !matches!(store, Store::Sqlite(_)) {
             return Err(Error::Config("the embedded queue lives in a SQLite database: set QUEUE_URL".into()));
         }
-        let needs_aws = matches!(config.queue, QueueConfig::Sqs { .. }) || config.mail == MailConfig::Ses;
+        let needs_aws = matches!(config.queue, QueueConfig::Sqs { .. })
+            || config.mail == MailConfig::Ses
+            || config.event_bus.is_some();
         let aws = if needs_aws { Some(crate::aws::sdk_config().await) } else { None };
         let (mailer, send_rate): (Arc<dyn Mailer>, _) = match &config.mail {
             MailConfig::Outbox(dir) => (Arc::new(OutboxMailer::new(dir)?), config.send_rate),
@@ -250,7 +257,22 @@ impl Backend {
                 Some(Arc::new(FakeGateway::new(std::time::Duration::ZERO)))
             }
         };
-        Ok(Self { store, mailer, notifier, clock, config, letterhead, payments, sqs, send_rate })
+        let bus = match (&config.event_bus, &aws) {
+            (Some(bus), Some(aws)) => Some(EventBridgeBus::new(aws_sdk_eventbridge::Client::new(aws), bus)),
+            _ => None,
+        };
+        Ok(Self {
+            store,
+            mailer,
+            notifier,
+            clock,
+            config,
+            letterhead,
+            payments,
+            bus: bus.map(Arc::new),
+            sqs,
+            send_rate,
+        })
     }
 
     /// The task's queue: the configured SQS queue, or the task's embedded queue.
@@ -266,11 +288,24 @@ impl Backend {
         }
     }
 
+    /// Where order events go: the configured bus, else (on the embedded backend) straight onto the order
+    /// notifications' queue; none with SQS queues and no bus.
+    pub fn order_events(&self) -> Option<Arc<dyn OrderEvents>> {
+        match (&self.bus, &self.config.queue) {
+            (Some(bus), _) => Some(bus.clone()),
+            (None, QueueConfig::Embedded { .. }) => {
+                Some(Arc::new(QueueOrderEvents { queue: self.queue(ORDER_EVENTS_TASK) }))
+            }
+            (None, QueueConfig::Sqs { .. }) => None,
+        }
+    }
+
     /// The named task's runtime over these adapters; an unknown name is a clear error.
     pub fn runtime(&self, task: &str, settings: RuntimeSettings) -> shared::Result<JobRuntime> {
         let deps = Deps {
             inactivity_days: self.config.inactivity_days,
             payments: self.payments.clone(),
+            order_events: self.order_events(),
             shop_url: self.config.shop_url.clone(),
             ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
         };

@@ -314,6 +314,9 @@ async fn a_declined_card_is_retried_after_1_3_and_5_days_then_the_subscription_p
     ];
     for (day, counts) in expected {
         assert_eq!(charged_on[day], counts, "{day}: (charged, declined)");
+        // The run counts each charge once, as its messages settled them.
+        let run = stack.store.runs().run(NAME, format!("{day}T00:00:00Z").parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!((run.sent, run.failed), counts, "{day}: job_runs (sent, failed)");
     }
     let orders = stack.orders().await;
     let order = |sub| orders.iter().find(|o| o.subscription_id == Some(sub)).unwrap();

@@ -40,6 +40,7 @@ struct Subscription {
     on_sale: Option<bool>,
     open: bool,
     ordered: bool,
+    last_delivery: Option<NaiveDate>,
 }
 
 /// A charge attempt made and not settled.
@@ -149,7 +150,8 @@ impl PgStore {
                     EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
                                                      AND o.status IN ('pending_payment', 'payment_failed')) AS open,
                     EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
-                                                     AND o.delivery_date = s.next_delivery_date) AS ordered
+                                                     AND o.delivery_date = s.next_delivery_date) AS ordered,
+                    (SELECT max(o.delivery_date) FROM orders o WHERE o.subscription_id = s.id) AS last_delivery
              FROM subscriptions s LEFT JOIN products p ON p.id = s.product_id
              WHERE s.id = $1 FOR UPDATE OF s",
         )
@@ -170,7 +172,22 @@ impl PgStore {
         }
         let due = sub.next_delivery_date;
         if due > day {
-            return Ok(Tried::Step(Step::Nothing("not due")));
+            // Delivered up to the day already: by an earlier delivery of this message, most likely.
+            let done = sub.last_delivery.is_some_and(|last| last <= day);
+            return Ok(Tried::Step(if done { Step::Done } else { Step::Nothing("not due") }));
+        }
+        if sub.open {
+            let in_dunning: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM orders WHERE subscription_id = $1 AND status = 'payment_failed'
+                                                      AND retry_on IS NOT NULL)",
+            )
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(job)?;
+            if in_dunning {
+                return Ok(Tried::Step(Step::Nothing("a declined order awaits its next retry")));
+            }
         }
         let product = match (sub.price_cents, &sub.currency, sub.on_sale) {
             (Some(price_cents), Some(currency), Some(on_sale)) => {
@@ -267,7 +284,7 @@ impl PgStore {
     }
 
     /// An order of the subscription waiting on a charge: an attempt made and not settled (asked again with its
-    /// own key), or a dunning retry due; `None` when neither is due today and the subscription may go on.
+    /// own key), or a dunning retry due; `None` when neither is due today.
     async fn open_order(
         &self,
         tx: &mut Tx<'_>,
@@ -345,18 +362,6 @@ impl PgStore {
             };
             return Ok(Some(Step::Charge(new_payment(tx, order_id, attempt, request, now, until, true).await?)));
         }
-        let in_dunning: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM orders WHERE subscription_id = $1 AND status = 'payment_failed'
-                                                  AND retry_on IS NOT NULL)",
-        )
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(job)?;
-        if in_dunning {
-            return Ok(Some(Step::Nothing("a declined order awaits its next retry")));
-        }
-
         Ok(None)
     }
 }

@@ -202,6 +202,21 @@ impl SqliteStore {
             };
             return Ok(Step::Charge(new_payment(tx, order_id, attempt, request, now, until, true).await?));
         }
+        // Then the delivery due, if it still is: a pause or cancel committed before the lock wins.
+        if sub.status != "active" {
+            return Ok(Step::Nothing("paused or cancelled"));
+        }
+        let due = sub.next_delivery_date;
+        if due > day {
+            // Delivered up to the day already: by an earlier delivery of this message, most likely.
+            let last: Option<NaiveDate> =
+                sqlx::query_scalar("SELECT max(delivery_date) FROM orders WHERE subscription_id = ?1")
+                    .bind(id)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(job)?;
+            return Ok(if last.is_some_and(|last| last <= day) { Step::Done } else { Step::Nothing("not due") });
+        }
         let in_dunning: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM orders WHERE subscription_id = ?1 AND status = 'payment_failed'
                                                   AND retry_on IS NOT NULL)",
@@ -214,14 +229,6 @@ impl SqliteStore {
             return Ok(Step::Nothing("a declined order awaits its next retry"));
         }
 
-        // Then the delivery due, if it still is: a pause or cancel committed before the lock wins.
-        if sub.status != "active" {
-            return Ok(Step::Nothing("paused or cancelled"));
-        }
-        let due = sub.next_delivery_date;
-        if due > day {
-            return Ok(Step::Nothing("not due"));
-        }
         let product: Option<(i64, String, bool)> =
             sqlx::query_as("SELECT price_cents, currency, deleted_at IS NULL FROM products WHERE id = ?1")
                 .bind(sub.product_id)
@@ -423,7 +430,7 @@ impl ShopStore for SqliteStore {
              SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed",
         )
         .bind(task)
-        .bind(run.slot)
+        .bind(stamp(run.slot))
         .bind(run.part as i64)
         .bind(sent)
         .bind(failed)

@@ -116,6 +116,8 @@ pub enum Step {
     Changed(&'static str),
     /// Nothing is due: why, for the run's log.
     Nothing(&'static str),
+    /// Nothing is left: the deliveries due by the day were made, by an earlier delivery of the message.
+    Done,
     /// The app's row cannot be processed (deleted product, zero quantity, unknown frequency): no order, no
     /// charge, the reason recorded.
     Invalid(String),
@@ -155,6 +157,9 @@ impl OrderEventKind {
 
 /// The `source` of every shop event on the bus.
 pub const ORDER_EVENT_SOURCE: &str = "shop.orders";
+
+/// The task whose queue the bus's rule routes order events to.
+pub const ORDER_EVENTS_TASK: &str = "order-notifications";
 
 /// One event about one order, written in the transaction that changed the order and published after it.
 #[derive(Debug, Clone, PartialEq, Eq)]

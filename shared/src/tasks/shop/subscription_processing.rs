@@ -192,6 +192,12 @@ impl SubscriptionProcessing {
                     return Ok(report);
                 }
                 Step::Changed(what) => report.skip(what, 1),
+                Step::Done => {
+                    if step == 0 {
+                        report.already_done += 1;
+                    }
+                    return Ok(report);
+                }
                 Step::Nothing(why) => {
                     // After a charge or a change, nothing more is the normal end; first thing, it is why.
                     if step == 0 {
