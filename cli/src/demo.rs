@@ -80,7 +80,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
                         (charged, declined) = (charged + run.sent, declined + run.failed);
                     }
                 }
-                skipped.insert(0, format!("{charged} charged, {declined} declined;"));
+                skipped.insert(0, format!("{charged} charged, {declined} declined"));
             }
             println!(
                 "  {day:<10} {new:>5} {planned:>7} {:>6} {:>5} {:>6}  {}",

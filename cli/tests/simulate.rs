@@ -196,7 +196,9 @@ async fn expected(db: &std::path::Path) -> HashMap<&'static str, Sent> {
 /// The first delivery date is the subscription's first order's (each first delivery makes an order: paid,
 /// declined or skipped for want of stock).
 async fn renewal_reminders(conn: &mut SqliteConnection) -> u64 {
-    let rows: Vec<(String, Option<i64>, Option<i64>, String, NaiveDate)> = sqlx::query_as(
+    // frequency, interval_days, anchor_day, payment_method, first delivery
+    type Subscription = (String, Option<i64>, Option<i64>, String, NaiveDate);
+    let rows: Vec<Subscription> = sqlx::query_as(
         "SELECT s.frequency, s.interval_days, s.anchor_day, s.payment_method, min(o.delivery_date)
          FROM subscriptions s JOIN orders o ON o.subscription_id = s.id GROUP BY s.id",
     )
