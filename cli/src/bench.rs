@@ -283,7 +283,8 @@ async fn throughput(args: Args) -> Result<()> {
     let (mut plan_time, mut work_time, mut planned, mut messages) = (0.0, 0.0, 0, 0);
     let mut total = WorkReport::default();
     let end = start + Duration::hours(args.hours);
-    for slot in runtime.schedule.fires_between(start, end).collect::<Vec<_>>() {
+    let schedule = runtime.schedule.clone().with_context(|| format!("{task} is started by events: it has no slots"))?;
+    for slot in schedule.fires_between(start, end).collect::<Vec<_>>() {
         clock.set(slot);
         let started = Instant::now();
         let plan = runtime.plan(Trigger { time: slot, source: TriggerSource::Scheduler, task: None }).await?;

@@ -171,7 +171,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Trigger { task, at } => trigger(&task, &[at.unwrap_or_else(|| SystemClock.now())]).await,
         Command::Backfill { task, from, to } => {
             anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
-            let schedule = tasks::schedule(tasks::known(&task)?)?;
+            let schedule = scheduled(&task)?;
             let slots: Vec<_> = schedule.fires_between(from - chrono::Duration::seconds(1), to).collect();
             println!("{task}: {} slots of {} in {from} .. {to}", slots.len(), schedule.expression());
             trigger(&task, &slots).await
@@ -181,7 +181,7 @@ async fn run(cli: Cli) -> Result<()> {
             let now = SystemClock.now();
             let mut rows = vec![];
             for task in tasks::NAMES {
-                let schedule = tasks::schedule(task)?;
+                let Some(schedule) = tasks::schedule(task)? else { continue };
                 let last = backend.store.runs().recent_runs(Some(task), 1).await?.into_iter().next();
                 rows.push(serde_json::json!({
                     "task": task,
@@ -328,8 +328,15 @@ async fn run_slots(task: &str, slots: &[DateTime<Utc>]) -> Result<()> {
 }
 
 /// Manual runs through the task's EventBridge rule when EVENT_BUS_NAME names a bus, else here.
+/// A task's schedule; a task started by events has none, and says how it is started instead.
+fn scheduled(task: &str) -> Result<Schedule> {
+    tasks::schedule(tasks::known(task)?)?.with_context(|| {
+        format!("{task} is started by events, not by a schedule: `jobs publish` puts one on its queue")
+    })
+}
+
 async fn trigger(task: &str, slots: &[DateTime<Utc>]) -> Result<()> {
-    tasks::known(task)?;
+    scheduled(task)?;
     let Some(bus) = std::env::var("EVENT_BUS_NAME").ok().filter(|b| !b.is_empty()) else {
         return run_slots(task, slots).await;
     };

@@ -166,9 +166,13 @@ pub async fn drive(
 ) -> Result<Vec<TaskTally>> {
     let mut slots: Vec<(DateTime<Utc>, usize)> = vec![];
     for (i, (runtime, _)) in runtimes.iter().enumerate() {
-        let fires = runtime.schedule.fires_between(start - Duration::seconds(1), end - Duration::seconds(1));
-        slots.extend(fires.map(|t| (t, i)));
+        if let Some(schedule) = &runtime.schedule {
+            let fires = schedule.fires_between(start - Duration::seconds(1), end - Duration::seconds(1));
+            slots.extend(fires.map(|t| (t, i)));
+        }
     }
+    // Tasks started by events work what the others published, after each slot.
+    let event_driven: Vec<usize> = (0..runtimes.len()).filter(|i| runtimes[*i].0.schedule.is_none()).collect();
     slots.sort();
     let mut tallies: Vec<TaskTally> =
         runtimes.iter().map(|(r, _)| TaskTally { task: r.task.name().to_string(), ..Default::default() }).collect();
@@ -190,6 +194,9 @@ pub async fn drive(
         tally.skipped += plan.skipped_slots.len() as u64;
         tally.messages += plan.messages + plan.caught_up.iter().map(|r| r.messages).sum::<u64>();
         let report = drain(runtime, clock, tally).await?;
+        for &j in &event_driven {
+            drain(&runtimes[j].0, clock, &mut tallies[j]).await?;
+        }
         let after = counter.sent().0;
         let sent = Sent {
             emails: after.emails - before.emails,

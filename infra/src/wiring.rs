@@ -9,8 +9,8 @@ use shared::{
     ports::ORDER_EVENTS_TASK,
     ports::{
         ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, OrderEvents, Payments, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, Unsubscribes,
-        WeeklyReports,
+        Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter,
+        Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
@@ -140,6 +140,13 @@ impl Store {
         }
     }
 
+    pub fn order_notices(&self) -> Arc<dyn OrderNotices> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
     pub fn shop_writer(&self) -> Arc<dyn ShopWriter> {
         match self {
             Self::Postgres(s) => s.clone(),
@@ -173,6 +180,7 @@ impl Store {
             shop: self.shop(),
             payments: None,
             order_events: None,
+            order_notices: self.order_notices(),
             shop_url: None,
         }
     }

@@ -51,6 +51,26 @@ pub trait Task: Send + Sync {
     fn local_time(&self) -> Option<(chrono::NaiveTime, crate::tasks::local_time::Cadence)> {
         None
     }
+    /// For a task started by events rather than a clock, the EventBridge `source` its queue receives: each such
+    /// event is worked as a message of the run of its hour (its payload the whole event), and nothing is planned.
+    fn event_source(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// An EventBridge event as a rule delivers it to an SQS queue: what an event-driven task's messages are.
+#[derive(Debug, Clone, Deserialize)]
+struct BusEvent {
+    id: String,
+    source: String,
+    time: DateTime<Utc>,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+}
+
+/// A stable message number for an event from its id (FNV-1a), so a redelivered event counts once in its run.
+fn event_part(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)) >> 1
 }
 
 /// What a task does, at its next plan, with the slots its schedule fired while nothing ran (downtime, a broken
@@ -371,8 +391,9 @@ pub struct Context {
 
 pub struct JobRuntime {
     pub task: Arc<dyn Task>,
-    /// The task's schedule in template.yaml: what catch-up compares `job_runs` with.
-    pub schedule: Schedule,
+    /// The task's schedule in template.yaml: what catch-up compares `job_runs` with. None for a task started
+    /// by events.
+    pub schedule: Option<Schedule>,
     pub runs: Arc<dyn RunStore>,
     pub ledger: Arc<dyn Ledger>,
     pub queue: Arc<dyn Queue>,
@@ -435,6 +456,9 @@ impl JobRuntime {
         let task = self.task.name();
         if let Some(named) = trigger.task.as_deref().filter(|named| *named != task) {
             return Err(Error::permanent(format!("unknown task {named:?}: this function runs {task:?}")));
+        }
+        if let Some(source) = self.task.event_source() {
+            return Err(Error::permanent(format!("{task} is started by {source} events, not planned by a schedule")));
         }
         let slot = Slot::new(trigger.time, self.task.granularity());
         let lease = format!("plan:{task}");
@@ -504,12 +528,12 @@ impl JobRuntime {
     /// The slots the schedule fired after the task's latest finished plan and before `slot`: those within the
     /// catch-up horizon, and those before it. The task's first run ever has missed nothing.
     async fn missed_slots(&self, slot: Slot) -> Result<(Vec<Slot>, Vec<Slot>)> {
+        let Some(schedule) = &self.schedule else { return Ok((vec![], vec![])) };
         let Some(latest) = self.runs.latest_slot(self.task.name()).await? else {
             return Ok((vec![], vec![]));
         };
         let horizon = slot.time() - self.settings.catch_up_horizon;
-        let mut missed: Vec<Slot> = self
-            .schedule
+        let mut missed: Vec<Slot> = schedule
             .fires_between(latest, slot.time())
             .map(|t| Slot::new(t, self.task.granularity()))
             .filter(|s| s.time() > latest && *s < slot)
@@ -606,9 +630,19 @@ impl JobRuntime {
     async fn work_one(&self, record: &SqsMessage, context: &Context, breaker: &Breaker) -> Result<MessageOutcome> {
         let task = self.task.name();
         let body = record.body.as_deref().unwrap_or_default();
-        let message: JobMessage = match serde_json::from_str(body) {
-            Ok(m) => m,
-            Err(e) => return self.dead_letter(body, format!("unparseable message: {e}")).await,
+        let message = match self.task.event_source() {
+            Some(source) => match self.event_message(body, source) {
+                Ok(message) => {
+                    let slot = Slot::new(message.slot, self.task.granularity()).time();
+                    self.runs.record_event(task, slot, message.part, self.clock.now()).await?;
+                    message
+                }
+                Err(reason) => return self.dead_letter(body, reason).await,
+            },
+            None => match serde_json::from_str::<JobMessage>(body) {
+                Ok(m) => m,
+                Err(e) => return self.dead_letter(body, format!("unparseable message: {e}")).await,
+            },
         };
         if message.task != task {
             return self.dead_letter(body, format!("message for task {:?} reached {task:?}", message.task)).await;
@@ -664,6 +698,20 @@ impl JobRuntime {
                 Ok(self.retry(record, reason).await)
             }
         }
+    }
+
+    /// An event-driven task's message: an EventBridge event of its source, as the work of the event's hour.
+    fn event_message(&self, body: &str, source: &str) -> std::result::Result<JobMessage, String> {
+        let event: Value = serde_json::from_str(body).map_err(|e| format!("an event that is not JSON: {e}"))?;
+        let bus: BusEvent = serde_json::from_value(event.clone())
+            .map_err(|e| format!("not an EventBridge event (id, source, time, detail-type): {e}"))?;
+        if bus.source != source {
+            return Err(format!(
+                "an event of source {:?} ({}) reached a task of {source:?}",
+                bus.source, bus.detail_type
+            ));
+        }
+        Ok(JobMessage { task: self.task.name().to_owned(), slot: bus.time, part: event_part(&bus.id), payload: event })
     }
 
     async fn dead_letter(&self, body: &str, reason: String) -> Result<MessageOutcome> {

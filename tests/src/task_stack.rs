@@ -120,7 +120,8 @@ impl TaskStack {
         after: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> (Vec<(DateTime<Utc>, u64)>, WorkReport) {
-        let fires: Vec<DateTime<Utc>> = self.runtime.schedule.fires_between(after, until).collect();
+        let fires: Vec<DateTime<Utc>> =
+            self.runtime.schedule.as_ref().expect("a scheduled task").fires_between(after, until).collect();
         let (mut planned, mut work) = (vec![], WorkReport::default());
         for time in fires {
             let plan = self.plan(time).await;

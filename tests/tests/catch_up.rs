@@ -61,7 +61,7 @@ fn runtime(store: &Store, catch_up: CatchUp, overlap: Overlap) -> JobRuntime {
 fn runtime_at(store: &Store, catch_up: CatchUp, overlap: Overlap, clock: Arc<VirtualClock>) -> JobRuntime {
     JobRuntime {
         task: Arc::new(Probe { catch_up, overlap, plan_time: Duration::ZERO }),
-        schedule: Schedule::parse("cron(0 * * * ? *)", "UTC").unwrap(),
+        schedule: Some(Schedule::parse("cron(0 * * * ? *)", "UTC").unwrap()),
         runs: store.runs(),
         ledger: store.ledger(),
         queue: Arc::new(MemoryQueue::default()),

@@ -12,6 +12,7 @@ use sqlx::{Postgres, Transaction};
 
 use crate::store::order_event;
 
+mod order_notifications;
 mod renewal_reminders;
 
 type Tx<'a> = Transaction<'a, Postgres>;

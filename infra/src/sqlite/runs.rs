@@ -87,6 +87,42 @@ impl RunStore for SqliteStore {
         Ok(())
     }
 
+    async fn record_event(&self, task: &str, slot: DateTime<Utc>, part: u64, now: DateTime<Utc>) -> Result<()> {
+        let slot = stamp(slot);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        sqlx::query(
+            "INSERT INTO job_runs (task, slot, status, started_at) VALUES (?1, ?2, 'planned', ?3)
+             ON CONFLICT (task, slot) DO NOTHING",
+        )
+        .bind(task)
+        .bind(&slot)
+        .bind(stamp(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
+        let new = sqlx::query("INSERT INTO run_messages (task, slot, part) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+            .bind(task)
+            .bind(&slot)
+            .bind(part as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?
+            .rows_affected();
+        if new == 1 {
+            sqlx::query(
+                "UPDATE job_runs SET planned = planned + 1, messages = messages + 1, status = 'planned',
+                                     finished_at = NULL
+                 WHERE task = ?1 AND slot = ?2",
+            )
+            .bind(task)
+            .bind(&slot)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+        }
+        tx.commit().await.map_err(job)
+    }
+
     async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()> {
         let (slot, part) = (stamp(slot), tally.part as i64);
         let mut tx = self.pool.begin().await.map_err(job)?;

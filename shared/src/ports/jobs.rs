@@ -125,6 +125,10 @@ pub trait RunStore: Send + Sync {
     /// Adds an attempt at a message to its run, counting each message once whatever its deliveries; the run
     /// is done when every message is finished.
     async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()>;
+    /// Counts one event (an event-driven task's message, numbered `part`) into the run of its slot: the run is
+    /// made `planned` by its slot's first event, and each new event adds one to its subjects and messages and
+    /// makes it `planned` again until `record_work` has seen them all. A redelivered event counts once.
+    async fn record_event(&self, task: &str, slot: DateTime<Utc>, part: u64, now: DateTime<Utc>) -> Result<()>;
     /// Records slots that were not planned, with why (missed while down, older than the catch-up horizon); a
     /// slot that already has a run keeps it. Returns how many were recorded.
     async fn record_skipped(&self, task: &str, slots: &[SkippedSlot], now: DateTime<Utc>) -> Result<u64>;

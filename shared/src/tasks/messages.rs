@@ -76,9 +76,10 @@ fn offered(rendered: &Rendered) -> Vec<Channel> {
     forms.into_iter().filter(|(_, has)| *has).map(|(channel, _)| channel).collect()
 }
 
-/// Sends `messages` of `kind` to the users in `contacts` as of `now`, adding what happened to `report`: a user
-/// with no contact (deleted) or no allowed channel is a skip with its reason; a push or SMS in the user's
-/// night is held until their 08:00 (the message comes back then); the rest are delivered once each.
+/// Sends `messages` of `kind` to the users in `contacts` as of `now`, each by the one channel its user's choices
+/// and reachability pick, adding what happened to `report`: a user with no contact (deleted) or no allowed
+/// channel is a skip with its reason; a push or SMS in the user's night is held until their 08:00 (the message
+/// comes back then); the rest are delivered once each.
 pub async fn send(
     channels: &Channels,
     kind: Kind,
@@ -88,13 +89,52 @@ pub async fn send(
     deliveries: &Deliveries<'_>,
     report: &mut WorkReport,
 ) -> Result<()> {
-    let mut items = Vec::with_capacity(messages.len());
+    let routed = messages.into_iter().map(|Message { user_id, key, rendered }| {
+        let route = contacts.get(&user_id).map(|contact| route(contact, kind, &offered(&rendered)));
+        (user_id, key, route, rendered)
+    });
+    deliver(channels, contacts, routed.collect(), now, deliveries, report).await
+}
+
+/// Sends each of `messages` on every channel it has a form for that its user allows for `kind` and can be
+/// reached on (an order's confirmation by email and by SMS), each channel its own delivery: the message's key
+/// with `/<channel>` after its period. Skips, quiet nights and delivery as `send`.
+pub async fn send_each(
+    channels: &Channels,
+    kind: Kind,
+    contacts: &HashMap<i64, Contact>,
+    messages: Vec<Message>,
+    now: DateTime<Utc>,
+    deliveries: &Deliveries<'_>,
+    report: &mut WorkReport,
+) -> Result<()> {
+    let mut routed = vec![];
     for Message { user_id, key, rendered } in messages {
-        let Some(contact) = contacts.get(&user_id) else {
+        for channel in offered(&rendered) {
+            let key =
+                DeliveryKey { subject: key.subject.clone(), period: format!("{}/{}", key.period, channel.as_str()) };
+            let route = contacts.get(&user_id).map(|contact| route(contact, kind, &[channel]));
+            routed.push((user_id, key, route, rendered.clone()));
+        }
+    }
+    deliver(channels, contacts, routed, now, deliveries, report).await
+}
+
+/// Delivers routed messages (the route None for a user deleted) once each by key, after the skips and holds.
+async fn deliver(
+    channels: &Channels,
+    contacts: &HashMap<i64, Contact>,
+    routed: Vec<(i64, DeliveryKey, Option<Route>, Rendered)>,
+    now: DateTime<Utc>,
+    deliveries: &Deliveries<'_>,
+    report: &mut WorkReport,
+) -> Result<()> {
+    let mut items = Vec::with_capacity(routed.len());
+    for (user_id, key, route, rendered) in routed {
+        let (Some(contact), Some(route)) = (contacts.get(&user_id), route) else {
             report.skip("user deleted", 1);
             continue;
         };
-        let route = route(contact, kind, &offered(&rendered));
         match &route {
             Route::None(reason) => {
                 report.skip(reason, 1);

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::{
     channels::Channels,
     ports::{
-        ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, OrderEvents, Payments, Progress,
-        Renewals, ShopStore, WeeklyReports,
+        ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, OrderEvents, OrderNotices, Payments,
+        Progress, Renewals, ShopStore, WeeklyReports,
     },
     runtime::Task,
     schedule::Schedule,
@@ -22,7 +22,7 @@ pub mod messages;
 pub mod shop;
 
 use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
-use shop::{renewal_reminders, subscription_processing};
+use shop::{order_notifications, renewal_reminders, subscription_processing};
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
 pub const NAMES: &[&str] = &[
@@ -33,7 +33,11 @@ pub const NAMES: &[&str] = &[
     challenge_notifications::NAME,
     subscription_processing::NAME,
     renewal_reminders::NAME,
+    order_notifications::NAME,
 ];
+
+/// The tasks started by events rather than a schedule: template.yaml routes their events to their queue.
+pub const EVENT_DRIVEN: &[&str] = &[order_notifications::NAME];
 
 /// What the tasks need from the world.
 #[derive(Clone)]
@@ -54,6 +58,7 @@ pub struct Deps {
     pub payments: Option<Arc<dyn Payments>>,
     /// Where the shop's order events go: the bus, or the order notifications' queue.
     pub order_events: Option<Arc<dyn OrderEvents>>,
+    pub order_notices: Arc<dyn OrderNotices>,
     /// The shop's web address, for the links to a customer's subscription; none locally.
     pub shop_url: Option<String>,
 }
@@ -132,12 +137,25 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             shop_url: deps.shop_url.clone(),
             chunk_size: 500,
         })),
+        order_notifications::NAME => Ok(Arc::new(order_notifications::OrderNotifications {
+            orders: deps.order_notices.clone(),
+            channels: deps.channels.clone(),
+            letterhead: deps.letterhead.clone(),
+        })),
         other => unreachable!("{other} is in NAMES but not built"),
     }
 }
 
-/// The named task's schedule, as template.yaml deploys it.
-pub fn schedule(name: &str) -> Result<Schedule> {
+/// The named task's schedule, as template.yaml deploys it; none for a task started by events.
+pub fn schedule(name: &str) -> Result<Option<Schedule>> {
+    if EVENT_DRIVEN.contains(&name) {
+        return Ok(None);
+    }
+    scheduled(name).map(Some)
+}
+
+/// A scheduled task's schedule, as template.yaml deploys it.
+fn scheduled(name: &str) -> Result<Schedule> {
     let mut found = SCHEDULES.iter().filter(|(task, ..)| *task == name);
     match (found.next(), found.next()) {
         (Some((_, expression, zone)), None) => {
@@ -153,9 +171,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_task_has_one_valid_schedule_in_the_template() {
+    fn every_scheduled_task_has_one_valid_schedule_in_the_template_and_no_other_task_has_one() {
         for name in NAMES {
-            schedule(name).unwrap();
+            assert_eq!(schedule(name).unwrap().is_none(), EVENT_DRIVEN.contains(name), "{name}");
+        }
+        for name in EVENT_DRIVEN {
+            assert!(
+                SCHEDULES.iter().all(|(task, ..)| task != name),
+                "template.yaml schedules {name}, started by events"
+            );
         }
     }
 
@@ -181,7 +205,7 @@ mod tests {
             (monthly_report::NAME, monthly_report::send_at(), ["2026-03-01", "2028-03-01", "2026-05-01", "2027-01-01"]),
         ];
         for (name, at, dates) in cases {
-            let schedule = schedule(name).unwrap();
+            let schedule = scheduled(name).unwrap();
             for zone in zones {
                 for date in dates {
                     let instant = wall_clock_instant(zone.parse().unwrap(), date.parse::<NaiveDate>().unwrap(), at);

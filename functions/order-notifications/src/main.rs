@@ -1,0 +1,6 @@
+//! Lambda: order-notifications (`shared::tasks::shop::order_notifications`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    infra::lambda::serve(shared::tasks::shop::order_notifications::NAME).await
+}
