@@ -189,10 +189,11 @@ async fn expected(db: &std::path::Path) -> HashMap<&'static str, Sent> {
     sent.insert("renewal-reminders", Sent { emails: renewal_reminders(&mut conn).await, sms: 0, pushes: 0 });
     // order-notifications: every event the shop wrote, by email always (transactional) and by SMS to a valid
     // phone unless its owner turned SMS off for orders; no SMS where the user's night cannot be known.
-    let events: Vec<i64> = sqlx::query_scalar("SELECT o.user_id FROM order_events e JOIN orders o ON o.id = e.order_id")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let events: Vec<i64> =
+        sqlx::query_scalar("SELECT o.user_id FROM order_events e JOIN orders o ON o.id = e.order_id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     let orders = sent.entry("order-notifications").or_default();
     for user_id in events {
         let user = &users[&user_id];

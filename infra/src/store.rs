@@ -422,3 +422,49 @@ pub(crate) mod renewal_reminders {
         }
     }
 }
+
+pub(crate) mod order_notifications {
+    use chrono::NaiveDate;
+    use shared::ports::{OrderLine, OrderNotice};
+
+    /// An order as both dialects' SQL selects it (columns named as the fields), its lines a JSON array of
+    /// `[product, quantity, unit price]`.
+    #[derive(sqlx::FromRow)]
+    pub struct NoticeRow {
+        order_id: i64,
+        user_id: i64,
+        subscription_id: Option<i64>,
+        delivery_date: NaiveDate,
+        status: String,
+        total_cents: i64,
+        currency: String,
+        retry_on: Option<NaiveDate>,
+        decline_reason: Option<String>,
+        lines: String,
+    }
+
+    impl TryFrom<NoticeRow> for OrderNotice {
+        type Error = shared::Error;
+
+        fn try_from(row: NoticeRow) -> shared::Result<Self> {
+            let lines: Vec<(String, i64, i64)> = serde_json::from_str(&row.lines).map_err(|e| {
+                shared::Error::permanent(format!("order {}'s lines do not read back: {e}", row.order_id))
+            })?;
+            Ok(OrderNotice {
+                order_id: row.order_id,
+                user_id: row.user_id,
+                subscription_id: row.subscription_id,
+                delivery_date: row.delivery_date,
+                status: row.status,
+                total_cents: row.total_cents,
+                currency: row.currency,
+                lines: lines
+                    .into_iter()
+                    .map(|(product, quantity, unit_price_cents)| OrderLine { product, quantity, unit_price_cents })
+                    .collect(),
+                decline_reason: row.decline_reason,
+                retry_on: row.retry_on,
+            })
+        }
+    }
+}
