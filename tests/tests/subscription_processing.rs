@@ -160,6 +160,21 @@ impl ShopStore for Crashing {
         self.shop.subscriptions_due(day, after, limit).await
     }
 
+    async fn start_due(
+        &self,
+        subscriptions: &[i64],
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        hold: Duration,
+    ) -> Result<Vec<(i64, PendingCharge)>> {
+        self.crash(Crash::BeforeCommit)?;
+        let started = self.shop.start_due(subscriptions, day, now, hold).await?;
+        if !started.is_empty() {
+            self.crash(Crash::AfterCommit)?;
+        }
+        Ok(started)
+    }
+
     async fn next_step(&self, id: i64, day: NaiveDate, now: DateTime<Utc>, hold: Duration) -> Result<Step> {
         self.crash(Crash::BeforeCommit)?;
         let step = self.shop.next_step(id, day, now, hold).await?;

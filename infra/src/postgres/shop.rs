@@ -4,11 +4,12 @@
 
 use super::{app::SEED_CHUNK, *};
 use shared::ports::{
-    after_decline, delivery, out_of_stock, payment_key, ChargeOutcome, ChargeRequest, Dunning, NewProduct,
+    after_decline, delivery, out_of_stock, payment_key, ChargeOutcome, ChargeRequest, Dunning, Frequency, NewProduct,
     NewSubscription, OrderEvent, OrderEventKind, OrderRecord, PendingCharge, ProductRow, ShopStore, ShopWriter, Step,
     StockWait, SubscriptionStatus,
 };
 use sqlx::{Postgres, Transaction};
+use std::collections::BTreeMap;
 
 use crate::store::order_event;
 
@@ -24,9 +25,22 @@ enum Tried {
     StockShort,
 }
 
-/// A subscription's row, read under its lock, with its product and whether it has an open or made order.
+/// Subscriptions with their product, whether an order of theirs is open or made for their date, and their
+/// latest delivery: what `next_step` and `start_due` decide from, under the rows' locks.
+const SUBSCRIPTIONS: &str = "SELECT s.id, s.user_id, s.product_id, s.quantity, s.frequency, s.interval_days,
+        s.anchor_day, s.next_delivery_date, s.status, s.payment_method,
+        p.price_cents, p.currency, p.deleted_at IS NULL AS on_sale,
+        EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
+                                         AND o.status IN ('pending_payment', 'payment_failed')) AS open,
+        EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
+                                         AND o.delivery_date = s.next_delivery_date) AS ordered,
+        (SELECT max(o.delivery_date) FROM orders o WHERE o.subscription_id = s.id) AS last_delivery
+    FROM subscriptions s LEFT JOIN products p ON p.id = s.product_id";
+
+/// A subscription's row, read under its lock (`SUBSCRIPTIONS`).
 #[derive(sqlx::FromRow)]
 struct Subscription {
+    id: i64,
     user_id: i64,
     product_id: i64,
     quantity: i64,
@@ -42,6 +56,22 @@ struct Subscription {
     open: bool,
     ordered: bool,
     last_delivery: Option<NaiveDate>,
+}
+
+impl Subscription {
+    /// Its next delivery's frequency, amount and product, or why it cannot be delivered.
+    fn delivery(&self) -> std::result::Result<(Frequency, i64, ProductRow), String> {
+        let product = match (self.price_cents, &self.currency, self.on_sale) {
+            (Some(price_cents), Some(currency), Some(on_sale)) => {
+                Some(ProductRow { price_cents, currency: currency.clone(), on_sale })
+            }
+            _ => None,
+        };
+        let interval_days = self.interval_days.map(i64::from);
+        let (frequency, amount) =
+            delivery(&self.frequency, interval_days, self.anchor_day.map(i64::from), self.quantity, product.as_ref())?;
+        Ok((frequency, amount, product.expect("a delivery has a product")))
+    }
 }
 
 /// A charge attempt made and not settled.
@@ -144,22 +174,12 @@ impl PgStore {
         short: bool,
     ) -> Result<Tried> {
         // One round trip for the common case: the row lock, its product, whether an order is open or made.
-        let subscription: Option<Subscription> = sqlx::query_as(
-            "SELECT s.user_id, s.product_id, s.quantity, s.frequency, s.interval_days, s.anchor_day,
-                    s.next_delivery_date, s.status, s.payment_method,
-                    p.price_cents, p.currency, p.deleted_at IS NULL AS on_sale,
-                    EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
-                                                     AND o.status IN ('pending_payment', 'payment_failed')) AS open,
-                    EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
-                                                     AND o.delivery_date = s.next_delivery_date) AS ordered,
-                    (SELECT max(o.delivery_date) FROM orders o WHERE o.subscription_id = s.id) AS last_delivery
-             FROM subscriptions s LEFT JOIN products p ON p.id = s.product_id
-             WHERE s.id = $1 FOR UPDATE OF s",
-        )
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(job)?;
+        let subscription: Option<Subscription> =
+            sqlx::query_as(&format!("{SUBSCRIPTIONS} WHERE s.id = $1 FOR UPDATE OF s"))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(job)?;
         let Some(sub) = subscription else { return Ok(Tried::Step(Step::Nothing("subscription deleted"))) };
         if sub.open {
             if let Some(step) = self.open_order(tx, id, &sub, day, now, until).await? {
@@ -190,23 +210,10 @@ impl PgStore {
                 return Ok(Tried::Step(Step::Nothing("a declined order awaits its next retry")));
             }
         }
-        let product = match (sub.price_cents, &sub.currency, sub.on_sale) {
-            (Some(price_cents), Some(currency), Some(on_sale)) => {
-                Some(ProductRow { price_cents, currency: currency.clone(), on_sale })
-            }
-            _ => None,
-        };
-        let (frequency, amount_cents) = match delivery(
-            &sub.frequency,
-            sub.interval_days.map(i64::from),
-            sub.anchor_day.map(i64::from),
-            sub.quantity,
-            product.as_ref(),
-        ) {
+        let (frequency, amount_cents, product) = match sub.delivery() {
             Ok(delivery) => delivery,
             Err(reason) => return Ok(Tried::Step(Step::Invalid(reason))),
         };
-        let product = product.expect("a delivery has a product");
         if sub.ordered {
             // The app moved the date back onto a delivery already made.
             advance(tx, id, frequency.next(due)).await?;
@@ -408,6 +415,142 @@ impl ShopStore for PgStore {
         };
         tx.commit().await.map_err(job)?;
         Ok(step)
+    }
+
+    async fn start_due(
+        &self,
+        subscriptions: &[i64],
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        hold: Duration,
+    ) -> Result<Vec<(i64, PendingCharge)>> {
+        let until = later(now, hold);
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        // Locked in id order, as every batch locks them: two batches never wait on each other in a circle.
+        let rows: Vec<Subscription> =
+            sqlx::query_as(&format!("{SUBSCRIPTIONS} WHERE s.id = ANY($1) ORDER BY s.id FOR UPDATE OF s"))
+                .bind(subscriptions)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(job)?;
+        let mut due: Vec<(Subscription, Frequency, i64, ProductRow)> = vec![];
+        for sub in rows {
+            if sub.open || sub.ordered || sub.status != "active" || sub.next_delivery_date > day {
+                continue;
+            }
+            if let Ok((frequency, amount, product)) = sub.delivery() {
+                due.push((sub, frequency, amount, product));
+            }
+        }
+        // Each product's stock for all its deliveries at once, or for none (they go one at a time then). The
+        // rows are locked in id order first, for the same reason as the subscriptions.
+        let mut wanted: BTreeMap<i64, i64> = BTreeMap::new();
+        for (sub, ..) in &due {
+            *wanted.entry(sub.product_id).or_default() += sub.quantity;
+        }
+        let (products, quantities): (Vec<i64>, Vec<i64>) = wanted.into_iter().unzip();
+        sqlx::query("SELECT 1 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&products)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+        let stocked: Vec<i64> = sqlx::query_scalar(
+            "UPDATE products p SET stock = p.stock - t.quantity FROM UNNEST($1::bigint[], $2::bigint[]) AS t (id, quantity)
+             WHERE p.id = t.id AND p.stock >= t.quantity RETURNING p.id",
+        )
+        .bind(&products)
+        .bind(&quantities)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(job)?;
+        due.retain(|(sub, ..)| stocked.contains(&sub.product_id));
+        if due.is_empty() {
+            tx.commit().await.map_err(job)?;
+            return Ok(vec![]);
+        }
+        // Ids first, so each charge's key is payment_key's, made here.
+        let order_ids = self.new_ids("orders", due.len()).await?;
+        let column =
+            |f: &dyn Fn(&(Subscription, Frequency, i64, ProductRow)) -> i64| due.iter().map(f).collect::<Vec<i64>>();
+        let (users, subs) = (column(&|d| d.0.user_id), column(&|d| d.0.id));
+        let (amounts, product_ids, quantities) =
+            (column(&|d| d.2), column(&|d| d.0.product_id), column(&|d| d.0.quantity));
+        let prices = column(&|d| d.3.price_cents);
+        let dates: Vec<NaiveDate> = due.iter().map(|d| d.0.next_delivery_date).collect();
+        let nexts: Vec<NaiveDate> = due.iter().map(|d| d.1.next(d.0.next_delivery_date)).collect();
+        let currencies: Vec<&str> = due.iter().map(|d| d.3.currency.as_str()).collect();
+        let methods: Vec<&str> = due.iter().map(|d| d.0.payment_method.as_str()).collect();
+        let keys: Vec<String> = order_ids.iter().map(|&id| payment_key(id, 1)).collect();
+        sqlx::query(
+            "INSERT INTO orders (id, user_id, subscription_id, delivery_date, status, total_cents, currency, created_at,
+                                 updated_at)
+             SELECT t.id, t.user_id, t.subscription_id, t.delivery_date, 'pending_payment', t.total, t.currency, $7, $7
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::date[], $5::bigint[], $6::text[])
+                  AS t (id, user_id, subscription_id, delivery_date, total, currency)",
+        )
+        .bind(&order_ids)
+        .bind(&users)
+        .bind(&subs)
+        .bind(&dates)
+        .bind(&amounts)
+        .bind(&currencies)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
+        sqlx::query(
+            "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])",
+        )
+        .bind(&order_ids)
+        .bind(&product_ids)
+        .bind(&quantities)
+        .bind(&prices)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
+        let payment_ids: HashMap<i64, i64> = sqlx::query_as(
+            "INSERT INTO payments (order_id, attempt, idempotency_key, amount_cents, currency, method, status,
+                                   claimed_until, created_at)
+             SELECT t.order_id, 1, t.key, t.amount, t.currency, t.method, 'pending', $6, $7
+             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+                  AS t (order_id, key, amount, currency, method)
+             RETURNING order_id, id",
+        )
+        .bind(&order_ids)
+        .bind(&keys)
+        .bind(&amounts)
+        .bind(&currencies)
+        .bind(&methods)
+        .bind(until)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(job)?
+        .into_iter()
+        .collect();
+        sqlx::query(
+            "UPDATE subscriptions s SET next_delivery_date = t.next FROM UNNEST($1::bigint[], $2::date[]) AS t (id, next)
+             WHERE s.id = t.id",
+        )
+        .bind(&subs)
+        .bind(&nexts)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?;
+        tx.commit().await.map_err(job)?;
+        Ok(due
+            .into_iter()
+            .zip(order_ids.into_iter().zip(keys))
+            .zip(nexts)
+            .map(|(((sub, _, amount_cents, product), (order_id, key)), next)| {
+                let payment_id = payment_ids[&order_id];
+                let more_due = next <= day;
+                let request =
+                    ChargeRequest { key, amount_cents, currency: product.currency, method: sub.payment_method };
+                (sub.id, PendingCharge { payment_id, order_id, attempt: 1, request, more_due })
+            })
+            .collect())
     }
 
     async fn settle_charge(

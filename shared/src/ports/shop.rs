@@ -192,6 +192,20 @@ pub trait ShopStore: Send + Sync {
         now: DateTime<Utc>,
         hold: std::time::Duration,
     ) -> Result<Step>;
+    /// Starts, in one transaction, the deliveries of those of `subscriptions` that are plainly due on `day`:
+    /// active, due, valid, with no order open or made for the date, and stock for all of them. Each gets what
+    /// `next_step` would give it (its order, its stock taken, its date moved on, a first charge attempt claimed
+    /// until `now + hold`), all or nothing. Returns those charges; every other subscription is left untouched
+    /// for `next_step`. A store may start none (SQLite does: its writers take turns anyway).
+    async fn start_due(
+        &self,
+        _subscriptions: &[i64],
+        _day: NaiveDate,
+        _now: DateTime<Utc>,
+        _hold: std::time::Duration,
+    ) -> Result<Vec<(i64, PendingCharge)>> {
+        Ok(vec![])
+    }
     /// Records the gateway's answer for a claimed charge, with its order's new state and its events, on `day`,
     /// and counts it in the run message `run` of `task` (charged as sent, declined as failed) in the same
     /// transaction. A charge already settled is left as it is, and counted once.

@@ -39,11 +39,11 @@ use chrono::{Duration, NaiveDate};
 use futures::{stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     deliveries::Deliveries,
-    ports::{ChargeOutcome, OrderEvents, Payments, ShopStore, Step},
+    ports::{ChargeOutcome, OrderEvents, Payments, PendingCharge, ShopStore, Step},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
     time::Slot,
     Error, Result,
@@ -109,8 +109,20 @@ impl Task for SubscriptionProcessing {
         let chunk: Chunk = serde_json::from_value(payload)
             .map_err(|e| Error::permanent(format!("{NAME}: a message that is not a chunk of subscriptions: {e}")))?;
         let day = slot.time().date_naive();
-        let worked: Vec<(i64, Result<WorkReport>)> = stream::iter(chunk.subscriptions.iter().copied())
-            .map(|subscription| async move { (subscription, self.subscription(subscription, day, deliveries).await) })
+        // The plainly due ones start together, in one transaction; each then goes on alone from its charge.
+        let mut started: HashMap<i64, PendingCharge> = match deliveries.held_back() {
+            Some(_) => HashMap::new(),
+            None => {
+                let now = deliveries.clock.now();
+                self.shop.start_due(&chunk.subscriptions, day, now, deliveries.hold).await?.into_iter().collect()
+            }
+        };
+        let work: Vec<(i64, Option<PendingCharge>)> =
+            chunk.subscriptions.iter().map(|&subscription| (subscription, started.remove(&subscription))).collect();
+        let worked: Vec<(i64, Result<WorkReport>)> = stream::iter(work)
+            .map(|(subscription, charge)| async move {
+                (subscription, self.subscription(subscription, charge, day, deliveries).await)
+            })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
@@ -143,16 +155,29 @@ impl Task for SubscriptionProcessing {
 }
 
 impl SubscriptionProcessing {
-    /// Takes one subscription as far as it goes on `day`.
-    async fn subscription(&self, subscription: i64, day: NaiveDate, deliveries: &Deliveries<'_>) -> Result<WorkReport> {
+    /// Takes one subscription as far as it goes on `day`, from `started` if its charge was started already.
+    async fn subscription(
+        &self,
+        subscription: i64,
+        mut started: Option<PendingCharge>,
+        day: NaiveDate,
+        deliveries: &Deliveries<'_>,
+    ) -> Result<WorkReport> {
         let mut report = WorkReport::default();
         for step in 0..MAX_STEPS {
             if let Some(reason) = deliveries.held_back() {
+                if let Some(charge) = &started {
+                    self.shop.release_charge(charge).await?;
+                }
                 report.retry = Some(format!("subscription {subscription}: {reason}"));
                 return Ok(report);
             }
             let now = deliveries.clock.now();
-            match self.shop.next_step(subscription, day, now, deliveries.hold).await? {
+            let next = match started.take() {
+                Some(charge) => Step::Charge(charge),
+                None => self.shop.next_step(subscription, day, now, deliveries.hold).await?,
+            };
+            match next {
                 Step::Charge(charge) => {
                     let outcome = match self.payments.charge(&charge.request).await {
                         Ok(outcome) => outcome,
