@@ -29,7 +29,7 @@ enum Tried {
 /// latest delivery: what `next_step` and `start_due` decide from, under the rows' locks.
 const SUBSCRIPTIONS: &str = "SELECT s.id, s.user_id, s.product_id, s.quantity, s.frequency, s.interval_days,
         s.anchor_day, s.next_delivery_date, s.status, s.payment_method,
-        p.price_cents, p.currency, p.deleted_at IS NULL AS on_sale,
+        p.price_cents, p.currency, p.deleted_at IS NULL AS on_sale, p.stock,
         EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
                                          AND o.status IN ('pending_payment', 'payment_failed')) AS open,
         EXISTS (SELECT 1 FROM orders o WHERE o.subscription_id = s.id
@@ -53,6 +53,8 @@ struct Subscription {
     price_cents: Option<i64>,
     currency: Option<String>,
     on_sale: Option<bool>,
+    /// As the statement saw it: `start_due` plans with it, and its conditional update has the last word.
+    stock: Option<i64>,
     open: bool,
     ordered: bool,
     last_delivery: Option<NaiveDate>,
@@ -442,34 +444,26 @@ impl ShopStore for PgStore {
                 due.push((sub, frequency, amount, product));
             }
         }
-        // Each product's stock for all its deliveries at once, or for none (they go one at a time then). The
-        // rows are locked in id order first, for the same reason as the subscriptions.
-        let mut wanted: BTreeMap<i64, i64> = BTreeMap::new();
+        // Each product's stock for all its deliveries at once, or for none (they go one at a time then), as far as
+        // the read saw it; the stock is taken last (below), so its rows are locked only to the commit.
+        let mut wanted: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
         for (sub, ..) in &due {
-            *wanted.entry(sub.product_id).or_default() += sub.quantity;
+            wanted.entry(sub.product_id).or_insert((0, sub.stock.unwrap_or(0))).0 += sub.quantity;
         }
-        let (products, quantities): (Vec<i64>, Vec<i64>) = wanted.into_iter().unzip();
-        sqlx::query("SELECT 1 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(&products)
-            .execute(&mut *tx)
-            .await
-            .map_err(job)?;
-        let stocked: Vec<i64> = sqlx::query_scalar(
-            "UPDATE products p SET stock = p.stock - t.quantity FROM UNNEST($1::bigint[], $2::bigint[]) AS t (id, quantity)
-             WHERE p.id = t.id AND p.stock >= t.quantity RETURNING p.id",
-        )
-        .bind(&products)
-        .bind(&quantities)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(job)?;
-        due.retain(|(sub, ..)| stocked.contains(&sub.product_id));
+        wanted.retain(|_, (quantity, stock)| quantity <= stock);
+        due.retain(|(sub, ..)| wanted.contains_key(&sub.product_id));
         if due.is_empty() {
             tx.commit().await.map_err(job)?;
             return Ok(vec![]);
         }
-        // Ids first, so each charge's key is payment_key's, made here.
-        let order_ids = self.new_ids("orders", due.len()).await?;
+        // Ids first, so each charge's key is payment_key's, made here (in the transaction: a second connection
+        // from the pool, while this one is held, could wait on every other batch doing the same).
+        let order_ids: Vec<i64> =
+            sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('orders', 'id')) FROM generate_series(1, $1)")
+                .bind(due.len() as i64)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(job)?;
         let column =
             |f: &dyn Fn(&(Subscription, Frequency, i64, ProductRow)) -> i64| due.iter().map(f).collect::<Vec<i64>>();
         let (users, subs) = (column(&|d| d.0.user_id), column(&|d| d.0.id));
@@ -538,6 +532,29 @@ impl ShopStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(job)?;
+        let (products, quantities): (Vec<i64>, Vec<i64>) = wanted.into_iter().map(|(id, (q, _))| (id, q)).unzip();
+        // In id order, as every batch takes them.
+        sqlx::query("SELECT 1 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&products)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?;
+        let stocked = sqlx::query(
+            "UPDATE products p SET stock = p.stock - t.quantity
+             FROM UNNEST($1::bigint[], $2::bigint[]) AS t (id, quantity)
+             WHERE p.id = t.id AND p.stock >= t.quantity",
+        )
+        .bind(&products)
+        .bind(&quantities)
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?
+        .rows_affected();
+        if stocked < products.len() as u64 {
+            // Others took the stock since the read: none of this starts; each goes one at a time instead.
+            tx.rollback().await.map_err(job)?;
+            return Ok(vec![]);
+        }
         tx.commit().await.map_err(job)?;
         Ok(due
             .into_iter()
