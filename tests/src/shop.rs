@@ -9,10 +9,13 @@ use shared::{
     backoff::Backoff,
     invocation::{Trigger, TriggerSource},
     limits::Pace,
-    memory::MemoryOrderEvents,
+    memory::{MemoryMailer, MemoryNotifier, MemoryOrderEvents},
     ports::{NewProduct, NewSubscription, NewUser, OrderEventKind, OrderRecord, Payments, ShopStore, ShopWriter},
     runtime::{BatchReport, JobRuntime, RuntimeSettings, Task, WorkReport},
-    tasks::{self, shop::subscription_processing::SubscriptionProcessing},
+    tasks::{
+        self,
+        shop::{order_notifications, subscription_processing::SubscriptionProcessing},
+    },
     time::VirtualClock,
 };
 
@@ -84,6 +87,26 @@ impl ShopStack {
             pace: Pace::new(None),
             settings: RuntimeSettings { backoff: Backoff { base: one_second, cap: one_second }, ..Default::default() },
         }
+    }
+
+    /// order-notifications over this stack's store, on its own embedded queue, with the senders in memory.
+    pub fn notifications(&self) -> (JobRuntime, Arc<MemoryMailer>, Arc<MemoryNotifier>) {
+        let (mailer, notifier) = (Arc::new(MemoryMailer::default()), Arc::new(MemoryNotifier::default()));
+        let letterhead =
+            tasks::messages::Letterhead { from: "shop@example.com".into(), signer: None, preferences: None };
+        let deps = self.store.deps(mailer.clone(), notifier.clone(), letterhead);
+        let name = order_notifications::NAME;
+        let runtime = JobRuntime {
+            task: tasks::build(name, &deps).unwrap(),
+            schedule: tasks::schedule(name).unwrap(),
+            runs: self.store.runs(),
+            ledger: self.store.ledger(),
+            queue: Arc::new(EmbeddedQueue::new(self.queue_pool.clone(), name, self.clock.clone(), 4)),
+            clock: self.clock.clone(),
+            pace: Pace::new(None),
+            settings: RuntimeSettings::default(),
+        };
+        (runtime, mailer, notifier)
     }
 
     /// One user per name, in Europe/London, with a phone.
