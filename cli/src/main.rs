@@ -28,6 +28,28 @@ struct Cli {
     command: Command,
 }
 
+/// The order events `jobs publish` puts, by their kebab-case names.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PublishKind {
+    OrderPlaced,
+    OrderShipped,
+    PaymentFailed,
+    DeliverySkipped,
+    SubscriptionPaused,
+}
+
+impl From<PublishKind> for shared::ports::OrderEventKind {
+    fn from(kind: PublishKind) -> Self {
+        match kind {
+            PublishKind::OrderPlaced => Self::OrderPlaced,
+            PublishKind::OrderShipped => Self::OrderShipped,
+            PublishKind::PaymentFailed => Self::PaymentFailed,
+            PublishKind::DeliverySkipped => Self::DeliverySkipped,
+            PublishKind::SubscriptionPaused => Self::SubscriptionPaused,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Seeds a demo data set and runs every task through every slot of a simulated week, on the embedded
@@ -59,6 +81,13 @@ enum Command {
         /// The slot's scheduled time [default: now].
         #[arg(long)]
         at: Option<DateTime<Utc>>,
+    },
+    /// Puts one order event on the shop's bus (EVENT_BUS_NAME), or without one straight onto order-notifications'
+    /// embedded queue, as the app does when an order changes; `jobs run order-notifications` then works it here.
+    Publish {
+        kind: PublishKind,
+        #[arg(long)]
+        order: i64,
     },
     /// A manual run of one slot [default: now]. With EVENT_BUS_NAME set, an event on that EventBridge bus that
     /// the task's rule (template.yaml) routes to its function; otherwise `run` on the configured backend. Either
@@ -166,6 +195,22 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Preview { task, user, at } => {
             let at = at.unwrap_or_else(|| SystemClock.now());
             preview::run(local_config()?, &task, user, at, &std::env::temp_dir()).await
+        }
+        Command::Publish { kind, order } => {
+            let backend = connect(Arc::new(SystemClock)).await?;
+            let events = backend.order_events().context("no EVENT_BUS_NAME and no embedded queue for order events")?;
+            let event = shared::ports::OrderEvent { id: 0, order_id: order, kind: kind.into(), at: SystemClock.now() };
+            events.publish(&[event]).await?;
+            let kind = shared::ports::OrderEventKind::from(kind).as_str();
+            match &backend.config.event_bus {
+                Some(bus) => println!("{kind} for order {order} put on the EventBridge bus {bus}"),
+                None => println!(
+                    "{kind} for order {order} put on {}'s queue; `jobs run {}` works it",
+                    shared::ports::ORDER_EVENTS_TASK,
+                    shared::ports::ORDER_EVENTS_TASK
+                ),
+            }
+            Ok(())
         }
         Command::Run { task, at } => run_slots(&task, &[at.unwrap_or_else(|| SystemClock.now())]).await,
         Command::Trigger { task, at } => trigger(&task, &[at.unwrap_or_else(|| SystemClock.now())]).await,
@@ -303,6 +348,23 @@ fn parse_downtime(text: &str) -> std::result::Result<(DateTime<Utc>, DateTime<Ut
 async fn run_slots(task: &str, slots: &[DateTime<Utc>]) -> Result<()> {
     let backend = connect(Arc::new(SystemClock)).await?;
     let runtime = backend.runtime(task, RuntimeSettings::default())?;
+    if runtime.schedule.is_none() {
+        // Started by events: there is no slot to plan, only the queue to work.
+        let mut totals = WorkReport::default();
+        let (mut messages, mut dead) = (0, 0);
+        for batch in runtime.drain().await? {
+            totals.merge(&batch.totals());
+            messages += batch.messages.len();
+            dead += batch.retried_and_dead_lettered().1;
+        }
+        println!(
+            "{task}: {messages} events worked: {} sent, {} skipped, {} failed, {dead} dead-lettered",
+            totals.sent,
+            totals.skipped_total(),
+            totals.failed
+        );
+        return Ok(());
+    }
     for &time in slots {
         let plan = runtime.plan(Trigger { time, source: TriggerSource::Manual, task: Some(task.to_owned()) }).await?;
         let mut totals = WorkReport::default();

@@ -134,3 +134,24 @@ impl OrderEvents for QueueOrderEvents {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_bus_puts_events_in_the_shape_eventbridge_delivers() {
+        let sample: Value = serde_json::from_str(include_str!("../../events/order-placed.json")).unwrap();
+        let event = OrderEvent {
+            id: 1,
+            order_id: 1001,
+            kind: shared::ports::OrderEventKind::OrderPlaced,
+            at: "2026-12-01T00:00:04.812Z".parse().unwrap(),
+        };
+        let envelope = QueueOrderEvents::envelope(&event);
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&envelope), keys(&sample));
+        assert_eq!(envelope["detail"], sample["detail"]);
+        assert_eq!((&envelope["source"], &envelope["detail-type"]), (&sample["source"], &sample["detail-type"]));
+    }
+}

@@ -274,4 +274,26 @@ mod tests {
         assert!(missing.contains("detail.orderId"), "{missing}");
         assert!(matches!(parse_event(&event("OrderPlaced", json!({"orderId": "9"}))), Err(Error::Permanent(_))));
     }
+
+    #[test]
+    fn the_sample_events_are_what_the_task_reads() {
+        let samples = [
+            (include_str!("../../../../events/order-placed.json"), OrderEventKind::OrderPlaced),
+            (include_str!("../../../../events/order-shipped.json"), OrderEventKind::OrderShipped),
+            (include_str!("../../../../events/payment-failed.json"), OrderEventKind::PaymentFailed),
+            (include_str!("../../../../events/delivery-skipped.json"), OrderEventKind::DeliverySkipped),
+            (include_str!("../../../../events/subscription-paused.json"), OrderEventKind::SubscriptionPaused),
+        ];
+        for (text, kind) in samples {
+            let event: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(parse_event(&event).unwrap().0, kind);
+            assert_eq!(event["source"], ORDER_EVENT_SOURCE);
+        }
+        let batch: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_str(include_str!("../../../../events/order-events-batch.json")).unwrap();
+        assert_eq!(batch.records.len(), 2);
+        for record in batch.records {
+            parse_event(&serde_json::from_str(record.body.as_deref().unwrap()).unwrap()).unwrap();
+        }
+    }
 }
