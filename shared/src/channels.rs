@@ -97,7 +97,12 @@ pub fn route(contact: &Contact, kind: Kind, offered: &[Channel]) -> Route {
     let mut usable = allowed.iter().copied().filter(|c| reachable(*c));
     match usable.next() {
         Some(channel) => Route::Send { channel, fallbacks: usable.collect() },
-        None if allowed.is_empty() => Route::None(format!("opted out of {} on every channel", kind.as_str())),
+        // A message offered on one channel (each channel of an order's notice is its own delivery) names it:
+        // the others may well have gone.
+        None if allowed.is_empty() => Route::None(match offered {
+            [only] => format!("opted out of {} by {}", kind.as_str(), only.as_str()),
+            _ => format!("opted out of {} on every channel", kind.as_str()),
+        }),
         None => {
             let missing: Vec<&str> = allowed
                 .iter()
@@ -277,6 +282,8 @@ mod tests {
         ana = choose(ana, Kind::Reminders, Channel::Push, false);
         assert_eq!(route(&ana, Kind::Reminders, &ALL), Route::None("opted out of reminders on every channel".into()));
         assert_eq!(route(&ana, Kind::Challenges, &ALL), send(Channel::Push, &[]));
+        let bo = choose(contact(), Kind::Orders, Channel::Sms, false);
+        assert_eq!(route(&bo, Kind::Orders, &[Channel::Sms]), Route::None("opted out of orders by sms".into()));
     }
 
     #[test]

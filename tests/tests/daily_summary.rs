@@ -260,7 +260,7 @@ async fn fans_out_and_mails_each_due_active_user_once(stack: &dyn Stack) {
     assert_eq!(rt.queue.depth().await.unwrap(), 1);
     let work = drain_totals(stack).await;
     assert_eq!(work.sent, 1);
-    assert_eq!(work.skipped.get("opted out of reports on every channel"), Some(&1));
+    assert_eq!(work.skipped.get("opted out of reports by email"), Some(&1));
     assert_eq!(work.skipped.get("no activity"), Some(&1));
     assert_eq!(stack.sent_to().await, vec!["ana@example.com".to_owned()]);
     let run = rt.runs.run(daily_summary::NAME, utc("2026-11-22T01:00:00Z")).await.unwrap().unwrap();

@@ -75,7 +75,7 @@ async fn standings_are_built_once_before_the_first_report_and_ties_share_a_rank(
     app.add_workouts(&[workout(ny, "2026-10-31", 200)]).await.unwrap();
     let (after, work) = stack.run_between(utc("2026-10-31T19:00:00Z"), utc("2026-11-02T00:00:00Z")).await;
     assert_eq!(after, [(utc("2026-11-01T09:00:00Z"), 3), (utc("2026-11-01T14:00:00Z"), 1)]);
-    assert_eq!(work.skipped.get("opted out of reports on every channel"), Some(&1));
+    assert_eq!(work.skipped.get("opted out of reports by email"), Some(&1));
     assert_eq!(stack.sent().len(), 4);
 
     // Four ranked (Ny came later): Ana and Bo first with 120 min, Ki third, Op fourth.

@@ -88,7 +88,7 @@ async fn weeks_across_dst_changes_go_out_on_monday_0800_local(stack: &TaskStack)
         ]
     );
     assert_eq!(work.sent, 2);
-    assert_eq!(work.skipped.get("opted out of reports on every channel"), Some(&1));
+    assert_eq!(work.skipped.get("opted out of reports by email"), Some(&1));
     // Cy both Mondays, Bo and Ana the second, Di the first.
     assert_eq!(work.skipped.get("no workout that week"), Some(&5));
     assert_eq!(subjects_to(stack, "ana@example.com"), ["Your week, 19–25 October: 2 workouts, 1 h 40 min"]);
