@@ -153,17 +153,18 @@ async fn advance(tx: &mut Tx<'_>, subscription: i64, next: NaiveDate) -> Result<
     Ok(())
 }
 
-impl PgStore {
-    /// `n` ids from the table's sequence, in order: rows seeded in bulk get the ids their callers expect.
-    async fn new_ids(&self, table: &str, n: usize) -> Result<Vec<i64>> {
-        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
-            .bind(table)
-            .bind(n as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(job)
-    }
+/// `n` ids from the table's sequence, in order, on `executor` (the pool, or a transaction that must not take a
+/// second connection): rows inserted in bulk get the ids their callers expect.
+async fn new_ids<'e>(executor: impl sqlx::PgExecutor<'e>, table: &str, n: usize) -> Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
+        .bind(table)
+        .bind(n as i64)
+        .fetch_all(executor)
+        .await
+        .map_err(job)
+}
 
+impl PgStore {
     /// What `next_step` decides, in `tx`. `short` says the product's stock was found short for this delivery
     /// by an attempt rolled back a moment ago: the delivery then waits or is skipped without taking stock.
     async fn step(
@@ -458,12 +459,7 @@ impl ShopStore for PgStore {
         }
         // Ids first, so each charge's key is payment_key's, made here (in the transaction: a second connection
         // from the pool, while this one is held, could wait on every other batch doing the same).
-        let order_ids: Vec<i64> =
-            sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('orders', 'id')) FROM generate_series(1, $1)")
-                .bind(due.len() as i64)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(job)?;
+        let order_ids = new_ids(&mut *tx, "orders", due.len()).await?;
         let column =
             |f: &dyn Fn(&(Subscription, Frequency, i64, ProductRow)) -> i64| due.iter().map(f).collect::<Vec<i64>>();
         let (users, subs) = (column(&|d| d.0.user_id), column(&|d| d.0.id));
@@ -709,7 +705,7 @@ impl ShopStore for PgStore {
 #[async_trait]
 impl ShopWriter for PgStore {
     async fn add_products(&self, products: &[NewProduct]) -> Result<Vec<i64>> {
-        let ids = self.new_ids("products", products.len()).await?;
+        let ids = new_ids(&self.pool, "products", products.len()).await?;
         sqlx::query(
             "INSERT INTO products (id, name, price_cents, currency, stock)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[])",
@@ -728,7 +724,7 @@ impl ShopWriter for PgStore {
     async fn add_subscriptions(&self, subscriptions: &[NewSubscription]) -> Result<Vec<i64>> {
         let mut ids = Vec::with_capacity(subscriptions.len());
         for chunk in subscriptions.chunks(SEED_CHUNK) {
-            let chunk_ids = self.new_ids("subscriptions", chunk.len()).await?;
+            let chunk_ids = new_ids(&self.pool, "subscriptions", chunk.len()).await?;
             sqlx::query(
                 "INSERT INTO subscriptions (id, user_id, product_id, quantity, frequency, interval_days, anchor_day,
                                             next_delivery_date, payment_method)
