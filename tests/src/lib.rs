@@ -9,3 +9,23 @@ pub mod shop;
 pub mod store_contract;
 pub mod task_stack;
 pub mod template;
+
+/// Runs each named scenario, an `async fn(nudges::Backend)` of the calling test file, once on each store: as
+/// `sqlite::name` and `postgres::name`, on a runtime with worker threads enough for its concurrent workers.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $scenario() {
+                super::$scenario($crate::nudges::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $scenario() {
+                super::$scenario($crate::nudges::Backend::Postgres).await;
+            })*
+        }
+    };
+}

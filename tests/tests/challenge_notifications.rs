@@ -80,21 +80,5 @@ async fn tells_each_participant_the_day_before_and_nothing_twice(backend: Backen
     assert_eq!((again.sent, again.already_done), (0, 2), "{again:?}");
 }
 
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(super::Backend::Sqlite).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(super::Backend::Postgres).await;
-            })*
-        }
-    };
-}
 
-on_both_stores!(tells_each_participant_the_day_before_and_nothing_twice);
+integration_tests::on_both_stores!(tells_each_participant_the_day_before_and_nothing_twice);

@@ -103,24 +103,8 @@ async fn what_is_not_an_order_event_is_dead_lettered_with_its_reason_and_the_bat
     assert_eq!(runtime.queue.peek_dead_letters(10).await.unwrap().len(), 6);
 }
 
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::$scenario(super::Backend::Sqlite).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::$scenario(super::Backend::Postgres).await;
-            })*
-        }
-    };
-}
 
-on_both_stores!(
+integration_tests::on_both_stores!(
     each_order_event_is_one_email_and_one_sms_once,
     an_sms_in_the_customers_night_waits_for_the_morning_and_the_email_does_not,
     what_is_not_an_order_event_is_dead_lettered_with_its_reason_and_the_batch_goes_on,

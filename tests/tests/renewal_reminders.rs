@@ -241,24 +241,8 @@ async fn the_store_pages_a_days_renewals_and_reads_them_as_they_are(backend: Bac
     assert_eq!((read[0].frequency.as_str(), read[0].anchor_day), ("weekly", None));
 }
 
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(super::Backend::Sqlite).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(super::Backend::Postgres).await;
-            })*
-        }
-    };
-}
 
-on_both_stores!(
+integration_tests::on_both_stores!(
     reminds_tomorrows_deliveries_once_in_each_customers_zone,
     what_changed_after_the_plan_is_skipped_with_its_reason,
     a_late_reminder_goes_only_before_the_charge,

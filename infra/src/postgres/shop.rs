@@ -657,16 +657,7 @@ impl ShopStore for PgStore {
             event(&mut tx, order, OrderEventKind::SubscriptionPaused, now).await?;
         }
         // A decline counts as the run's failed charge.
-        sqlx::query(
-            "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES ($1, $2, $3, 0, 1)
-             ON CONFLICT (task, slot, part) DO UPDATE SET failed = run_messages.failed + 1",
-        )
-        .bind(task)
-        .bind(run.slot)
-        .bind(run.part as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(job)?;
+        super::runs::count_in_run(&mut tx, task, run, 0, 1).await?;
         tx.commit().await.map_err(job)
     }
 

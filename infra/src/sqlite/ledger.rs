@@ -83,20 +83,7 @@ impl Ledger for SqliteStore {
         .map_err(job)?;
         let (done, failed) = claims::done_and_failed(settled.iter().map(String::as_str));
         if done + failed > 0 {
-            let slot = stamp(run.slot);
-            sqlx::query(
-                "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (task, slot, part) DO UPDATE
-                 SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed",
-            )
-            .bind(task)
-            .bind(&slot)
-            .bind(run.part as i64)
-            .bind(done)
-            .bind(failed)
-            .execute(&mut *tx)
-            .await
-            .map_err(job)?;
+            super::runs::count_in_run(&mut tx, task, run, done, failed).await?;
         }
         tx.commit().await.map_err(job)?;
         Ok(settled.len() as u64)

@@ -30,6 +30,33 @@ fn run_record(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<RunRecord, s
     })
 }
 
+/// Counts side effects done and failed for good into `run`'s message, on the caller's connection: in the
+/// transaction that performs or records them, so a worker killed after its commit still has them counted. Returns
+/// the message's sent count after this one, every delivery of the message included.
+pub(crate) async fn count_in_run(
+    conn: &mut sqlx::SqliteConnection,
+    task: &str,
+    run: RunPart,
+    sent: i64,
+    failed: i64,
+) -> Result<u64> {
+    let total: i64 = sqlx::query_scalar(
+        "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (task, slot, part) DO UPDATE
+         SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed
+         RETURNING sent",
+    )
+    .bind(task)
+    .bind(stamp(run.slot))
+    .bind(run.part as i64)
+    .bind(sent)
+    .bind(failed)
+    .fetch_one(conn)
+    .await
+    .map_err(job)?;
+    Ok(total as u64)
+}
+
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn begin_run(

@@ -425,19 +425,7 @@ impl ShopStore for SqliteStore {
                 (0, 1)
             }
         };
-        sqlx::query(
-            "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (task, slot, part) DO UPDATE
-             SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed",
-        )
-        .bind(task)
-        .bind(stamp(run.slot))
-        .bind(run.part as i64)
-        .bind(sent)
-        .bind(failed)
-        .execute(&mut *tx)
-        .await
-        .map_err(job)?;
+        super::runs::count_in_run(&mut tx, task, run, sent, failed).await?;
         tx.commit().await.map_err(job)
     }
 
