@@ -18,6 +18,7 @@ use shared::{
     runtime::{RuntimeSettings, WorkReport},
     schedule::{Schedule, ScheduleError},
     tasks,
+    tasks::maintenance::job_history_retention::{self, Retention},
     time::{Clock, SystemClock},
 };
 
@@ -136,6 +137,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Deletes the jobs' history (runs, their messages' counts, delivery keys) older than DAYS days, as the
+    /// job-history-retention task does; refuses fewer days than a message can still arrive in and claim a key.
+    Cleanup {
+        #[arg(long, allow_negative_numbers = true)]
+        days: i64,
+        /// Counts what would be deleted, and deletes nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Every task with its schedule from template.yaml, its next five fire times, and its last run.
     Schedules {
         #[arg(long)]
@@ -220,6 +230,37 @@ async fn run(cli: Cli) -> Result<()> {
             let slots: Vec<_> = schedule.fires_between(from - chrono::Duration::seconds(1), to).collect();
             println!("{task}: {} slots of {} in {from} .. {to}", slots.len(), schedule.expression());
             trigger(&task, &slots).await
+        }
+        Command::Cleanup { days, dry_run } => {
+            let retention = Retention::days(days)?;
+            let backend = connect(Arc::new(SystemClock)).await?;
+            let cutoff = retention.cutoff(SystemClock.now());
+            let history = backend.store.history();
+            let (counts, verb) = if dry_run {
+                (history.count_history(&cutoff).await?, "would delete")
+            } else {
+                let (counts, _) = job_history_retention::delete(
+                    history.as_ref(),
+                    &cutoff,
+                    job_history_retention::BATCH_ROWS,
+                    None,
+                    || true,
+                )
+                .await?;
+                (counts, "deleted")
+            };
+            println!(
+                "{verb} {} runs, {} run messages and {} delivery keys older than {} ({} days)",
+                counts.runs,
+                counts.run_messages,
+                counts.deliveries,
+                cutoff.before,
+                retention.in_days()
+            );
+            if !dry_run {
+                println!("slots before {} will not be planned or worked again", cutoff.floor);
+            }
+            Ok(())
         }
         Command::Schedules { json } => {
             let backend = connect(Arc::new(SystemClock)).await?;

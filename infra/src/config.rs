@@ -2,7 +2,10 @@
 //! how unsubscribe links are signed. A missing or malformed variable is an error that names it; the database
 //! URL and the signing key never show in `Debug`.
 
-use shared::tasks::fitness::inactivity_reminders::DEFAULT_DAYS;
+use shared::tasks::{
+    fitness::inactivity_reminders::DEFAULT_DAYS,
+    maintenance::job_history_retention::{self, Retention},
+};
 use std::{fmt, path::PathBuf};
 
 /// A value that must not reach logs.
@@ -93,6 +96,9 @@ pub struct Config {
     /// `SHOP_URL`: the shop's web address, under which each customer manages their subscriptions; unset, the
     /// shop's emails send them to the app instead of linking.
     pub shop_url: Option<String>,
+    /// `JOB_HISTORY_RETENTION_DAYS`: days of job history kept; 90 unless set, never less than a message can
+    /// still arrive in (`Retention::minimum`).
+    pub history_days: u32,
 }
 
 /// The unsubscribe function's configuration: it needs no queue and no mailer.
@@ -126,6 +132,7 @@ impl Config {
             payments: Some(PaymentsConfig::Fake),
             event_bus: None,
             shop_url: None,
+            history_days: job_history_retention::DEFAULT_DAYS,
         }
     }
 
@@ -205,6 +212,15 @@ impl Config {
                 })
             }
         };
+        let history_days = match lookup("JOB_HISTORY_RETENTION_DAYS") {
+            None => job_history_retention::DEFAULT_DAYS,
+            Some(n) => n
+                .parse::<i64>()
+                .map_err(|_| format!("{n:?} is not a whole number of days"))
+                .and_then(|days| Retention::days(days).map_err(|e| e.to_string()))
+                .map_err(|reason| ConfigError::Invalid { name: "JOB_HISTORY_RETENTION_DAYS", reason })?
+                .in_days(),
+        };
         Ok(Self {
             database_url: Secret::new(database_url),
             queue,
@@ -217,6 +233,7 @@ impl Config {
             payments,
             event_bus: lookup("EVENT_BUS_NAME"),
             shop_url,
+            history_days,
         })
     }
 }
@@ -340,6 +357,19 @@ mod tests {
             let err = config(&[base[0], base[1], ("INACTIVITY_DAYS", bad)]).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { name: "INACTIVITY_DAYS", .. }), "{bad}: {err:?}");
             assert!(err.to_string().contains("INACTIVITY_DAYS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_job_history_retention_shorter_than_a_redelivery_is_refused_with_why() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().history_days, 90);
+        assert_eq!(config(&[base[0], base[1], ("JOB_HISTORY_RETENTION_DAYS", "400")]).unwrap().history_days, 400);
+        for (bad, why) in
+            [("0", "every job's history"), ("-3", "every job's history"), ("7", "send it twice"), ("x", "whole")]
+        {
+            let err = config(&[base[0], base[1], ("JOB_HISTORY_RETENTION_DAYS", bad)]).unwrap_err().to_string();
+            assert!(err.contains("JOB_HISTORY_RETENTION_DAYS") && err.contains(why), "{bad}: {err}");
         }
     }
 

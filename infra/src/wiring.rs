@@ -8,12 +8,12 @@ use shared::{
     limits::Pace,
     ports::ORDER_EVENTS_TASK,
     ports::{
-        ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter,
-        Unsubscribes, WeeklyReports,
+        ActivityStore, AppWriter, ChallengeNotices, Contacts, History, InactivityReminders, Ledger, Mailer,
+        MonthlyReports, Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals, RunStore, ShopStore,
+        ShopWriter, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
-    tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
+    tasks::{self, fitness::inactivity_reminders, maintenance::job_history_retention, messages::Letterhead, Deps},
     time::Clock,
     unsubscribe::Signer,
 };
@@ -154,6 +154,13 @@ impl Store {
         }
     }
 
+    pub fn history(&self) -> Arc<dyn History> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
     pub fn unsubscribes(&self) -> Arc<dyn Unsubscribes> {
         match self {
             Self::Postgres(s) => s.clone(),
@@ -182,6 +189,8 @@ impl Store {
             order_events: None,
             order_notices: self.order_notices(),
             shop_url: None,
+            history: self.history(),
+            history_days: job_history_retention::DEFAULT_DAYS,
         }
     }
 }
@@ -315,6 +324,7 @@ impl Backend {
             payments: self.payments.clone(),
             order_events: self.order_events(),
             shop_url: self.config.shop_url.clone(),
+            history_days: self.config.history_days,
             ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
         };
         Ok(JobRuntime {

@@ -305,6 +305,9 @@ impl BatchReport {
     }
 }
 
+/// How far back a plan looks for missed slots by default.
+pub const CATCH_UP_HORIZON: chrono::Duration = chrono::Duration::days(2);
+
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
     /// Identifies this process in leases: random per process (Lambda environments share pids), joined with the
@@ -322,7 +325,8 @@ pub struct RuntimeSettings {
     pub backoff: Backoff,
     /// The visibility timeout `drain` receives with.
     pub visibility: Duration,
-    /// How far back a plan looks for missed slots; older ones are recorded as skipped, not caught up.
+    /// How far back a plan looks for missed slots; older ones are recorded as skipped, not caught up. Never
+    /// more than `CATCH_UP_HORIZON` in production: job-history retention counts on it.
     pub catch_up_horizon: chrono::Duration,
     /// How often a plan waiting for its task's lease tries again.
     pub lease_poll: Duration,
@@ -338,7 +342,7 @@ impl Default for RuntimeSettings {
             send_concurrency: 16,
             backoff: Backoff::default(),
             visibility: Duration::from_secs(6 * 60),
-            catch_up_horizon: chrono::Duration::days(2),
+            catch_up_horizon: CATCH_UP_HORIZON,
             lease_poll: Duration::from_millis(500),
         }
     }
@@ -560,6 +564,9 @@ impl JobRuntime {
         let task = self.task.name();
         // A person may plan a slot that was skipped (backfill), never one that was planned.
         let replan_skipped = source == TriggerSource::Manual;
+        if let Some(reason) = self.before_history_floor(slot.time()).await? {
+            return Err(Error::permanent(format!("{task} cannot plan {slot}: {reason}")));
+        }
         let status = match self.runs.begin_run(task, slot.time(), self.clock.now(), replan_skipped).await? {
             RunStart::AlreadyPlanned(run) => {
                 tracing::info!(task, %slot, ?source, status = %run.status, "slot planned before; planning nothing new");
@@ -632,11 +639,7 @@ impl JobRuntime {
         let body = record.body.as_deref().unwrap_or_default();
         let message = match self.task.event_source() {
             Some(source) => match self.event_message(body, source) {
-                Ok(message) => {
-                    let slot = Slot::new(message.slot, self.task.granularity()).time();
-                    self.runs.record_event(task, slot, message.part, self.clock.now()).await?;
-                    message
-                }
+                Ok(message) => message,
                 Err(reason) => return self.dead_letter(body, reason).await,
             },
             None => match serde_json::from_str::<JobMessage>(body) {
@@ -646,6 +649,13 @@ impl JobRuntime {
         };
         if message.task != task {
             return self.dead_letter(body, format!("message for task {:?} reached {task:?}", message.task)).await;
+        }
+        if let Some(reason) = self.before_history_floor(message.slot).await? {
+            return self.dead_letter(body, format!("a message of {}: {reason}", message.slot)).await;
+        }
+        if self.task.event_source().is_some() {
+            let slot = Slot::new(message.slot, self.task.granularity()).time();
+            self.runs.record_event(task, slot, message.part, self.clock.now()).await?;
         }
         if !context.deadline.allows_start() {
             return Ok(self.retry(record, "not started: the invocation's deadline is near".into()).await);
@@ -698,6 +708,21 @@ impl JobRuntime {
                 Ok(self.retry(record, reason).await)
             }
         }
+    }
+
+    /// Why a slot must not run, if it is older than the job history kept (see `tasks::maintenance::
+    /// job_history_retention`). A slot of the last day is never: the floor stays weeks behind now, so only an
+    /// older slot costs a read of it.
+    async fn before_history_floor(&self, slot: DateTime<Utc>) -> Result<Option<String>> {
+        if slot >= self.clock.now() - chrono::Duration::days(1) {
+            return Ok(None);
+        }
+        Ok(self.runs.history_floor().await?.filter(|floor| slot < *floor).map(|floor| {
+            format!(
+                "older than the job history kept (from {floor}): the delivery keys that stop its side effects \
+                 from happening twice may be deleted"
+            )
+        }))
     }
 
     /// An event-driven task's message: an EventBridge event of its source, as the work of the event's hour.

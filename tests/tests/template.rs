@@ -7,6 +7,7 @@ use std::{collections::BTreeSet, path::Path, time::Duration};
 
 use integration_tests::template::parse;
 use serde_json::{json, Map, Value};
+use shared::tasks::maintenance::job_history_retention;
 
 const FUNCTION: &str = "AWS::Serverless::Function";
 const QUEUE: &str = "AWS::SQS::Queue";
@@ -175,6 +176,18 @@ fn check_queues(t: &Value) -> Vec<String> {
         if p["SqsManagedSseEnabled"] != true && p.get("KmsMasterKeyId").is_none() {
             problems.push(format!("{id}: not encrypted (SqsManagedSseEnabled or KmsMasterKeyId)"));
         }
+        // Job-history retention counts on how long a message can wait in a queue (module doc, rule 2).
+        let (longest, kind) = match p.get("RedrivePolicy") {
+            Some(_) => (job_history_retention::QUEUE_RETENTION, "a task's queue"),
+            None => (job_history_retention::DEAD_LETTER_RETENTION, "a dead-letter queue"),
+        };
+        match p.get("MessageRetentionPeriod").map_or(Some(4 * 24 * 3600), literal_u64) {
+            Some(secs) if secs as i64 <= longest.num_seconds() => {}
+            other => problems.push(format!(
+                "{id}: MessageRetentionPeriod {other:?} is longer than job-history retention allows for {kind} \
+                 ({longest})"
+            )),
+        }
         if let Some(redrive) = p.get("RedrivePolicy") {
             match redrive.get("maxReceiveCount").and_then(literal_u64) {
                 Some(n) if (2..=10).contains(&n) => {}
@@ -333,6 +346,13 @@ fn the_real_template_passes_every_check() {
     let t = real_template();
     assert!(resources_of(&t, FUNCTION).count() >= 1, "no function in template.yaml");
     assert_eq!(all_problems(&t, &crates), Vec::<String>::new());
+}
+
+#[test]
+fn the_retention_parameter_refuses_what_the_functions_would() {
+    let t = real_template();
+    let minimum = &t["Parameters"]["JobHistoryRetentionDays"]["MinValue"];
+    assert_eq!(minimum.as_i64(), Some(job_history_retention::Retention::minimum().num_days()), "{minimum}");
 }
 
 #[test]

@@ -72,6 +72,7 @@ impl PgStore {
 mod app;
 mod contacts;
 mod fitness;
+mod history;
 mod ledger;
 mod progress;
 mod runs;

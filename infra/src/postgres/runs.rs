@@ -290,4 +290,8 @@ impl RunStore for PgStore {
             .map_err(job)?;
         Ok(())
     }
+
+    async fn history_floor(&self) -> Result<Option<DateTime<Utc>>> {
+        sqlx::query_scalar("SELECT floor FROM job_history_floor").fetch_optional(&self.pool).await.map_err(job)
+    }
 }

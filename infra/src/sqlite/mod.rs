@@ -73,6 +73,7 @@ impl SqliteStore {
 mod app;
 mod contacts;
 mod fitness;
+mod history;
 mod ledger;
 mod progress;
 mod runs;

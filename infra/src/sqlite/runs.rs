@@ -298,4 +298,10 @@ impl RunStore for SqliteStore {
             .map_err(job)?;
         Ok(())
     }
+
+    async fn history_floor(&self) -> Result<Option<DateTime<Utc>>> {
+        let floor: Option<String> =
+            sqlx::query_scalar("SELECT floor FROM job_history_floor").fetch_optional(&self.pool).await.map_err(job)?;
+        floor.as_deref().map(parse_stamp).transpose().map_err(job)
+    }
 }

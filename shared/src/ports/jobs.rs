@@ -144,6 +144,58 @@ pub trait RunStore: Send + Sync {
     /// Takes the named lease for `holder` until `now + ttl` if it is free or expired (or already theirs).
     async fn acquire_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, ttl: Duration) -> Result<bool>;
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+    /// The oldest slot whose history is whole, once job-history retention has deleted any: a slot before it
+    /// may have lost the keys that keep its side effects from happening twice, so it is never planned or
+    /// worked again.
+    async fn history_floor(&self) -> Result<Option<DateTime<Utc>>>;
+}
+
+/// What job-history retention may delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCutoff {
+    /// Runs of slots before this, and delivery keys last touched before it.
+    pub before: DateTime<Utc>,
+    /// The history floor to raise first: every slot that could claim a deleted key is before it.
+    pub floor: DateTime<Utc>,
+    /// The tasks whose keys may go; the others' keys can come back at any time and are kept.
+    pub key_tasks: Vec<String>,
+}
+
+/// Rows of job history, by table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HistoryCounts {
+    pub runs: u64,
+    pub run_messages: u64,
+    pub deliveries: u64,
+}
+
+impl HistoryCounts {
+    pub fn total(&self) -> u64 {
+        self.runs + self.run_messages + self.deliveries
+    }
+
+    pub fn add(&mut self, other: &HistoryCounts) {
+        self.runs += other.runs;
+        self.run_messages += other.run_messages;
+        self.deliveries += other.deliveries;
+    }
+}
+
+/// The jobs' own history, for its retention.
+#[async_trait]
+pub trait History: Send + Sync {
+    /// Raises the history floor to `floor` (never lowers it), before anything is deleted.
+    async fn raise_floor(&self, floor: DateTime<Utc>) -> Result<()>;
+    /// What `cutoff` would delete, without deleting it.
+    async fn count_history(&self, cutoff: &HistoryCutoff) -> Result<HistoryCounts>;
+    /// Deletes at most `limit` rows of each table that `cutoff` lets go, one short transaction per table, the
+    /// age re-checked in each delete; with `run`, counts them into that run's message in the same transaction.
+    async fn delete_history_batch(
+        &self,
+        cutoff: &HistoryCutoff,
+        limit: u32,
+        run: Option<(&str, RunPart)>,
+    ) -> Result<HistoryCounts>;
 }
 
 /// One side effect on one subject in one period: the unit that must happen at most once.

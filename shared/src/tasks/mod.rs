@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::{
     channels::Channels,
     ports::{
-        ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, OrderEvents, OrderNotices, Payments,
-        Progress, Renewals, ShopStore, WeeklyReports,
+        ActivityStore, ChallengeNotices, History, InactivityReminders, MonthlyReports, OrderEvents, OrderNotices,
+        Payments, Progress, Renewals, ShopStore, WeeklyReports,
     },
     runtime::Task,
     schedule::Schedule,
@@ -18,10 +18,12 @@ include!(concat!(env!("OUT_DIR"), "/schedules.rs"));
 
 pub mod fitness;
 pub mod local_time;
+pub mod maintenance;
 pub mod messages;
 pub mod shop;
 
 use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
+use maintenance::job_history_retention;
 use shop::{order_notifications, renewal_reminders, subscription_processing};
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
@@ -34,6 +36,7 @@ pub const NAMES: &[&str] = &[
     subscription_processing::NAME,
     renewal_reminders::NAME,
     order_notifications::NAME,
+    job_history_retention::NAME,
 ];
 
 /// The tasks started by events rather than a schedule: template.yaml routes their events to their queue.
@@ -61,6 +64,9 @@ pub struct Deps {
     pub order_notices: Arc<dyn OrderNotices>,
     /// The shop's web address, for the links to a customer's subscription; none locally.
     pub shop_url: Option<String>,
+    pub history: Arc<dyn History>,
+    /// Days of job history kept (`JOB_HISTORY_RETENTION_DAYS`), checked when the task is built.
+    pub history_days: u32,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -142,7 +148,34 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
         })),
+        job_history_retention::NAME => Ok(Arc::new(job_history_retention::JobHistoryRetention {
+            history: deps.history.clone(),
+            retention: job_history_retention::Retention::days(i64::from(deps.history_days))?,
+            batch_rows: job_history_retention::BATCH_ROWS,
+        })),
         other => unreachable!("{other} is in NAMES but not built"),
+    }
+}
+
+/// How far apart two slots of the named task can be that claim the same delivery key; `None` when a key may
+/// be claimed again at any time, so that job-history retention never deletes the task's keys (a task not
+/// listed here, or without delivery keys, is `None`: the safe answer).
+pub fn keys_reused_within(name: &str) -> Option<chrono::Duration> {
+    use chrono::Duration;
+    match name {
+        // The user's local day: its 06:00 reached in one zone or, if they moved, another, a day apart at most.
+        daily_summary::NAME => Some(Duration::days(2)),
+        // The user's ISO week, sent on its Monday: the Mondays of every zone lie within two days; a week and a
+        // day covers a zone change too.
+        weekly_report::NAME => Some(Duration::days(8)),
+        // The user's month, sent on the 1st: the same, with a whole month's room.
+        monthly_report::NAME => Some(Duration::days(32)),
+        // (subscription, delivery date): reminded only by the slot of the day before that date.
+        renewal_reminders::NAME => Some(Duration::days(2)),
+        // One per stretch without a workout, however long it lasts; one per challenge and edge, whatever dates
+        // the challenge is moved to; one per order and event, which an operator may publish again: never.
+        inactivity_reminders::NAME | challenge_notifications::NAME | order_notifications::NAME => None,
+        _ => None,
     }
 }
 

@@ -1,0 +1,40 @@
+//! `jobs cleanup`: a retention a message could outlive is refused before anything is touched; a dry run counts.
+
+use std::process::{Command, Output};
+
+fn jobs(args: &[&str], dir: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jobs"))
+        .args(args)
+        .env("DATABASE_URL", format!("sqlite://{}", dir.join("jobs.db").display()))
+        .env("OUTBOX_DIR", dir.join("outbox"))
+        .env_remove("JOB_HISTORY_RETENTION_DAYS")
+        .output()
+        .expect("running jobs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_retention_shorter_than_a_redelivery_or_not_positive_is_refused_and_a_dry_run_counts() {
+    let dir = std::env::temp_dir().join(format!("jobs-cleanup-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (days, why) in [("10", "shorter than the 53 days"), ("0", "every job's history"), ("-1", "every job's history")]
+    {
+        let out = jobs(&["cleanup", "--days", days], &dir);
+        assert!(!out.status.success(), "--days {days} was accepted");
+        assert!(text(&out.stderr).contains(why), "--days {days}: {}", text(&out.stderr));
+    }
+    let out = jobs(&["cleanup", "--days", "90", "--dry-run"], &dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("would delete 0 runs, 0 run messages and 0 delivery keys"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = jobs(&["cleanup", "--days", "90"], &dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("will not be planned or worked again"), "{}", text(&out.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
