@@ -512,13 +512,14 @@ fn print_runs(runs: &[RunRecord]) {
         println!("no runs yet");
         return;
     }
+    // done: what the task does, each counted once: emails sent, cards charged, rows deleted, boards built.
     println!(
-        "{:<16} {:<20} {:<9} {:>8} {:>8} {:>6} {:>8} {:>6}",
-        "task", "slot (UTC)", "status", "planned", "messages", "sent", "skipped", "failed"
+        "{:<23} {:<20} {:<9} {:>8} {:>8} {:>7} {:>8} {:>6}",
+        "task", "slot (UTC)", "status", "planned", "messages", "done", "skipped", "failed"
     );
     for r in runs {
         println!(
-            "{:<16} {:<20} {:<9} {:>8} {:>4}/{:<3} {:>6} {:>8} {:>6}",
+            "{:<23} {:<20} {:<9} {:>8} {:>4}/{:<3} {:>7} {:>8} {:>6}",
             r.task,
             r.slot.format("%Y-%m-%d %H:%M"),
             r.status,
