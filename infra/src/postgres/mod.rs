@@ -73,6 +73,7 @@ mod app;
 mod contacts;
 mod fitness;
 mod ledger;
+mod maintenance;
 mod progress;
 mod runs;
 mod shop;

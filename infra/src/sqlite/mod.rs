@@ -74,6 +74,7 @@ mod app;
 mod contacts;
 mod fitness;
 mod ledger;
+mod maintenance;
 mod progress;
 mod runs;
 mod shop;
