@@ -8,12 +8,12 @@ use shared::{
     limits::Pace,
     ports::ORDER_EVENTS_TASK,
     ports::{
-        ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter,
-        Unsubscribes, WeeklyReports,
+        ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MaintenanceWriter,
+        MonthlyReports, Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals, RunStore, ShopStore,
+        ShopWriter, Sweeper, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
-    tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
+    tasks::{self, fitness::inactivity_reminders, maintenance::cleanup::Retention, messages::Letterhead, Deps},
     time::Clock,
     unsubscribe::Signer,
 };
@@ -154,6 +154,20 @@ impl Store {
         }
     }
 
+    pub fn sweeper(&self) -> Arc<dyn Sweeper> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn maintenance_writer(&self) -> Arc<dyn MaintenanceWriter> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
     pub fn unsubscribes(&self) -> Arc<dyn Unsubscribes> {
         match self {
             Self::Postgres(s) => s.clone(),
@@ -182,6 +196,8 @@ impl Store {
             order_events: None,
             order_notices: self.order_notices(),
             shop_url: None,
+            sweeper: self.sweeper(),
+            retention: Retention::default(),
         }
     }
 }
@@ -315,6 +331,7 @@ impl Backend {
             payments: self.payments.clone(),
             order_events: self.order_events(),
             shop_url: self.config.shop_url.clone(),
+            retention: self.config.retention,
             ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
         };
         Ok(JobRuntime {

@@ -6,7 +6,7 @@ use crate::{
     channels::Channels,
     ports::{
         ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, OrderEvents, OrderNotices, Payments,
-        Progress, Renewals, ShopStore, WeeklyReports,
+        Progress, Renewals, ShopStore, Sweeper, WeeklyReports,
     },
     runtime::Task,
     schedule::Schedule,
@@ -18,10 +18,12 @@ include!(concat!(env!("OUT_DIR"), "/schedules.rs"));
 
 pub mod fitness;
 pub mod local_time;
+pub mod maintenance;
 pub mod messages;
 pub mod shop;
 
 use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
+use maintenance::cleanup::{self, Cleanup, Retention};
 use shop::{order_notifications, renewal_reminders, subscription_processing};
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
@@ -34,6 +36,11 @@ pub const NAMES: &[&str] = &[
     subscription_processing::NAME,
     renewal_reminders::NAME,
     order_notifications::NAME,
+    cleanup::CART_CLEANUP,
+    cleanup::TOKEN_CLEANUP,
+    cleanup::AUDIT_LOG_RETENTION,
+    cleanup::SESSION_CLEANUP,
+    cleanup::TEMP_DATA_CLEANUP,
 ];
 
 /// The tasks started by events rather than a schedule: template.yaml routes their events to their queue.
@@ -61,6 +68,10 @@ pub struct Deps {
     pub order_notices: Arc<dyn OrderNotices>,
     /// The shop's web address, for the links to a customer's subscription; none locally.
     pub shop_url: Option<String>,
+    /// Where the cleanup tasks delete the app's old rows.
+    pub sweeper: Arc<dyn Sweeper>,
+    /// How long the app's rows are kept before the cleanup tasks delete them.
+    pub retention: Retention,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -142,7 +153,10 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
         })),
-        other => unreachable!("{other} is in NAMES but not built"),
+        other => match Cleanup::new(other, deps.sweeper.clone(), &deps.retention) {
+            Some(cleanup) => Ok(Arc::new(cleanup)),
+            None => unreachable!("{other} is in NAMES but not built"),
+        },
     }
 }
 
