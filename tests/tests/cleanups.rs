@@ -542,6 +542,32 @@ async fn the_configured_age_is_the_one_applied(backend: Backend) {
     assert!(!s.left(Swept::Carts).await.contains(&old[0]));
 }
 
+/// A day whose run was missed is recorded skipped, not planned: the next run deletes its rows with its own,
+/// each once, and counts none of them as kept (planning both would have counted the missed day's rows twice).
+async fn a_missed_day_is_recorded_skipped_and_the_next_run_deletes_its_rows(backend: Backend) {
+    let s = Cleanups::start(backend).await;
+    // Due on 29 November (cutoff 30 October), on the 30th (31 October), on 1 December (1 November).
+    let on_the_29th = s.carts(3, 0, "2026-10-29T12:00:00Z").await;
+    s.carts(2, 1, "2026-10-30T12:00:00Z").await;
+    s.carts(4, 0, "2026-10-31T12:00:00Z").await;
+    let young = s.carts(1, 0, FRESH).await;
+    let runtime = s.runtime(s.task(CART_CLEANUP, Retention::default()));
+    assert_eq!(s.plan(&runtime, "2026-11-29T02:00:00Z").await.planned, 3);
+    s.drain(&runtime).await;
+    assert!(s.left(Swept::Carts).await.is_disjoint(&set(on_the_29th)));
+    // 30 November's 02:00 never fired.
+    let plan = s.plan(&runtime, SLOT).await;
+    assert!(plan.caught_up.is_empty(), "{plan:?}");
+    assert_eq!(plan.skipped_slots.iter().map(|(slot, _)| *slot).collect::<Vec<_>>(), [utc("2026-11-30T00:00:00Z")]);
+    assert_eq!(plan.planned, 6);
+    let report = s.drain(&runtime).await;
+    assert_eq!((report.sent, report.skipped_total()), (6, 0), "{report:?}");
+    assert_eq!(s.left(Swept::Carts).await, set(young));
+    assert_eq!(s.run(CART_CLEANUP, "2026-11-30T00:00:00Z").await.status, "skipped");
+    let run = s.run(CART_CLEANUP, DAY).await;
+    assert_eq!((run.sent, run.skipped), (6, 0), "{run:?}");
+}
+
 integration_tests::on_both_stores!(
     a_cart_touched_between_plan_and_delete_survives,
     empty_carts_go_before_the_rest,
@@ -552,6 +578,7 @@ integration_tests::on_both_stores!(
     a_malformed_range_goes_to_the_dead_letter_queue_with_its_reason,
     token_session_audit_and_temp_sweeps_delete_exactly_the_expired_rows,
     the_configured_age_is_the_one_applied,
+    a_missed_day_is_recorded_skipped_and_the_next_run_deletes_its_rows,
 );
 
 /// A bad age is refused at start, naming the variable and what it must be, whichever of the three it is.

@@ -50,9 +50,12 @@
 //!   A plan resumed after its planner died cuts the ranges again from what is left, so its messages' `kept` may
 //!   be off; what was deleted is still counted exactly once.
 //!
-//! Catch-up: the latest slot only. Each run deletes everything older than its own cutoff, the missed days'
-//! rows included: running each missed day would only repeat it. Overlap: skip. Two planners of a slot would cut
-//! the same ranges, and the second has nothing to add: it fails at once, and its retry finds the slot planned.
+//! Catch-up: none; every missed slot is recorded skipped, with why. Each run deletes everything older than its
+//! own cutoff, the missed days' rows included, so a missed run loses nothing. Planning the latest missed slot
+//! too (as subscription-processing does, whose days are different deliveries) would plan the same rows twice in
+//! one invocation: the current slot's plan counts rows the caught-up run's messages then delete, and reports
+//! them as kept. Overlap: skip. Two planners of a slot would cut the same ranges, and the second has nothing to
+//! add: it fails at once, and its retry finds the slot planned.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -182,9 +185,10 @@ impl Task for Cleanup {
         Duration::days(1)
     }
 
-    /// Each run deletes everything older than its cutoff, the missed days' rows included.
+    /// Each run deletes everything older than its cutoff, the missed days' rows included: a missed slot is
+    /// recorded skipped, and planning it as well would count the same rows in two runs.
     fn catch_up(&self) -> CatchUp {
-        CatchUp::Latest
+        CatchUp::None
     }
 
     /// A second planner would cut the same ranges: it fails at once and its retry finds the slot planned.
