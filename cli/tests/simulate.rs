@@ -333,7 +333,9 @@ async fn cleanups_deleted_what_was_past_their_age(db: &std::path::Path, tallies:
     };
     // Each task's last run in the month (the day of its slot, 00:00 UTC), its age, and its tables.
     let day = |d: &str| utc(&format!("{d}T00:00:00Z"));
-    let cases: [(&str, DateTime<Utc>, Duration, &[(&str, &str)]); 5] = [
+    // (task, its last run's day, its age, its tables and their age columns)
+    type Case<'a> = (&'a str, DateTime<Utc>, Duration, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 5] = [
         ("cart-cleanup", day("2026-11-14"), Duration::days(30), &[("carts", "updated_at")]),
         (
             "token-cleanup",
