@@ -1,7 +1,8 @@
 //! `jobs bench`: the measurements behind BENCHMARKS.md. `throughput` runs daily-summary through plan and work
 //! for every hourly slot of a day on PostgreSQL, with a null mailer and an in-memory queue, so what is timed is
 //! the runtime and its SQL; `cold-start` times a function binary from process start to its first poll of the
-//! Lambda runtime API, served here by a stand-in that never answers.
+//! Lambda runtime API, served here by a stand-in that never answers; `carts` runs cart-cleanup over millions of
+//! carts while the app keeps writing to them, and says what the app's writes waited.
 
 use std::{sync::Arc, time::Instant};
 
@@ -33,6 +34,9 @@ pub enum Bench {
     /// subscription-processing: due subscriptions a second through 4 workers and a gateway with latency, and
     /// the duplicate orders and charges (which must be none).
     Subscriptions(SubscriptionArgs),
+    /// cart-cleanup over millions of carts through 4 workers: rows deleted a second, the longest delete
+    /// transaction, and the latency of the app's writes to carts before and during the cleanup.
+    Carts(CartArgs),
 }
 
 pub async fn run(bench: Bench) -> Result<()> {
@@ -41,6 +45,7 @@ pub async fn run(bench: Bench) -> Result<()> {
         Bench::ColdStart(args) => cold_start(args).await,
         Bench::Standings(args) => standings(args).await,
         Bench::Subscriptions(args) => subscriptions(args).await,
+        Bench::Carts(args) => carts(args).await,
         Bench::NextFire => {
             next_fire();
             Ok(())
@@ -213,6 +218,245 @@ async fn subscriptions(args: SubscriptionArgs) -> Result<()> {
         paid as u64 == plan.planned,
         "{} of {} subscriptions were not charged",
         plan.planned - paid as u64,
+        plan.planned
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct CartArgs {
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    server: String,
+    /// Made afresh on each run.
+    #[arg(long, default_value = "jobs_bench_carts")]
+    database: String,
+    /// Carts in all; three in five of them have one or two items.
+    #[arg(long, default_value_t = 5_000_000)]
+    carts: u64,
+    /// Of those, not updated for over 30 days (spread evenly over the ids): what cart-cleanup deletes.
+    #[arg(long, default_value_t = 1_000_000)]
+    stale: u64,
+    /// Concurrent workers, each with its own connection pool, as Lambda instances would be.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// The app: connections updating a random cart's updated_at, one statement at a time, as fast as they can.
+    #[arg(long, default_value_t = 4)]
+    writers: usize,
+    /// Seconds the writers run alone before the cleanup starts: their latency without it.
+    #[arg(long, default_value_t = 10)]
+    baseline_secs: u64,
+    /// Candidates per planned message.
+    #[arg(long, default_value_t = shared::tasks::maintenance::cleanup::RANGE_ROWS)]
+    range_rows: u32,
+    /// Rows per delete transaction.
+    #[arg(long, default_value_t = shared::tasks::maintenance::cleanup::BATCH_ROWS)]
+    batch_rows: u32,
+}
+
+/// A sweeper that times each delete transaction, from its BEGIN to its COMMIT's answer: how long it can have
+/// held the rows it deletes.
+struct Timed {
+    inner: Arc<dyn shared::ports::Sweeper>,
+    batches: Arc<std::sync::Mutex<Vec<std::time::Duration>>>,
+}
+
+#[async_trait::async_trait]
+impl shared::ports::Sweeper for Timed {
+    async fn ranges(
+        &self,
+        sweep: shared::ports::Sweep,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        max_rows_per_range: u32,
+    ) -> shared::Result<Vec<shared::ports::Range>> {
+        self.inner.ranges(sweep, cutoff, max_rows_per_range).await
+    }
+
+    async fn sweep_batch(
+        &self,
+        sweep: shared::ports::Sweep,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        after: i64,
+        hi: i64,
+        limit: u32,
+        task: &str,
+        run: shared::ports::RunPart,
+    ) -> shared::Result<shared::ports::Batch> {
+        let started = Instant::now();
+        let batch = self.inner.sweep_batch(sweep, cutoff, after, hi, limit, task, run).await;
+        self.batches.lock().expect("timings lock").push(started.elapsed());
+        batch
+    }
+}
+
+/// Latencies in microseconds, as `n, p50, p99, max` in milliseconds.
+fn latencies(mut micros: Vec<u64>) -> String {
+    if micros.is_empty() {
+        return "none".into();
+    }
+    micros.sort_unstable();
+    let at = |p: f64| micros[((micros.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    format!("{} writes, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", micros.len(), at(0.5), at(0.99), at(1.0))
+}
+
+/// Seeds `carts` carts (`stale` of them not updated for over 30 days) and their items with `generate_series`,
+/// starts the writers, and after their baseline runs cart-cleanup's slot of today through `workers` runtimes
+/// on an in-memory queue; reports the deletions a second, the delete transactions' times, and the writers'
+/// latency before and during the cleanup. Checks that no stale cart is left and that the run counted every
+/// candidate as deleted or kept.
+async fn carts(args: CartArgs) -> Result<()> {
+    use shared::tasks::maintenance::cleanup::{Ages, Cleanup, CART_CLEANUP};
+    use std::sync::atomic::{AtomicU8, Ordering};
+    anyhow::ensure!(args.stale <= args.carts && args.carts > 0, "--stale must be at most --carts");
+    let url = format!("{}/{}", args.server, args.database);
+    let mut admin =
+        PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
+    let database = args.database.replace('"', "");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).execute(&mut admin).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await?;
+    let store = PgStore::connect(&url).await?;
+    store.migrate().await?;
+    let pool = store.pool().clone();
+
+    // Today's cart-cleanup: its cutoff is 30 days before today, 00:00 UTC.
+    let day = chrono::Utc::now().date_naive();
+    let slot = day.and_hms_opt(2, 0, 0).expect("02:00").and_utc();
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let cutoff = midnight - Duration::days(Ages::default().cart_days.into());
+    let started = Instant::now();
+    // Cart g is stale when the stale count steps up at g: exactly `stale` of them, evenly spread. Stale ones were
+    // last changed 31 to 120 days before today, the others within the last 29; two in five have no items.
+    sqlx::query(
+        "INSERT INTO carts (id, user_id, created_at, updated_at)
+         SELECT g, NULL, t, t FROM generate_series(1, $1::bigint) g,
+         LATERAL (SELECT CASE WHEN (g * $2) / $1 <> ((g - 1) * $2) / $1
+                              THEN $3::timestamptz - make_interval(days => 31 + (g % 90)::int, secs => (g % 86400)::int)
+                              ELSE $3::timestamptz - make_interval(days => (g % 29)::int, secs => (g % 86400)::int)
+                         END AS t) stamp",
+    )
+    .bind(args.carts as i64)
+    .bind(args.stale as i64)
+    .bind(midnight)
+    .execute(&pool)
+    .await?;
+    sqlx::query("SELECT setval(pg_get_serial_sequence('carts', 'id'), $1)")
+        .bind(args.carts as i64)
+        .execute(&pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO cart_items (cart_id, product_id, quantity, added_at)
+         SELECT c.id, p, 1, c.updated_at FROM carts c, generate_series(1, 1 + (c.id % 2)::int) p
+         WHERE c.id % 5 >= 2",
+    )
+    .execute(&pool)
+    .await?;
+    sqlx::query("VACUUM ANALYZE carts, cart_items").execute(&pool).await?;
+    let items: i64 = sqlx::query_scalar("SELECT count(*) FROM cart_items").fetch_one(&pool).await?;
+    println!(
+        "seeded {} carts ({} stale) and {items} items in {:.1} s",
+        args.carts,
+        args.stale,
+        started.elapsed().as_secs_f64()
+    );
+
+    // The app: each writer its own connection, one UPDATE at a time; phase 0 baseline, 1 during, 2 stop.
+    let phase = Arc::new(AtomicU8::new(0));
+    let mut writers = vec![];
+    for n in 0..args.writers {
+        let mut conn = PgConnection::connect(&url).await?;
+        let (phase, carts) = (phase.clone(), args.carts);
+        writers.push(tokio::spawn(async move {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
+            let (mut before, mut during) = (vec![], vec![]);
+            loop {
+                let now = phase.load(Ordering::SeqCst);
+                if now == 2 {
+                    return Ok::<_, sqlx::Error>((before, during));
+                }
+                let id = rng.random_range(1..=carts as i64);
+                let started = Instant::now();
+                sqlx::query("UPDATE carts SET updated_at = now() WHERE id = $1").bind(id).execute(&mut conn).await?;
+                let micros = started.elapsed().as_micros() as u64;
+                if now == 0 {
+                    before.push(micros)
+                } else {
+                    during.push(micros)
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(args.baseline_secs)).await;
+    phase.store(1, Ordering::SeqCst);
+
+    let queue = Arc::new(MemoryQueue::default());
+    let clock = Arc::new(VirtualClock::new(slot));
+    let timings = Arc::new(std::sync::Mutex::new(vec![]));
+    let mut runtimes = vec![];
+    for _ in 0..args.workers {
+        let worker = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
+        let sweeper = Arc::new(Timed { inner: worker.sweeper(), batches: timings.clone() });
+        let task = Cleanup::new(CART_CLEANUP, sweeper, &Ages::default()).expect("cart-cleanup is a cleanup");
+        runtimes.push(JobRuntime {
+            task: Arc::new(Cleanup { range_rows: args.range_rows, batch_rows: args.batch_rows, ..task }),
+            schedule: tasks::schedule(CART_CLEANUP)?,
+            runs: worker.runs(),
+            ledger: worker.ledger(),
+            queue: queue.clone(),
+            clock: clock.clone(),
+            pace: Pace::new(None),
+            settings: RuntimeSettings::default(),
+        });
+    }
+    let started = Instant::now();
+    let plan = runtimes[0].plan(Trigger { time: slot, source: TriggerSource::Scheduler, task: None }).await?;
+    let plan_time = started.elapsed().as_secs_f64();
+    futures::future::try_join_all(runtimes.iter().map(|runtime| runtime.drain())).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    phase.store(2, Ordering::SeqCst);
+    let (mut before, mut during) = (vec![], vec![]);
+    for writer in writers {
+        let (b, d) = writer.await??;
+        before.extend(b);
+        during.extend(d);
+    }
+
+    let run = runtimes[0].runs.run(CART_CLEANUP, midnight).await?.context("the run of today's slot")?;
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM carts WHERE updated_at < $1").bind(cutoff).fetch_one(&pool).await?;
+    let mut batches = std::mem::take(&mut *timings.lock().expect("timings lock"));
+    batches.sort_unstable();
+    let batch_ms = |p: f64| {
+        batches.get(((batches.len().max(1) - 1) as f64 * p).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "{CART_CLEANUP}: {} carts, {} stale, {} workers, ranges of {}, batches of {}, {} writers, PostgreSQL:",
+        args.carts, args.stale, args.workers, args.range_rows, args.batch_rows, args.writers
+    );
+    println!("  plan            {plan_time:.2} s ({} candidates in {} messages)", plan.planned, plan.messages);
+    println!("  plan + work     {seconds:.2} s");
+    println!(
+        "  deleted         {} carts ({:.0} a second), {} kept (touched by the writers since the plan)",
+        run.sent,
+        run.sent as f64 / seconds,
+        run.skipped
+    );
+    println!(
+        "  delete txns     {}: p50 {:.1} ms, p99 {:.1} ms, longest {:.1} ms",
+        batches.len(),
+        batch_ms(0.5),
+        batch_ms(0.99),
+        batch_ms(1.0)
+    );
+    println!("  writes before   {}", latencies(before));
+    println!("  writes during   {}", latencies(during));
+    println!("  peak RSS        {} MiB (VmHWM of this process, seeding included)", peak_rss_mib());
+    anyhow::ensure!(left == 0, "{left} carts older than the cutoff are left");
+    anyhow::ensure!(
+        run.status == "done" && run.sent + run.skipped == plan.planned,
+        "the run is {} with {} deleted and {} kept of {} candidates: a message was left for a retry",
+        run.status,
+        run.sent,
+        run.skipped,
         plan.planned
     );
     Ok(())

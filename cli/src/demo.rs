@@ -1,19 +1,49 @@
 //! `jobs demo`: the whole system on one machine. Seeds the embedded database once, then runs every task
 //! through every slot of a simulated week — plan, embedded queue, work, the outbox — and prints a table per
-//! task. The week has a Monday (weekly reports) and a 1st (monthly reports). Running it again writes nothing
-//! new: every (task, slot) runs once.
+//! task. The week has a Monday (weekly reports) and a 1st (monthly reports). The cleanups delete the app's old
+//! rows as they go; at the first cart-cleanup, a few customers change their old carts between its plan and its
+//! work, and those carts are kept. Running it again writes nothing new: every (task, slot) runs once.
 
 use std::{path::Path, sync::Arc};
 
 use anyhow::{Context, Result};
-use chrono::{Duration, NaiveDate};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use infra::{config::Config, outbox::GONE_ENDPOINTS, wiring::Backend};
-use shared::time::VirtualClock;
+use shared::{
+    ports::{MaintenanceWriter, Swept},
+    tasks::maintenance::cleanup::{self, CART_CLEANUP},
+    time::{Clock, Slot, VirtualClock},
+};
 
 use crate::{
     seed::{self, SeedSpec},
-    simulate::{self, SlotDone},
+    simulate::{self, Meanwhile, SlotDone},
 };
+
+/// Customers changing their old carts while the first cart-cleanup's messages wait on the queue: four carts
+/// touched, and one given an item (which bumps the cart's updated_at, as the app does).
+struct TouchCarts {
+    app: Arc<dyn MaintenanceWriter>,
+    clock: Arc<VirtualClock>,
+    carts: std::sync::Mutex<Vec<i64>>,
+}
+
+#[async_trait]
+impl Meanwhile for TouchCarts {
+    async fn after_plan(&self, task: &str, _slot: DateTime<Utc>) -> Result<()> {
+        if task != CART_CLEANUP {
+            return Ok(());
+        }
+        let carts = std::mem::take(&mut *self.carts.lock().expect("carts lock"));
+        let Some((&given_an_item, touched)) = carts.split_first() else { return Ok(()) };
+        let now = self.clock.now();
+        self.app.touch(Swept::Carts, touched, now).await?;
+        self.app.add_cart_item(given_an_item, now).await?;
+        println!("  (at {now}: {} old carts changed by their customers after cart-cleanup's plan)", carts.len());
+        Ok(())
+    }
+}
 
 pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -28,6 +58,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     backend.store.migrate().await?;
 
     let zones = backend.store.activity().time_zones().await?;
+    let mut touch = None;
     if zones.is_empty() {
         let spec = SeedSpec { users: 300, last_day, days: 40, with_unknown_zone: true, seed: 42 };
         let seeded = seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &spec).await?;
@@ -46,6 +77,20 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
             "Seeded the shop: {} products (one sold out, one nearly), {} subscriptions, {} of them due in these days.",
             shop.products, shop.subscriptions, shop.due_in_range
         );
+        let app = backend.store.maintenance_writer();
+        let kept = seed::seed_maintenance(app.as_ref(), &seeded.user_ids, first_day, last_day, 42).await?;
+        // Old enough for the first cart-cleanup: five of them are changed between its plan and its work.
+        let cutoff = start - Duration::days(cleanup::Ages::default().cart_days.into());
+        let old: Vec<i64> = kept.carts.iter().filter(|(_, at)| *at < cutoff).map(|(id, _)| *id).collect();
+        println!(
+            "Seeded the rows the cleanups delete: {} carts ({} not changed for 30 days by the first day), {} \
+             tokens, codes, sessions, audit logs and temporary uploads of every age.",
+            kept.carts.len(),
+            old.len(),
+            kept.rows
+        );
+        let carts = old.iter().step_by(old.len().div_ceil(5).max(1)).take(5).copied().collect();
+        touch = Some(TouchCarts { app, clock: clock.clone(), carts: std::sync::Mutex::new(carts) });
         // One uninstalled app: SNS would say its endpoint is disabled; the outbox plays that from this file.
         let some: Vec<i64> = (1..=50).collect();
         let contacts = backend.store.contacts().contacts(&some).await?;
@@ -61,10 +106,15 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     println!("\nEvery task over {first_day} .. {last_day} (UTC days), each at its local time in each user's zone.");
     let mut slots: Vec<SlotDone> = vec![];
     let mut notes = std::collections::BTreeSet::new();
-    simulate::drive(&runtimes, &clock, (start, end), None, |_, _, slot| slots.extend(slot)).await?;
+    let meanwhile = touch.as_ref().map(|t| t as &dyn Meanwhile);
+    simulate::drive(&runtimes, &clock, (start, end), None, meanwhile, |_, _, slot| slots.extend(slot)).await?;
     let days_done = simulate::by_day(&slots);
     for (i, (runtime, _)) in runtimes.iter().enumerate() {
         println!("\n{}", runtime.task.name());
+        if cleanup::NAMES.contains(&runtime.task.name()) {
+            print_cleanup(runtime, i, &slots, first_day, days).await?;
+            continue;
+        }
         println!("  {:<10} {:>5} {:>7} {:>6} {:>5} {:>6}  skipped", "day", "new", "planned", "emails", "sms", "pushes");
         for day in (0..days).map(|d| first_day + Duration::days(d as i64)) {
             let fired: Vec<&SlotDone> = slots.iter().filter(|s| s.task == i && s.time.date_naive() == day).collect();
@@ -96,6 +146,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
         }
     }
     print_shop(&backend, &outbox).await?;
+    print_left(&backend).await?;
     let new_slots = slots.iter().filter(|s| s.new).count();
     println!();
     if new_slots == 0 {
@@ -111,6 +162,54 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     println!("\nOutbox: {} ({eml} .eml files; push.jsonl and sms.jsonl beside them)", outbox.display());
     println!("Runs:    cargo run -p jobs -- runs");
     println!("Preview: cargo run -p jobs -- preview weekly-report --user 5");
+    Ok(())
+}
+
+/// A cleanup's days: what each day's run planned, deleted, and kept because it changed after the plan, as its
+/// run counted them.
+async fn print_cleanup(
+    runtime: &shared::runtime::JobRuntime,
+    task: usize,
+    slots: &[SlotDone],
+    first_day: NaiveDate,
+    days: u32,
+) -> Result<()> {
+    let name = runtime.task.name();
+    println!("  {:<10} {:>5} {:>7} {:>8} {:>5}", "day", "new", "planned", "deleted", "kept");
+    for day in (0..days).map(|d| first_day + Duration::days(d as i64)) {
+        let fired: Vec<&SlotDone> = slots.iter().filter(|s| s.task == task && s.time.date_naive() == day).collect();
+        if fired.is_empty() {
+            continue;
+        }
+        let (mut planned, mut deleted, mut kept) = (0, 0, 0);
+        for slot in &fired {
+            let run_slot = Slot::new(slot.time, runtime.task.granularity()).time();
+            if let Some(run) = runtime.runs.run(name, run_slot).await? {
+                (planned, deleted, kept) = (planned + run.planned, deleted + run.sent, kept + run.skipped);
+            }
+        }
+        let new = fired.iter().filter(|s| s.new).count();
+        println!("  {day:<10} {new:>5} {planned:>7} {deleted:>8} {kept:>5}");
+    }
+    Ok(())
+}
+
+/// What the cleanups left of the app's tables.
+async fn print_left(backend: &Backend) -> Result<()> {
+    let app = backend.store.maintenance_writer();
+    let mut left = vec![];
+    for (table, name) in [
+        (Swept::Carts, "carts"),
+        (Swept::PasswordResetTokens, "password reset tokens"),
+        (Swept::EmailVerificationTokens, "email verification tokens"),
+        (Swept::OtpCodes, "OTP codes"),
+        (Swept::Sessions, "sessions"),
+        (Swept::AuditLogs, "audit logs"),
+        (Swept::TempUploads, "temporary uploads"),
+    ] {
+        left.push(format!("{} {name}", app.count(table).await?));
+    }
+    println!("\nLeft after the cleanups: {}.", left.join(", "));
     Ok(())
 }
 

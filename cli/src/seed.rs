@@ -1,14 +1,15 @@
 //! Demo and benchmark data: users across many time zones (with :30 and :45 offsets), a month of workouts with
 //! sets and personal records, some users who stopped training or never started, phones and devices, channel
-//! choices, and challenges around the last day — generated from a seed so every run makes the same data.
+//! choices, and challenges around the last day; the shop's products and subscriptions; and the rows the
+//! cleanups delete, of every age — generated from a seed so every run makes the same data.
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use shared::{
     ports::{
-        AppWriter, Channel, Choice, Contacts, Device, Kind, NewProduct, NewSet, NewSubscription, NewUser, NewWorkout,
-        ShopWriter,
+        AppWriter, Channel, Choice, Contacts, Device, Kind, MaintenanceWriter, NewCart, NewProduct, NewRow, NewSet,
+        NewSubscription, NewUser, NewWorkout, ShopWriter, Swept,
     },
     time::wall_clock_instant,
 };
@@ -220,6 +221,74 @@ pub async fn seed_shop(
     let due_in_range = subscriptions.iter().filter(|s| s.next_delivery_date <= last).count();
     shop.add_subscriptions(&subscriptions).await?;
     Ok(SeededShop { products: product_ids.len(), subscriptions: subscriptions.len(), due_in_range })
+}
+
+/// The rows the cleanups delete, as the app would have written them up to the last day: carts (two in five
+/// empty, some a guest's) last changed up to 60 days before the first day; reset and verification tokens and
+/// OTP codes expiring from a few days before it to a day or two after the last; sessions last seen up to 60
+/// days before; audit logs written up to 150 days before; temporary uploads from 3 days before. Pure, so a test
+/// can tell from it alone what a run must delete.
+pub struct MaintenanceRows {
+    pub carts: Vec<NewCart>,
+    /// Per table other than carts, its rows.
+    pub rows: Vec<(Swept, Vec<NewRow>)>,
+}
+
+pub fn maintenance_rows(users: &[i64], from: NaiveDate, to: NaiveDate, seed: u64) -> MaintenanceRows {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let start = |days_before: i64| (from - Duration::days(days_before)).and_time(NaiveTime::MIN).and_utc();
+    let end = |days_after: i64| (to + Duration::days(days_after + 1)).and_time(NaiveTime::MIN).and_utc();
+    let mut at = |from: DateTime<Utc>, to: DateTime<Utc>| -> DateTime<Utc> {
+        from + Duration::seconds(rng.random_range(0..(to - from).num_seconds()))
+    };
+    let n = users.len().max(1);
+    let user = |i: usize| users.get(i % n).copied();
+    let carts = (0..n * 2)
+        .map(|i| NewCart {
+            user_id: if i % 7 == 0 { None } else { user(i) },
+            items: if i % 5 < 2 { 0 } else { (i % 3) as u32 + 1 },
+            updated_at: at(start(60), end(0)),
+        })
+        .collect();
+    let mut rows = vec![];
+    for (table, count, lo, hi) in [
+        (Swept::PasswordResetTokens, n / 2, start(5), end(2)),
+        (Swept::EmailVerificationTokens, n / 2, start(5), end(2)),
+        (Swept::OtpCodes, n, start(2), end(1)),
+        (Swept::Sessions, n * 3 / 2, start(60), end(0)),
+        (Swept::AuditLogs, n * 3, start(150), end(0)),
+        (Swept::TempUploads, n / 2, start(3), end(0)),
+    ] {
+        let owned = |i: usize| if table == Swept::AuditLogs && i % 10 == 0 { None } else { user(i) };
+        rows.push((table, (0..count).map(|i| NewRow { owner: owned(i), at: at(lo, hi) }).collect()));
+    }
+    MaintenanceRows { carts, rows }
+}
+
+#[derive(Debug, Default)]
+pub struct SeededMaintenance {
+    /// Every cart made, in order, with when it was last changed.
+    pub carts: Vec<(i64, DateTime<Utc>)>,
+    /// Rows of the other swept tables.
+    pub rows: usize,
+}
+
+/// Seeds `maintenance_rows` through the app's side of the swept tables.
+pub async fn seed_maintenance(
+    writer: &dyn MaintenanceWriter,
+    users: &[i64],
+    from: NaiveDate,
+    to: NaiveDate,
+    seed: u64,
+) -> shared::Result<SeededMaintenance> {
+    let MaintenanceRows { carts, rows } = maintenance_rows(users, from, to, seed);
+    let ids = writer.add_carts(&carts).await?;
+    let mut seeded =
+        SeededMaintenance { carts: ids.into_iter().zip(carts.iter().map(|c| c.updated_at)).collect(), rows: 0 };
+    for (table, rows) in rows {
+        seeded.rows += writer.add_rows(table, &rows).await?.len();
+    }
+    Ok(seeded)
 }
 
 fn workout(rng: &mut StdRng, user_id: i64, zone: Tz, day: NaiveDate, exercise_ids: &[i64]) -> NewWorkout {

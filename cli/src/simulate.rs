@@ -1,8 +1,8 @@
 //! `jobs simulate`, and the engine of `jobs demo`: every slot of every task over a range of days on the
 //! embedded backend, a virtual clock moving from slot to slot and the queues drained between them. During a
 //! downtime nothing fires; at the first slot after it each task applies its catch-up policy. Ends with what
-//! each task fired, missed and caught up, what it sent on each channel, and how many messages went twice
-//! (which must be none).
+//! each task fired, missed and caught up, what it sent on each channel, how many messages went twice (which
+//! must be none), and what the cleanups deleted and kept.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -20,7 +20,7 @@ use shared::{
     memory::NullMailer,
     ports::{Email, Mailer, Notifier, Push, Pushed, Sms},
     runtime::{JobRuntime, PlanStatus, RuntimeSettings, WorkReport},
-    tasks,
+    tasks::{self, maintenance::cleanup},
     time::VirtualClock,
 };
 
@@ -76,6 +76,9 @@ pub struct TaskTally {
     pub duplicates: u64,
     pub retries: u64,
     pub dead_lettered: u64,
+    /// The cleanups' rows deleted, and their candidates kept, as their runs counted them.
+    pub deleted: u64,
+    pub kept: u64,
 }
 
 /// Counts what one task sends, by channel, passing each message on; remembers each message's recipient and
@@ -149,6 +152,13 @@ pub fn runtimes(backend: &mut Backend) -> Result<Vec<(JobRuntime, Arc<Counter>)>
     Ok(runtimes)
 }
 
+/// What the app does while a slot's messages wait on the queue, between the plan and the work: the demo
+/// touches carts there, as customers would while cart-cleanup runs.
+#[async_trait]
+pub trait Meanwhile: Send + Sync {
+    async fn after_plan(&self, task: &str, slot: DateTime<Utc>) -> Result<()>;
+}
+
 /// What one fired slot of one task did.
 pub struct SlotDone {
     pub task: usize,
@@ -167,6 +177,7 @@ pub async fn drive(
     clock: &VirtualClock,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     downtime: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    meanwhile: Option<&dyn Meanwhile>,
     mut done: impl FnMut(u64, u64, Option<SlotDone>),
 ) -> Result<Vec<TaskTally>> {
     let mut slots: Vec<(DateTime<Utc>, usize)> = vec![];
@@ -198,7 +209,18 @@ pub async fn drive(
         tally.caught_up += plan.caught_up.len() as u64;
         tally.skipped += plan.skipped_slots.len() as u64;
         tally.messages += plan.messages + plan.caught_up.iter().map(|r| r.messages).sum::<u64>();
+        if let Some(meanwhile) = meanwhile {
+            meanwhile.after_plan(runtime.task.name(), time).await?;
+        }
         let report = drain(runtime, clock, tally).await?;
+        if cleanup::NAMES.contains(&runtime.task.name()) {
+            // Rows deleted by attempts that were retried are in the run, not in the finished messages' reports.
+            for planned in plan.caught_up.iter().chain([&plan]).filter(|p| p.status != PlanStatus::AlreadyPlanned) {
+                if let Some(run) = runtime.runs.run(runtime.task.name(), planned.slot).await? {
+                    (tally.deleted, tally.kept) = (tally.deleted + run.sent, tally.kept + run.skipped);
+                }
+            }
+        }
         for &j in &event_driven {
             let (runtime, counter) = &runtimes[j];
             let waiting = runtime.queue.depth().await?;
@@ -265,16 +287,18 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
     let seed = SeedSpec { users: spec.users, last_day: spec.to, days, with_unknown_zone: true, seed: 42 };
     let seeded = seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &seed).await?;
     seed::seed_shop(backend.store.shop_writer().as_ref(), &seeded.user_ids, spec.from, days, 42).await?;
+    seed::seed_maintenance(backend.store.maintenance_writer().as_ref(), &seeded.user_ids, spec.from, spec.to, 42)
+        .await?;
     // Nothing is written: the counters count, a null mailer and a memory notifier take the messages.
     backend.mailer = Arc::new(NullMailer::default());
     backend.notifier = Arc::new(shared::memory::MemoryNotifier::default());
     let runtimes = runtimes(&mut backend)?;
-    drive(&runtimes, &clock, (start, end), spec.downtime, |n, total, _| on_slot(n, total)).await
+    drive(&runtimes, &clock, (start, end), spec.downtime, None, |n, total, _| on_slot(n, total)).await
 }
 
 pub fn print(tallies: &[TaskTally]) {
     println!(
-        "{:<24} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>6} {:>7} {:>13} {:>10}",
+        "{:<24} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>6} {:>7} {:>13} {:>10} {:>8} {:>5}",
         "task",
         "fired",
         "missed",
@@ -286,11 +310,13 @@ pub fn print(tallies: &[TaskTally]) {
         "pushes",
         "retries",
         "dead-lettered",
-        "duplicates"
+        "duplicates",
+        "deleted",
+        "kept"
     );
     for t in tallies {
         println!(
-            "{:<24} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>6} {:>7} {:>13} {:>10}",
+            "{:<24} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>6} {:>7} {:>13} {:>10} {:>8} {:>5}",
             t.task,
             t.fired,
             t.missed,
@@ -302,7 +328,9 @@ pub fn print(tallies: &[TaskTally]) {
             t.sent.pushes,
             t.retries,
             t.dead_lettered,
-            t.duplicates
+            t.duplicates,
+            t.deleted,
+            t.kept
         );
     }
 }

@@ -1,14 +1,15 @@
 //! `jobs simulate` over a month that crosses the end of summer time in Europe (25 October) and the United States
 //! (1 November), with five hours of downtime: exact slot counts, and every task's messages per channel equal to
 //! what is computed here from the seeded data alone — who was due when, on which channel their choices and
-//! devices put them — independently of the tasks' code.
+//! devices put them — independently of the tasks' code; and the cleanups' deletions equal to the seeded rows
+//! past each one's age at its last run.
 
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use jobs::simulate::{self, Sent, Spec, TaskTally};
-use shared::time::wall_clock_instant;
+use shared::{ports::Swept, time::wall_clock_instant};
 use sqlx::{Connection, SqliteConnection};
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -277,14 +278,23 @@ async fn a_month_across_dst_with_downtime_sends_each_message_once_on_the_right_c
             duplicates: 0,
             retries: 0,
             dead_lettered: 0,
+            deleted: 0,
+            kept: 0,
         }
     );
     for task in shared::tasks::NAMES {
         let t = tally(task);
         assert_eq!(t.sent, expected.get(task).copied().unwrap_or_default(), "{task}: {t:?}");
         assert_eq!((t.duplicates, t.dead_lettered), (0, 0), "{task}: {t:?}");
-        assert_eq!(t.caught_up, t.missed, "{task}: every missed slot is planned late: {t:?}");
+        if task.contains("cleanup") || *task == "audit-log-retention" {
+            // The cleanups catch nothing up: the next run deletes all the missed one would have.
+            let missed = if *task == "temp-data-cleanup" { 0 } else { 1 };
+            assert_eq!((t.missed, t.caught_up, t.skipped), (missed, 0, missed), "{task}: {t:?}");
+        } else {
+            assert_eq!(t.caught_up, t.missed, "{task}: every missed slot is planned late: {t:?}");
+        }
     }
+    cleanups_deleted_what_was_past_their_age(&data_dir.join("simulate.db"), &tallies).await;
     // Each channel is exercised somewhere, so the per-channel checks above mean something.
     let all = expected.values().fold(Sent::default(), |a, s| Sent {
         emails: a.emails + s.emails,
@@ -294,6 +304,74 @@ async fn a_month_across_dst_with_downtime_sends_each_message_once_on_the_right_c
     assert!(all.sms > 0 && all.pushes > 0, "{expected:?}");
     dunning_went_by_its_schedule(&data_dir.join("simulate.db")).await;
     std::fs::remove_dir_all(data_dir).ok();
+}
+
+/// Each cleanup's deletions over the month are the seeded rows past its age at its last run, computed here
+/// from the seed alone (the ages the README gives: carts and sessions 30 days, audit logs 90, temporary uploads
+/// 24 hours, tokens none); nothing past that age is left, nothing younger went, nothing was kept.
+async fn cleanups_deleted_what_was_past_their_age(db: &std::path::Path, tallies: &[TaskTally]) {
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let users: Vec<i64> = sqlx::query_scalar("SELECT id FROM users ORDER BY id").fetch_all(&mut conn).await.unwrap();
+    let from: NaiveDate = START[..10].parse().unwrap();
+    let to = utc(END).date_naive() - Duration::days(1);
+    let seeded = jobs::seed::maintenance_rows(&users, from, to, 42);
+    let ats = |table: &str| -> Vec<DateTime<Utc>> {
+        match table {
+            "carts" => seeded.carts.iter().map(|c| c.updated_at).collect(),
+            _ => {
+                let swept = match table {
+                    "password_reset_tokens" => Swept::PasswordResetTokens,
+                    "email_verification_tokens" => Swept::EmailVerificationTokens,
+                    "otp_codes" => Swept::OtpCodes,
+                    "sessions" => Swept::Sessions,
+                    "audit_logs" => Swept::AuditLogs,
+                    _ => Swept::TempUploads,
+                };
+                seeded.rows.iter().find(|(t, _)| *t == swept).unwrap().1.iter().map(|r| r.at).collect()
+            }
+        }
+    };
+    // Each task's last run in the month (the day of its slot, 00:00 UTC), its age, and its tables.
+    let day = |d: &str| utc(&format!("{d}T00:00:00Z"));
+    // (task, its last run's day, its age, its tables and their age columns)
+    type Case<'a> = (&'a str, DateTime<Utc>, Duration, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 5] = [
+        ("cart-cleanup", day("2026-11-14"), Duration::days(30), &[("carts", "updated_at")]),
+        (
+            "token-cleanup",
+            day("2026-11-14"),
+            Duration::zero(),
+            &[
+                ("password_reset_tokens", "expires_at"),
+                ("email_verification_tokens", "expires_at"),
+                ("otp_codes", "expires_at"),
+            ],
+        ),
+        ("audit-log-retention", day("2026-11-08"), Duration::days(90), &[("audit_logs", "created_at")]),
+        ("session-cleanup", day("2026-11-14"), Duration::days(30), &[("sessions", "last_seen_at")]),
+        ("temp-data-cleanup", day("2026-11-14"), Duration::hours(24), &[("temp_uploads", "created_at")]),
+    ];
+    for (task, last_run, age, tables) in cases {
+        let cutoff = last_run - age;
+        let stamp = cutoff.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let mut due = 0;
+        for (table, column) in tables {
+            let seeded = ats(table);
+            let past: u64 = seeded.iter().filter(|at| **at < cutoff).count() as u64;
+            due += past;
+            let old: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE {column} < ?1"))
+                .bind(&stamp)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            let left: i64 =
+                sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut conn).await.unwrap();
+            assert_eq!((old, left as u64), (0, seeded.len() as u64 - past), "{task}: {table}");
+        }
+        let t = tallies.iter().find(|t| t.task == task).unwrap();
+        assert!(due > 0, "{task}: the seed has rows for it to delete");
+        assert_eq!((t.deleted, t.kept), (due, 0), "{task}: {t:?}");
+    }
 }
 
 /// The seeded cards scripted to decline: every one of an order's charges, on the days of the dunning schedule

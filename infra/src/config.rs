@@ -4,7 +4,10 @@
 
 use shared::tasks::{
     fitness::inactivity_reminders::DEFAULT_DAYS,
-    maintenance::job_history_retention::{self, Retention},
+    maintenance::{
+        cleanup::Ages,
+        job_history_retention::{self, Retention},
+    },
 };
 use std::{fmt, path::PathBuf};
 
@@ -99,6 +102,9 @@ pub struct Config {
     /// `JOB_HISTORY_RETENTION_DAYS`: days of job history kept; 90 unless set, never less than a message can
     /// still arrive in (`Retention::minimum`).
     pub history_days: u32,
+    /// `CART_MAX_AGE_DAYS` (30), `AUDIT_LOG_RETENTION_DAYS` (90), `SESSION_IDLE_DAYS` (30): how old the app's
+    /// rows are when the cleanup tasks delete them.
+    pub cleanup_ages: Ages,
 }
 
 /// The unsubscribe function's configuration: it needs no queue and no mailer.
@@ -133,6 +139,7 @@ impl Config {
             event_bus: None,
             shop_url: None,
             history_days: job_history_retention::DEFAULT_DAYS,
+            cleanup_ages: Ages::default(),
         }
     }
 
@@ -221,6 +228,12 @@ impl Config {
                 .map_err(|reason| ConfigError::Invalid { name: "JOB_HISTORY_RETENTION_DAYS", reason })?
                 .in_days(),
         };
+        let defaults = Ages::default();
+        let cleanup_ages = Ages {
+            cart_days: days(&lookup, "CART_MAX_AGE_DAYS", defaults.cart_days)?,
+            audit_log_days: days(&lookup, "AUDIT_LOG_RETENTION_DAYS", defaults.audit_log_days)?,
+            session_idle_days: days(&lookup, "SESSION_IDLE_DAYS", defaults.session_idle_days)?,
+        };
         Ok(Self {
             database_url: Secret::new(database_url),
             queue,
@@ -234,6 +247,7 @@ impl Config {
             event_bus: lookup("EVENT_BUS_NAME"),
             shop_url,
             history_days,
+            cleanup_ages,
         })
     }
 }
@@ -258,6 +272,24 @@ fn database_url(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, Conf
         });
     }
     Ok(url)
+}
+
+/// The longest age a cleanup may be configured with: ten years. More is a typo (a value in hours, an extra
+/// digit), and would keep everything anyway.
+const MAX_AGE_DAYS: u32 = 3650;
+
+/// A cleanup's age in whole days from `name`, or `default` when unset. Zero would delete rows the moment the
+/// app wrote them (every cart, every session): refused, as is anything not a whole number of days in range.
+fn days(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match lookup(name) {
+        None => Ok(default),
+        Some(n) => {
+            n.trim().parse().ok().filter(|n| (1..=MAX_AGE_DAYS).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                name,
+                reason: format!("{n:?} is not a whole number of days from 1 to {MAX_AGE_DAYS}"),
+            })
+        }
+    }
 }
 
 /// `UNSUBSCRIBE_KEY` locally, else `UNSUBSCRIBE_KEY_SECRET_ARN`.
@@ -393,6 +425,25 @@ mod tests {
         assert_eq!(c.shop_url.as_deref(), Some("https://shop.example"));
         let err = config(&[base[0], base[1], ("SHOP_URL", "shop.example")]).unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { name: "SHOP_URL", .. }), "{err:?}");
+    }
+
+    #[test]
+    fn the_cleanups_ages_default_and_a_bad_one_is_refused_naming_it() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().cleanup_ages, Ages::default());
+        let c = config(&[base[0], base[1], ("CART_MAX_AGE_DAYS", "7"), ("AUDIT_LOG_RETENTION_DAYS", "365")]).unwrap();
+        assert_eq!(c.cleanup_ages, Ages { cart_days: 7, audit_log_days: 365, session_idle_days: 30 });
+        for name in ["CART_MAX_AGE_DAYS", "AUDIT_LOG_RETENTION_DAYS", "SESSION_IDLE_DAYS"] {
+            for bad in ["0", "-30", "thirty", "2.5", "3651", "30d"] {
+                let err = config(&[base[0], base[1], (name, bad)]).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "environment variable {name} is invalid: {bad:?} is not a whole number of days from 1 to 3650"
+                    )
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What the PostgreSQL and SQLite stores share beyond their SQL: turning a claim's rows into per-key states,
 //! rows of activity into `DayActivity`, `WeekActivity` and the other fitness tasks' types, the date bounds
 //! their SQL is given, and a user's row with its devices and choices into a `Contact`. The SQL differs by
-//! dialect; this does not.
+//! dialect; this does not. The cleanups' sweeps are the exception: their conditions read the same in both
+//! dialects, so they are written once here (`sweeps`).
 
 pub(crate) mod run_rows {
     use shared::ports::{RunRecord, RunStart, WorkTally};
@@ -465,6 +466,82 @@ pub(crate) mod order_notifications {
                 decline_reason: row.decline_reason,
                 retry_on: row.retry_on,
             })
+        }
+    }
+}
+
+/// The cleanups' sweeps as SQL, the same in both dialects: each swept table's columns, and each sweep's
+/// condition over the alias `t` of its table. Only these static names reach the SQL: a message names a sweep,
+/// never a table or a column.
+pub(crate) mod sweeps {
+    use shared::ports::{Sweep, Swept};
+
+    /// A swept table: the app's, keyed by `id`.
+    pub struct Table {
+        pub name: &'static str,
+        /// The column a row's age is read from.
+        pub age: &'static str,
+        /// The column of its user (of an audit log, its actor).
+        pub owner: &'static str,
+        /// A text column the app fills, seeded as this prefix and the row's id (unique where the app's is).
+        pub text: Option<(&'static str, &'static str)>,
+    }
+
+    pub fn table(table: Swept) -> Table {
+        let (name, age, owner, text) = match table {
+            Swept::Carts => ("carts", "updated_at", "user_id", None),
+            Swept::PasswordResetTokens => {
+                ("password_reset_tokens", "expires_at", "user_id", Some(("token_hash", "reset-")))
+            }
+            Swept::EmailVerificationTokens => {
+                ("email_verification_tokens", "expires_at", "user_id", Some(("token_hash", "verify-")))
+            }
+            Swept::OtpCodes => ("otp_codes", "expires_at", "user_id", Some(("code_hash", "otp-"))),
+            Swept::Sessions => ("sessions", "last_seen_at", "user_id", Some(("token_hash", "session-"))),
+            Swept::AuditLogs => ("audit_logs", "created_at", "actor_id", Some(("action", "seeded "))),
+            Swept::TempUploads => ("temp_uploads", "created_at", "user_id", Some(("object_key", "tmp/upload-"))),
+        };
+        Table { name, age, owner, text }
+    }
+
+    /// The rows of `sweep` due before the cutoff bound as `cutoff` (a placeholder of the dialect): old enough,
+    /// and its own condition. Written over `t`.
+    pub fn due(sweep: Sweep, cutoff: &str) -> String {
+        let condition = match sweep {
+            Sweep::EmptyCarts => " AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = t.id)",
+            Sweep::FilledCarts => " AND EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = t.id)",
+            _ => "",
+        };
+        format!("t.{} < {cutoff}{condition}", table(sweep.table()).age)
+    }
+
+    /// The statement cutting `sweep`'s due rows into ranges of at most `per_range` in id order, as
+    /// (lo, hi, candidates) rows in order: the candidates numbered in id order, then grouped by their number
+    /// divided by the range size.
+    pub fn ranges(sweep: Sweep, cutoff: &str, per_range: &str) -> String {
+        format!(
+            "SELECT min(id), max(id), count(*) FROM (
+                 SELECT t.id, (row_number() OVER (ORDER BY t.id) - 1) / {per_range} AS bucket
+                 FROM {} t WHERE {}) candidates
+             GROUP BY bucket ORDER BY bucket",
+            table(sweep.table()).name,
+            due(sweep, cutoff)
+        )
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_sweep_checks_its_age_and_the_carts_their_items() {
+            assert_eq!(
+                due(Sweep::EmptyCarts, "$3"),
+                "t.updated_at < $3 AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = t.id)"
+            );
+            assert!(due(Sweep::FilledCarts, "?3").contains(" AND EXISTS (SELECT 1 FROM cart_items"));
+            assert_eq!(due(Sweep::OtpCodes, "?1"), "t.expires_at < ?1");
+            assert_eq!(due(Sweep::IdleSessions, "?1"), "t.last_seen_at < ?1");
         }
     }
 }

@@ -9,11 +9,17 @@ use shared::{
     ports::ORDER_EVENTS_TASK,
     ports::{
         ActivityStore, AppWriter, ChallengeNotices, Contacts, History, InactivityReminders, Ledger, Mailer,
-        MonthlyReports, Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals, RunStore, ShopStore,
-        ShopWriter, Unsubscribes, WeeklyReports,
+        MaintenanceWriter, MonthlyReports, Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals,
+        RunStore, ShopStore, ShopWriter, Sweeper, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
-    tasks::{self, fitness::inactivity_reminders, maintenance::job_history_retention, messages::Letterhead, Deps},
+    tasks::{
+        self,
+        fitness::inactivity_reminders,
+        maintenance::{cleanup::Ages, job_history_retention},
+        messages::Letterhead,
+        Deps,
+    },
     time::Clock,
     unsubscribe::Signer,
 };
@@ -161,6 +167,20 @@ impl Store {
         }
     }
 
+    pub fn sweeper(&self) -> Arc<dyn Sweeper> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn maintenance_writer(&self) -> Arc<dyn MaintenanceWriter> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
     pub fn unsubscribes(&self) -> Arc<dyn Unsubscribes> {
         match self {
             Self::Postgres(s) => s.clone(),
@@ -191,6 +211,8 @@ impl Store {
             shop_url: None,
             history: self.history(),
             history_days: job_history_retention::DEFAULT_DAYS,
+            sweeper: self.sweeper(),
+            cleanup_ages: Ages::default(),
         }
     }
 }
@@ -325,6 +347,7 @@ impl Backend {
             order_events: self.order_events(),
             shop_url: self.config.shop_url.clone(),
             history_days: self.config.history_days,
+            cleanup_ages: self.config.cleanup_ages,
             ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
         };
         Ok(JobRuntime {

@@ -409,6 +409,24 @@ fn the_schedule_input_is_an_event_the_function_recognises() {
     assert_eq!(keys(&input), keys(&sample), "events/scheduled.json and the schedule's Input differ in shape");
 }
 
+#[test]
+fn the_uploads_bucket_is_private_encrypted_unversioned_and_expires_its_temporary_files_after_a_day() {
+    let t = real_template();
+    let bucket = &t["Resources"]["UploadsBucket"];
+    assert_eq!(bucket["Type"], "AWS::S3::Bucket");
+    let p = &bucket["Properties"];
+    let sse = "/BucketEncryption/ServerSideEncryptionConfiguration/0/ServerSideEncryptionByDefault/SSEAlgorithm";
+    assert!(p.pointer(sse).and_then(Value::as_str).is_some_and(|a| ["AES256", "aws:kms"].contains(&a)), "{p}");
+    for block in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(p["PublicAccessBlockConfiguration"][block], true, "{block}");
+    }
+    assert!(p.get("VersioningConfiguration").is_none_or(|v| v["Status"] != "Enabled"), "versioning is off");
+    // temp-data-cleanup deletes only the rows: the files under tmp/ must expire by this rule.
+    let rules = p.pointer("/LifecycleConfiguration/Rules").and_then(Value::as_array).expect("lifecycle rules");
+    let tmp = rules.iter().find(|r| r["Prefix"] == "tmp/").expect("a rule for tmp/");
+    assert_eq!((&tmp["Status"], &tmp["ExpirationInDays"]), (&json!("Enabled"), &json!(1)));
+}
+
 // ---------------------------------------------------------------- each check catches its mistake
 
 /// A template that passes every check; each test below breaks one thing in it.

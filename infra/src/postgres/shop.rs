@@ -155,7 +155,7 @@ async fn advance(tx: &mut Tx<'_>, subscription: i64, next: NaiveDate) -> Result<
 
 /// `n` ids from the table's sequence, in order, on `executor` (the pool, or a transaction that must not take a
 /// second connection): rows inserted in bulk get the ids their callers expect.
-async fn new_ids<'e>(executor: impl sqlx::PgExecutor<'e>, table: &str, n: usize) -> Result<Vec<i64>> {
+pub(super) async fn new_ids<'e>(executor: impl sqlx::PgExecutor<'e>, table: &str, n: usize) -> Result<Vec<i64>> {
     sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
         .bind(table)
         .bind(n as i64)

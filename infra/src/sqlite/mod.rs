@@ -75,6 +75,7 @@ mod contacts;
 mod fitness;
 mod history;
 mod ledger;
+mod maintenance;
 mod progress;
 mod runs;
 mod shop;

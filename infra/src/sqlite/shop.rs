@@ -111,7 +111,12 @@ async fn advance(tx: &mut Tx<'_>, subscription: i64, next: NaiveDate) -> Result<
 impl SqliteStore {
     /// Inserts `rows` with ids following the table's largest, in order, in one write transaction: `insert`
     /// binds the first id as ?1 and the rows as a JSON array ?2.
-    async fn insert_in_order(&self, insert: &str, table: &str, rows: Vec<serde_json::Value>) -> Result<Vec<i64>> {
+    pub(super) async fn insert_in_order(
+        &self,
+        insert: &str,
+        table: &str,
+        rows: Vec<serde_json::Value>,
+    ) -> Result<Vec<i64>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let first: i64 = sqlx::query_scalar(&format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"))
             .fetch_one(&mut *tx)

@@ -5,6 +5,7 @@
 mod fitness;
 mod jobs;
 mod mail;
+mod maintenance;
 mod notify;
 mod shop;
 mod unsubscribe;
@@ -12,6 +13,7 @@ mod unsubscribe;
 pub use fitness::*;
 pub use jobs::*;
 pub use mail::*;
+pub use maintenance::*;
 pub use notify::*;
 pub use shop::*;
 pub use unsubscribe::*;

@@ -6,7 +6,7 @@ use crate::{
     channels::Channels,
     ports::{
         ActivityStore, ChallengeNotices, History, InactivityReminders, MonthlyReports, OrderEvents, OrderNotices,
-        Payments, Progress, Renewals, ShopStore, WeeklyReports,
+        Payments, Progress, Renewals, ShopStore, Sweeper, WeeklyReports,
     },
     runtime::Task,
     schedule::Schedule,
@@ -23,7 +23,10 @@ pub mod messages;
 pub mod shop;
 
 use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
-use maintenance::job_history_retention;
+use maintenance::{
+    cleanup::{self, Ages, Cleanup},
+    job_history_retention,
+};
 use shop::{order_notifications, renewal_reminders, subscription_processing};
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
@@ -37,6 +40,11 @@ pub const NAMES: &[&str] = &[
     renewal_reminders::NAME,
     order_notifications::NAME,
     job_history_retention::NAME,
+    cleanup::CART_CLEANUP,
+    cleanup::TOKEN_CLEANUP,
+    cleanup::AUDIT_LOG_RETENTION,
+    cleanup::SESSION_CLEANUP,
+    cleanup::TEMP_DATA_CLEANUP,
 ];
 
 /// The tasks started by events rather than a schedule: template.yaml routes their events to their queue.
@@ -67,6 +75,10 @@ pub struct Deps {
     pub history: Arc<dyn History>,
     /// Days of job history kept (`JOB_HISTORY_RETENTION_DAYS`), checked when the task is built.
     pub history_days: u32,
+    /// Where the cleanup tasks delete the app's old rows.
+    pub sweeper: Arc<dyn Sweeper>,
+    /// How long the app's rows are kept before the cleanup tasks delete them.
+    pub cleanup_ages: Ages,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -153,7 +165,10 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             retention: job_history_retention::Retention::days(i64::from(deps.history_days))?,
             batch_rows: job_history_retention::BATCH_ROWS,
         })),
-        other => unreachable!("{other} is in NAMES but not built"),
+        other => match Cleanup::new(other, deps.sweeper.clone(), &deps.cleanup_ages) {
+            Some(cleanup) => Ok(Arc::new(cleanup)),
+            None => unreachable!("{other} is in NAMES but not built"),
+        },
     }
 }
 

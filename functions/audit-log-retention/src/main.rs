@@ -1,0 +1,6 @@
+//! Lambda: audit-log-retention (`shared::tasks::maintenance::cleanup`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    infra::lambda::serve(shared::tasks::maintenance::cleanup::AUDIT_LOG_RETENTION).await
+}

@@ -1,0 +1,6 @@
+//! Lambda: cart-cleanup (`shared::tasks::maintenance::cleanup`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    infra::lambda::serve(shared::tasks::maintenance::cleanup::CART_CLEANUP).await
+}

@@ -1,0 +1,6 @@
+//! Lambda: token-cleanup (`shared::tasks::maintenance::cleanup`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    infra::lambda::serve(shared::tasks::maintenance::cleanup::TOKEN_CLEANUP).await
+}
