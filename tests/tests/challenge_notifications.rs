@@ -80,5 +80,4 @@ async fn tells_each_participant_the_day_before_and_nothing_twice(backend: Backen
     assert_eq!((again.sent, again.already_done), (0, 2), "{again:?}");
 }
 
-
 integration_tests::on_both_stores!(tells_each_participant_the_day_before_and_nothing_twice);

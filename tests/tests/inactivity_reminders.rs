@@ -212,7 +212,6 @@ async fn a_malformed_endpoint_fails_that_delivery_for_good_and_no_other(backend:
     assert!(run.errors.iter().all(|e| !e.contains("not-an-endpoint") && !e.contains('@')), "{:?}", run.errors);
 }
 
-
 integration_tests::on_both_stores!(
     reminds_each_inactive_user_once_per_stretch_by_their_channel,
     quiet_hours_hold_push_and_sms_until_eight_and_send_them_once,

@@ -103,7 +103,6 @@ async fn what_is_not_an_order_event_is_dead_lettered_with_its_reason_and_the_bat
     assert_eq!(runtime.queue.peek_dead_letters(10).await.unwrap().len(), 6);
 }
 
-
 integration_tests::on_both_stores!(
     each_order_event_is_one_email_and_one_sms_once,
     an_sms_in_the_customers_night_waits_for_the_morning_and_the_email_does_not,

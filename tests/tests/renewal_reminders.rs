@@ -241,7 +241,6 @@ async fn the_store_pages_a_days_renewals_and_reads_them_as_they_are(backend: Bac
     assert_eq!((read[0].frequency.as_str(), read[0].anchor_day), ("weekly", None));
 }
 
-
 integration_tests::on_both_stores!(
     reminds_tomorrows_deliveries_once_in_each_customers_zone,
     what_changed_after_the_plan_is_skipped_with_its_reason,

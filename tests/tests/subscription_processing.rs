@@ -438,7 +438,6 @@ async fn a_chunk_that_is_not_subscriptions_is_dead_lettered_with_its_reason(back
     assert!(reason.contains("not a chunk of subscriptions"), "{reason}");
 }
 
-
 integration_tests::on_both_stores!(
     eight_workers_and_every_message_three_times_make_one_order_and_one_charge_each,
     a_crash_after_any_step_completes_on_redelivery_with_no_second_order_or_charge,
