@@ -8,9 +8,9 @@ use shared::{
     limits::Pace,
     ports::ORDER_EVENTS_TASK,
     ports::{
-        ActivityStore, AppWriter, ChallengeNotices, Contacts, InactivityReminders, Ledger, Mailer, MonthlyReports,
-        Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter,
-        Unsubscribes, WeeklyReports,
+        ActivityStore, AppWriter, Boards, ChallengeNotices, Challenges, Contacts, InactivityReminders, Ledger, Mailer,
+        MonthlyReports, Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals, RunStore, ShopStore,
+        ShopWriter, StatsCache, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{self, fitness::inactivity_reminders, messages::Letterhead, Deps},
@@ -160,6 +160,27 @@ impl Store {
             Self::Sqlite(s) => s.clone(),
         }
     }
+
+    pub fn boards(&self) -> Arc<dyn Boards> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn challenges(&self) -> Arc<dyn Challenges> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn stats_cache(&self) -> Arc<dyn StatsCache> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
 }
 
 impl Store {
@@ -182,6 +203,9 @@ impl Store {
             order_events: None,
             order_notices: self.order_notices(),
             shop_url: None,
+            boards: self.boards(),
+            challenge_dates: self.challenges(),
+            stats: self.stats_cache(),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::{
     channels::Channels,
     ports::{
-        ActivityStore, ChallengeNotices, InactivityReminders, MonthlyReports, OrderEvents, OrderNotices, Payments,
-        Progress, Renewals, ShopStore, WeeklyReports,
+        ActivityStore, Boards, ChallengeNotices, Challenges, InactivityReminders, MonthlyReports, OrderEvents,
+        OrderNotices, Payments, Progress, Renewals, ShopStore, StatsCache, WeeklyReports,
     },
     runtime::Task,
     schedule::Schedule,
@@ -21,7 +21,10 @@ pub mod local_time;
 pub mod messages;
 pub mod shop;
 
-use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
+use fitness::{
+    challenge_notifications, daily_summary, inactivity_reminders, leaderboards, monthly_report, trending, user_stats,
+    weekly_report,
+};
 use shop::{order_notifications, renewal_reminders, subscription_processing};
 
 /// Every task, by name; each has a function crate of the same name and a schedule in template.yaml.
@@ -34,6 +37,9 @@ pub const NAMES: &[&str] = &[
     subscription_processing::NAME,
     renewal_reminders::NAME,
     order_notifications::NAME,
+    leaderboards::NAME,
+    trending::NAME,
+    user_stats::NAME,
 ];
 
 /// The tasks started by events rather than a schedule: template.yaml routes their events to their queue.
@@ -61,6 +67,10 @@ pub struct Deps {
     pub order_notices: Arc<dyn OrderNotices>,
     /// The shop's web address, for the links to a customer's subscription; none locally.
     pub shop_url: Option<String>,
+    /// The versioned boards the leaderboards and trending build.
+    pub boards: Arc<dyn Boards>,
+    pub challenge_dates: Arc<dyn Challenges>,
+    pub stats: Arc<dyn StatsCache>,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -142,6 +152,12 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
         })),
+        leaderboards::NAME => Ok(Arc::new(leaderboards::Leaderboards {
+            boards: deps.boards.clone(),
+            challenges: deps.challenge_dates.clone(),
+        })),
+        trending::NAME => Ok(Arc::new(trending::Trending { boards: deps.boards.clone() })),
+        user_stats::NAME => Ok(Arc::new(user_stats::UserStatsTask { cache: deps.stats.clone(), chunk_size: 2_000 })),
         other => unreachable!("{other} is in NAMES but not built"),
     }
 }
