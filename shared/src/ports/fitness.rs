@@ -312,6 +312,8 @@ pub trait Boards: Send + Sync {
     /// The board's current version with its first `limit` entries, read in one statement; none before its
     /// first build.
     async fn board(&self, name: &str, limit: u32) -> Result<Option<Board>>;
+    /// The names of the boards that have a current version, in name order.
+    async fn board_names(&self) -> Result<Vec<String>>;
 }
 
 /// A challenge's dates, as the app stored them.

@@ -151,4 +151,8 @@ impl Boards for SqliteStore {
         .map_err(job)?;
         Ok(rows::board(rows))
     }
+
+    async fn board_names(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT board FROM boards_current ORDER BY board").fetch_all(&self.pool).await.map_err(job)
+    }
 }
