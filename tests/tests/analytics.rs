@@ -87,7 +87,11 @@ async fn deliver_again(stack: &Stack, task: &str, slot: &str, part: u64, payload
     stack.runtime.queue.send_batch(&[serde_json::to_string(&message).unwrap()]).await.unwrap();
 }
 
+/// How many versions of `board` are kept; and no entries are left of the versions deleted.
 async fn versions_of(stack: &Stack, board: &str) -> i64 {
+    let orphans =
+        "SELECT count(*) FROM board_entries e WHERE NOT EXISTS (SELECT 1 FROM board_versions v WHERE v.id = e.version)";
+    assert_eq!(rows::<(i64,)>(&stack.store, orphans).await[0].0, 0, "entries of deleted versions");
     let sql = format!("SELECT count(*) FROM board_versions WHERE board = '{board}'");
     rows::<(i64,)>(&stack.store, &sql).await[0].0
 }
@@ -229,11 +233,25 @@ async fn ties_share_a_rank_and_the_next_rank_skips(backend: Backend) {
     let again = stack.drain_totals().await;
     assert_eq!((again.sent, again.already_done), (0, 1), "{again:?}");
     assert_eq!(board(&stack, &format!("challenge-{active}")).await, standings_board, "the same version");
-    // A message of the slot before, arriving late, builds nothing over the newer board.
+    // A message of the slot before, arriving late, builds nothing over the newer board; and the streak version
+    // a worker of that slot built but died before switching to is deleted, entries and all.
+    let stale = match &stack.store {
+        Store::Sqlite(_) => "'2026-11-20T09:00:00.000000Z'",
+        Store::Postgres(_) => "'2026-11-20T09:00:00Z'::timestamptz",
+    };
+    let unswitched = rows::<(i64,)>(
+        &stack.store,
+        &format!("INSERT INTO board_versions (board, slot, entries, built_at) VALUES ('streak', {stale}, 1, {stale}) RETURNING id"),
+    )
+    .await[0]
+        .0;
+    let entry = format!("INSERT INTO board_entries (version, position, rank, subject_id, score) VALUES ({unswitched}, 1, 1, {ana}, 9) RETURNING version");
+    rows::<(i64,)>(&stack.store, &entry).await;
     deliver_again(&stack, leaderboards::NAME, "2026-11-20T09:00:00Z", 0, serde_json::json!("global")).await;
     let late = stack.drain_totals().await;
     assert_eq!((late.sent, late.skipped.get("a later slot's board is current")), (0, Some(&3)), "{late:?}");
     assert_eq!(board(&stack, "streak").await.slot, utc(slot));
+    assert_eq!(versions_of(&stack, "streak").await, 1, "the unswitched version is gone, its entries with it");
     // A challenge deleted since its plan.
     deliver_again(&stack, leaderboards::NAME, slot, 2, serde_json::json!({ "challenge": active + 100 })).await;
     let gone = stack.drain_totals().await;

@@ -10,8 +10,9 @@ CREATE TABLE board_versions (
     UNIQUE (board, slot)
 );
 
+-- No foreign key to board_versions, as in PostgreSQL: the builder deletes a version's entries with it.
 CREATE TABLE board_entries (
-    version    INTEGER NOT NULL REFERENCES board_versions (id) ON DELETE CASCADE,
+    version    INTEGER NOT NULL,
     position   INTEGER NOT NULL,    -- display order from 1
     rank       INTEGER NOT NULL,    -- competition ranking: 1, 1, 3
     subject_id INTEGER,             -- a user, an exercise

@@ -30,6 +30,9 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<Option<(i64, Option<u64>)>> {
         let mut tx = self.pool.begin().await.map_err(job)?;
+        // A board joins and ranks up to a week of everyone's sets: its hash tables and sorts fit in this, not
+        // in the default 4 MB, which spills them to disk.
+        sqlx::query("SET LOCAL work_mem = '64MB'").execute(&mut *tx).await.map_err(job)?;
         // A concurrent build of the same slot waits here on the unique key until the first commits, then finds
         // its version.
         let version: Option<i64> = sqlx::query_scalar(
@@ -111,8 +114,11 @@ impl Boards for PgStore {
             }
             // A later slot's version won: this one is read by nobody, unless it is the one that was replaced.
             sqlx::query(
-                "DELETE FROM board_versions v WHERE v.id = $1
-                 AND NOT EXISTS (SELECT 1 FROM boards_current c WHERE c.board = v.board AND c.previous = v.id)",
+                "WITH gone AS (
+                     DELETE FROM board_versions v WHERE v.id = $1
+                     AND NOT EXISTS (SELECT 1 FROM boards_current c WHERE c.board = v.board AND c.previous = v.id)
+                     RETURNING id)
+                 DELETE FROM board_entries WHERE version IN (SELECT id FROM gone)",
             )
             .bind(version)
             .execute(&self.pool)
@@ -124,13 +130,16 @@ impl Boards for PgStore {
         tx.commit().await.map_err(job)?;
         // After the switch, out of its transaction: every version older than the one replaced. A version of a
         // later slot built meanwhile is newer, and stays for its own switch.
-        sqlx::query("DELETE FROM board_versions WHERE board = $1 AND slot < $2 AND id <> $3")
-            .bind(&board)
-            .bind(run.slot)
-            .bind(previous.unwrap_or(0))
-            .execute(&self.pool)
-            .await
-            .map_err(job)?;
+        sqlx::query(
+            "WITH gone AS (DELETE FROM board_versions WHERE board = $1 AND slot < $2 AND id <> $3 RETURNING id)
+             DELETE FROM board_entries WHERE version IN (SELECT id FROM gone)",
+        )
+        .bind(&board)
+        .bind(run.slot)
+        .bind(previous.unwrap_or(0))
+        .execute(&self.pool)
+        .await
+        .map_err(job)?;
         Ok(built.map_or(BoardBuild::Switched, BoardBuild::Built))
     }
 

@@ -52,9 +52,11 @@ impl StatsCache for PgStore {
             return Ok(0);
         }
         let mut tx = self.pool.begin().await.map_err(job)?;
+        // A chunk's sets (some 80,000 for 2,000 users) are sorted and grouped in memory rather than on disk.
+        sqlx::query("SET LOCAL work_mem = '64MB'").execute(&mut *tx).await.map_err(job)?;
         // The chunk's workouts in the window once; their days, and their sets per exercise: the best set (the
-        // heaviest, then the most reps), the personal-record sets and the volume. A row is written only over
-        // one of an earlier window: a redelivery writes, and counts, nothing.
+        // heaviest, then the most reps: the greatest [weight, reps] pair), the personal-record sets and the
+        // volume. A row is written only over one of an earlier window: a redelivery writes, and counts, nothing.
         let written = sqlx::query(
             r#"WITH chunk AS (SELECT id AS user_id FROM users WHERE id = ANY($1)),
              trained AS MATERIALIZED (
@@ -63,8 +65,7 @@ impl StatsCache for PgStore {
              days AS (
                  SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes FROM trained GROUP BY user_id),
              per_exercise AS (
-                 SELECT t.user_id, s.exercise_id, max(s.weight_kg) AS best_weight_kg,
-                        (array_agg(s.reps ORDER BY s.weight_kg DESC, s.reps DESC))[1] AS best_reps,
+                 SELECT t.user_id, s.exercise_id, max(ARRAY[s.weight_kg, s.reps]) AS best,
                         count(*) FILTER (WHERE s.personal_record) AS pr_sets,
                         sum(s.weight_kg * s.reps) AS volume_kg
                  FROM trained t JOIN workout_sets s ON s.workout_id = t.id
@@ -72,7 +73,7 @@ impl StatsCache for PgStore {
              lifted AS (
                  SELECT p.user_id, sum(p.volume_kg) AS volume_kg, sum(p.pr_sets) AS pr_sets,
                         jsonb_agg(jsonb_build_object('exercise_id', p.exercise_id, 'exercise', e.name,
-                                                     'best_weight_kg', p.best_weight_kg, 'best_reps', p.best_reps,
+                                                     'best_weight_kg', p.best[1], 'best_reps', p.best[2]::int,
                                                      'pr_sets', p.pr_sets)
                                   ORDER BY e.name COLLATE "C", e.id) AS records
                  FROM per_exercise p JOIN exercises e ON e.id = p.exercise_id

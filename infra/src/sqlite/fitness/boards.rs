@@ -109,28 +109,44 @@ impl Boards for SqliteStore {
                 return Ok(BoardBuild::AlreadyCurrent);
             }
             // A later slot's version won: this one is read by nobody, unless it is the one that was replaced.
-            sqlx::query(
-                "DELETE FROM board_versions WHERE id = ?1
-                 AND NOT EXISTS (SELECT 1 FROM boards_current c
-                                 WHERE c.board = board_versions.board AND c.previous = board_versions.id)",
-            )
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(job)?;
+            let replaced: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM boards_current WHERE board = ?1 AND previous = ?2)")
+                    .bind(&board)
+                    .bind(version)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(job)?;
+            if !replaced {
+                for table in ["board_entries WHERE version", "board_versions WHERE id"] {
+                    sqlx::query(&format!("DELETE FROM {table} = ?1"))
+                        .bind(version)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(job)?;
+                }
+            }
             tx.commit().await.map_err(job)?;
             return Ok(BoardBuild::Superseded);
         };
         crate::sqlite::runs::count_in_run(&mut tx, task, run, 1, 0).await?;
         tx.commit().await.map_err(job)?;
-        // After the switch, in a transaction of its own: every version older than the one replaced.
-        sqlx::query("DELETE FROM board_versions WHERE board = ?1 AND slot < ?2 AND id <> ?3")
-            .bind(&board)
-            .bind(stamp(run.slot))
-            .bind(previous.unwrap_or(0))
-            .execute(&self.pool)
-            .await
-            .map_err(job)?;
+        // After the switch, in a transaction of its own: every version older than the one replaced, entries
+        // first.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        for delete in [
+            "DELETE FROM board_entries WHERE version IN (
+                 SELECT id FROM board_versions WHERE board = ?1 AND slot < ?2 AND id <> ?3)",
+            "DELETE FROM board_versions WHERE board = ?1 AND slot < ?2 AND id <> ?3",
+        ] {
+            sqlx::query(delete)
+                .bind(&board)
+                .bind(stamp(run.slot))
+                .bind(previous.unwrap_or(0))
+                .execute(&mut *tx)
+                .await
+                .map_err(job)?;
+        }
+        tx.commit().await.map_err(job)?;
         Ok(built.map_or(BoardBuild::Switched, BoardBuild::Built))
     }
 
