@@ -219,7 +219,8 @@ pub enum BoardSpec {
     /// Users by their workouts in the ISO week starting `monday`, by local date.
     WeekWorkouts { monday: NaiveDate },
     /// Users by their current streak: the run of consecutive active local days ending with their latest active
-    /// day, if that day is `today - 1` or later (a streak is still current the day after its last workout).
+    /// day up to `today + 1` (zones ahead of UTC), if that day is `today - 1` or later (a streak is still current
+    /// the day after its last workout).
     Streak { today: NaiveDate },
     /// A challenge's participants by their minutes trained from `starts_on` to `ends_on` (local dates, both
     /// included); participants who have not trained share the last rank with 0.
@@ -270,8 +271,8 @@ impl BoardBuild {
 /// One row of a board, in display order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoardEntry {
-    /// 1, 2, 3…: the display order, unique. Ties are shown in their tie order (users and exercises by id,
-    /// workout names alphabetically; trending after more recent workouts first).
+    /// 1, 2, 3…: the display order, unique. Within a tie: users by id; trending entries by more recent workouts,
+    /// then by name (byte order).
     pub position: i64,
     /// Competition ranking: equal scores share the rank of the first of them and the next rank skips (1, 1, 3).
     pub rank: i64,
