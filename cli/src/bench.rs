@@ -1,8 +1,9 @@
 //! `jobs bench`: the measurements behind BENCHMARKS.md. `throughput` runs daily-summary through plan and work
 //! for every hourly slot of a day on PostgreSQL, with a null mailer and an in-memory queue, so what is timed is
-//! the runtime and its SQL; `cold-start` times a function binary from process start to its first poll of the
-//! Lambda runtime API, served here by a stand-in that never answers; `carts` runs cart-cleanup over millions of
-//! carts while the app keeps writing to them, and says what the app's writes waited.
+//! the runtime and its SQL; `leaderboards` and `user-stats` time those tasks' slots the same way over the same
+//! data; `cold-start` times a function binary from process start to its first poll of the Lambda runtime API,
+//! served here by a stand-in that never answers; `carts` runs cart-cleanup over millions of carts while the app
+//! keeps writing to them, and says what the app's writes waited.
 
 use std::{sync::Arc, time::Instant};
 
@@ -21,6 +22,10 @@ use sqlx::{Connection, PgConnection};
 
 use crate::seed::{self, SeedSpec};
 
+mod analytics;
+
+pub use analytics::AnalyticsArgs;
+
 #[derive(clap::Subcommand)]
 pub enum Bench {
     /// Users per second through plan + work, and peak memory.
@@ -37,6 +42,12 @@ pub enum Bench {
     /// cart-cleanup over millions of carts through 4 workers: rows deleted a second, the longest delete
     /// transaction, and the latency of the app's writes to carts before and during the cleanup.
     Carts(CartArgs),
+    /// leaderboards: consecutive 3-hourly slots over the throughput benchmark's data (seeded if missing), each
+    /// building every global board and active challenge's standings, and switching to them.
+    Leaderboards(AnalyticsArgs),
+    /// user-stats: the first night (every user's stats computed) and the next (those who trained since), over
+    /// the throughput benchmark's data (seeded if missing).
+    UserStats(AnalyticsArgs),
 }
 
 pub async fn run(bench: Bench) -> Result<()> {
@@ -46,6 +57,8 @@ pub async fn run(bench: Bench) -> Result<()> {
         Bench::Standings(args) => standings(args).await,
         Bench::Subscriptions(args) => subscriptions(args).await,
         Bench::Carts(args) => carts(args).await,
+        Bench::Leaderboards(args) => analytics::leaderboards(args).await,
+        Bench::UserStats(args) => analytics::user_stats(args).await,
         Bench::NextFire => {
             next_fire();
             Ok(())
@@ -490,14 +503,16 @@ async fn standings(args: StandingsArgs) -> Result<()> {
     Ok(())
 }
 
-async fn throughput(args: Args) -> Result<()> {
-    let url = format!("{}/{}", args.server, args.database);
-    let users = existing_users(&args, &url).await?;
+/// The benchmark database on `server`, made when missing, with `users` seeded users (seeded again, from an
+/// empty schema, when it holds another number), its job and analytics tables emptied and its statistics fresh.
+pub(crate) async fn bench_database(server: &str, database: &str, users: usize, day: NaiveDate) -> Result<Arc<PgStore>> {
+    let url = format!("{server}/{database}");
+    let existing = existing_users(server, database, users, &url).await?;
     let store = Arc::new(PgStore::connect(&url).await.context("connecting to the benchmark database")?);
     store.migrate().await?;
-    if users != args.users as i64 {
+    if existing != users as i64 {
         let started = Instant::now();
-        let spec = SeedSpec { users: args.users, last_day: args.day, days: 30, with_unknown_zone: false, seed: 7 };
+        let spec = SeedSpec { users, last_day: day, days: 30, with_unknown_zone: false, seed: 7 };
         let seeded = seed::seed(store.as_ref(), store.as_ref(), &spec).await?;
         println!(
             "seeded {} users, {} workouts, {} sets in {:.1} s",
@@ -507,11 +522,40 @@ async fn throughput(args: Args) -> Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    sqlx::query("TRUNCATE job_runs, run_messages, deliveries, leases, progress, month_standings, standings_months")
-        .execute(store.pool())
-        .await?;
+    sqlx::query(
+        "TRUNCATE job_runs, run_messages, deliveries, leases, progress, month_standings, standings_months,
+                  boards_current, board_entries, board_versions, user_stats",
+    )
+    .execute(store.pool())
+    .await?;
     // As autovacuum would have by the time a production table is read: planner statistics for the fresh data.
     sqlx::query("ANALYZE").execute(store.pool()).await?;
+    Ok(store)
+}
+
+/// A task's runtime over the benchmark store: an in-memory queue, a null mailer, a virtual clock.
+pub(crate) fn bench_runtime(store: &Arc<PgStore>, task: &str, clock: Arc<VirtualClock>) -> Result<JobRuntime> {
+    let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
+    let deps = Store::Postgres(store.clone()).deps(
+        Arc::new(NullMailer::default()),
+        Arc::new(MemoryNotifier::default()),
+        letterhead,
+    );
+    let task = tasks::known(task)?;
+    Ok(JobRuntime {
+        task: tasks::build(task, &deps)?,
+        schedule: tasks::schedule(task)?,
+        runs: store.clone(),
+        ledger: store.clone(),
+        queue: Arc::new(MemoryQueue::default()),
+        clock,
+        pace: Pace::new(None),
+        settings: RuntimeSettings::default(),
+    })
+}
+
+async fn throughput(args: Args) -> Result<()> {
+    let store = bench_database(&args.server, &args.database, args.users, args.day).await?;
     // From here the peak is the worker's own, not the seeding's (Linux: "5" resets VmHWM).
     let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
 
@@ -521,16 +565,8 @@ async fn throughput(args: Args) -> Result<()> {
     let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
     let deps = Store::Postgres(store.clone()).deps(mailer.clone(), Arc::new(MemoryNotifier::default()), letterhead);
     let task = tasks::known(&args.task)?;
-    let runtime = JobRuntime {
-        task: tasks::build(task, &deps)?,
-        schedule: tasks::schedule(task)?,
-        runs: store.clone(),
-        ledger: store.clone(),
-        queue: Arc::new(MemoryQueue::default()),
-        clock: clock.clone(),
-        pace: Pace::new(None),
-        settings: RuntimeSettings::default(),
-    };
+    // The null mailer is this one, so that its count can be shown.
+    let runtime = JobRuntime { task: tasks::build(task, &deps)?, ..bench_runtime(&store, task, clock.clone())? };
 
     let (mut plan_time, mut work_time, mut planned, mut messages) = (0.0, 0.0, 0, 0);
     let mut total = WorkReport::default();
@@ -563,21 +599,20 @@ async fn throughput(args: Args) -> Result<()> {
 }
 
 /// The benchmark database's user count, creating the database when it is missing.
-async fn existing_users(args: &Args, url: &str) -> Result<i64> {
-    let mut admin =
-        PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
+async fn existing_users(server: &str, database: &str, wanted: usize, url: &str) -> Result<i64> {
+    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.context("connecting to PostgreSQL")?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&args.database)
+        .bind(database)
         .fetch_one(&mut admin)
         .await?;
     if !exists {
-        sqlx::query(&format!("CREATE DATABASE \"{}\"", args.database.replace('"', ""))).execute(&mut admin).await?;
+        sqlx::query(&format!("CREATE DATABASE \"{}\"", database.replace('"', ""))).execute(&mut admin).await?;
         return Ok(0);
     }
     let mut db = PgConnection::connect(url).await?;
     let users: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut db).await.ok();
     match users {
-        Some(n) if n == args.users as i64 => Ok(n),
+        Some(n) if n == wanted as i64 => Ok(n),
         Some(_) => {
             // A different size: start again from an empty schema.
             sqlx::query("DROP SCHEMA public CASCADE; CREATE SCHEMA public").execute(&mut db).await?;

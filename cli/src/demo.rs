@@ -44,6 +44,7 @@ impl Meanwhile for TouchCarts {
         Ok(())
     }
 }
+mod analytics;
 
 pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -132,6 +133,9 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
                 }
                 skipped.insert(0, format!("{charged} charged, {declined} declined"));
             }
+            if let Some(done) = analytics::done(runtime, &fired).await? {
+                skipped.insert(0, done);
+            }
             println!(
                 "  {day:<10} {new:>5} {planned:>7} {:>6} {:>5} {:>6}  {}",
                 sent.emails,
@@ -147,6 +151,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     }
     print_shop(&backend, &outbox).await?;
     print_left(&backend).await?;
+    analytics::print(&backend).await?;
     let new_slots = slots.iter().filter(|s| s.new).count();
     println!();
     if new_slots == 0 {

@@ -303,6 +303,13 @@ async fn a_month_across_dst_with_downtime_sends_each_message_once_on_the_right_c
     });
     assert!(all.sms > 0 && all.pushes > 0, "{expected:?}");
     dunning_went_by_its_schedule(&data_dir.join("simulate.db")).await;
+    // The analytics send nothing: what they fired, and what they left for the app.
+    for (task, fired) in [("leaderboards", 31 * 8 - 1), ("trending", 30), ("user-stats", 30)] {
+        let t = tally(task);
+        let counts = (t.fired, t.missed, t.caught_up, t.skipped, t.retries);
+        assert_eq!(counts, (fired, 1, 1, 0, 0), "{task}: one slot in the downtime, caught up alone: {t:?}");
+    }
+    analytics_are_current(&data_dir.join("simulate.db")).await;
     std::fs::remove_dir_all(data_dir).ok();
 }
 
@@ -372,6 +379,91 @@ async fn cleanups_deleted_what_was_past_their_age(db: &std::path::Path, tallies:
         assert!(due > 0, "{task}: the seed has rows for it to delete");
         assert_eq!((t.deleted, t.kept), (due, 0), "{task}: {t:?}");
     }
+}
+
+/// After the last slots: every board is its last slot's, with at most the version it replaced beside it; the week's
+/// workouts board ranks what the workouts table holds for that week (competition ranking, ties by user id); each
+/// challenge has the standings of the last slot it was active in; every user's stats are less than a week old.
+async fn analytics_are_current(db: &std::path::Path) {
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let current: HashMap<String, String> = sqlx::query_as("SELECT board, slot FROM boards_current")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let last = "2026-11-14T21:00:00.000000Z";
+    for board in ["week-volume", "week-workouts", "streak"] {
+        assert_eq!(current[board], last, "{board}");
+    }
+    for board in ["trending-workouts", "trending-exercises"] {
+        assert_eq!(current[board], "2026-11-14T00:00:00.000000Z", "{board}: the day's run");
+    }
+    let most: i64 = sqlx::query_scalar("SELECT max(n) FROM (SELECT count(*) AS n FROM board_versions GROUP BY board)")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(most, 2, "the current version and the one it replaced");
+
+    // Saturday 14 November's week: Monday 9 to Sunday 15.
+    let mut week: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT user_id, count(*) FROM workouts WHERE local_date >= '2026-11-09' AND local_date <= '2026-11-15'
+         GROUP BY user_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    week.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let expected: Vec<(i64, i64, i64, f64)> = week
+        .iter()
+        .enumerate()
+        .map(|(i, &(user, n))| {
+            let rank = week.iter().position(|w| w.1 == n).unwrap() as i64 + 1;
+            (i as i64 + 1, rank, user, n as f64)
+        })
+        .collect();
+    let board: Vec<(i64, i64, i64, f64)> = sqlx::query_as(
+        "SELECT e.position, e.rank, e.subject_id, e.score FROM boards_current c JOIN board_entries e ON e.version = c.version
+         WHERE c.board = 'week-workouts' ORDER BY e.position",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(expected.len() > 50 && expected.iter().any(|e| e.1 < e.0), "ties happen: {expected:?}");
+    assert_eq!(board, expected);
+
+    let challenges: Vec<(i64, NaiveDate, NaiveDate, i64)> = sqlx::query_as(
+        "SELECT c.id, c.starts_on, c.ends_on, (SELECT count(*) FROM challenge_participants p WHERE p.challenge_id = c.id)
+         FROM challenges c",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let (first, last_day) = (utc(START).date_naive(), utc(END).date_naive() - Duration::days(1));
+    for (id, starts, ends, participants) in challenges {
+        let standings: Option<(String, i64)> = sqlx::query_as(
+            "SELECT c.slot, v.entries FROM boards_current c JOIN board_versions v ON v.id = c.version WHERE c.board = ?",
+        )
+        .bind(format!("challenge-{id}"))
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+        let active_until = ends.min(last_day);
+        if starts > ends || active_until < first || starts > last_day {
+            assert_eq!(standings, None, "challenge {id} was never active");
+        } else {
+            let slot = format!("{active_until}T21:00:00.000000Z");
+            assert_eq!(standings, Some((slot, participants)), "challenge {id}: its last active slot's, everyone on it");
+        }
+    }
+
+    let (users, cached, oldest): (i64, i64, NaiveDate) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM users), count(*), min(window_end) FROM user_stats")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(cached, users, "every user has stats");
+    assert!(oldest > last_day - Duration::days(7), "none a week old: {oldest}");
 }
 
 /// The seeded cards scripted to decline: every one of an order's charges, on the days of the dunning schedule

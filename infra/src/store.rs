@@ -545,3 +545,118 @@ pub(crate) mod sweeps {
         }
     }
 }
+
+pub(crate) mod boards {
+    use chrono::{DateTime, Duration, NaiveDate, Utc};
+    use shared::ports::{Board, BoardEntry, BoardSpec};
+
+    /// A parameter of a board's entries statement, bound after the version number (`$1`, `?1`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Arg {
+        Date(NaiveDate),
+        Int(i64),
+    }
+
+    /// The parameters each kind of board's statement takes after the version, in order; both dialects' SQL
+    /// is written to them.
+    pub fn args(spec: &BoardSpec) -> Vec<Arg> {
+        use Arg::*;
+        match spec {
+            BoardSpec::WeekVolume { monday } | BoardSpec::WeekWorkouts { monday } => {
+                vec![Date(*monday), Date(*monday + Duration::days(6))]
+            }
+            BoardSpec::Streak { today } => vec![Date(*today)],
+            BoardSpec::Challenge { id, starts_on, ends_on } => vec![Int(*id), Date(*starts_on), Date(*ends_on)],
+            BoardSpec::TrendingWorkouts { last_day, min_recent }
+            | BoardSpec::TrendingExercises { last_day, min_recent } => vec![Date(*last_day), Int(*min_recent)],
+        }
+    }
+
+    /// A board's current version with one of its entries (none for an empty board), as both dialects read it
+    /// (PostgreSQL casting its integers to bigint).
+    #[derive(sqlx::FromRow)]
+    pub struct BoardRow {
+        version: i64,
+        board: String,
+        slot: DateTime<Utc>,
+        built_at: DateTime<Utc>,
+        total: i64,
+        position: Option<i64>,
+        rank: Option<i64>,
+        subject_id: Option<i64>,
+        label: Option<String>,
+        score: Option<f64>,
+        recent: Option<i64>,
+        previous: Option<i64>,
+    }
+
+    /// The board the rows of one read make, entries in position order; none without rows.
+    pub fn board(rows: Vec<BoardRow>) -> Option<Board> {
+        let first = rows.first()?;
+        let mut board = Board {
+            name: first.board.clone(),
+            version: first.version,
+            slot: first.slot,
+            built_at: first.built_at,
+            total: first.total,
+            entries: Vec::with_capacity(rows.len()),
+        };
+        for row in rows {
+            if let (Some(position), Some(rank), Some(score)) = (row.position, row.rank, row.score) {
+                board.entries.push(BoardEntry {
+                    position,
+                    rank,
+                    subject_id: row.subject_id,
+                    label: row.label,
+                    score,
+                    recent: row.recent,
+                    previous: row.previous,
+                });
+            }
+        }
+        Some(board)
+    }
+}
+
+pub(crate) mod user_stats {
+    use chrono::{DateTime, NaiveDate, Utc};
+    use shared::ports::{ExerciseRecord, UserStats};
+
+    /// A row of `user_stats` as both dialects read it (PostgreSQL casting its integers to bigint and its JSON
+    /// to text).
+    #[derive(sqlx::FromRow)]
+    pub struct StatsRow {
+        user_id: i64,
+        window_start: NaiveDate,
+        window_end: NaiveDate,
+        workouts: i64,
+        workouts_per_week: f64,
+        minutes: i64,
+        volume_kg: f64,
+        pr_sets: i64,
+        records: String,
+        computed_at: DateTime<Utc>,
+    }
+
+    impl TryFrom<StatsRow> for UserStats {
+        type Error = shared::Error;
+
+        fn try_from(row: StatsRow) -> shared::Result<Self> {
+            let records: Vec<ExerciseRecord> = serde_json::from_str(&row.records).map_err(|e| {
+                shared::Error::permanent(format!("user_stats.records of user {} is not as written: {e}", row.user_id))
+            })?;
+            Ok(UserStats {
+                user_id: row.user_id,
+                window_start: row.window_start,
+                window_end: row.window_end,
+                workouts: row.workouts,
+                workouts_per_week: row.workouts_per_week,
+                minutes: row.minutes,
+                volume_kg: row.volume_kg,
+                pr_sets: row.pr_sets,
+                records,
+                computed_at: row.computed_at,
+            })
+        }
+    }
+}

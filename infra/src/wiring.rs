@@ -8,9 +8,9 @@ use shared::{
     limits::Pace,
     ports::ORDER_EVENTS_TASK,
     ports::{
-        ActivityStore, AppWriter, ChallengeNotices, Contacts, History, InactivityReminders, Ledger, Mailer,
-        MaintenanceWriter, MonthlyReports, Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue, Renewals,
-        RunStore, ShopStore, ShopWriter, Sweeper, Unsubscribes, WeeklyReports,
+        ActivityStore, AppWriter, Boards, ChallengeNotices, Challenges, Contacts, History, InactivityReminders, Ledger,
+        Mailer, MaintenanceWriter, MonthlyReports, Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue,
+        Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Sweeper, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{
@@ -187,6 +187,27 @@ impl Store {
             Self::Sqlite(s) => s.clone(),
         }
     }
+
+    pub fn boards(&self) -> Arc<dyn Boards> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn challenges(&self) -> Arc<dyn Challenges> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn stats_cache(&self) -> Arc<dyn StatsCache> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
 }
 
 impl Store {
@@ -213,6 +234,9 @@ impl Store {
             history_days: job_history_retention::DEFAULT_DAYS,
             sweeper: self.sweeper(),
             cleanup_ages: Ages::default(),
+            boards: self.boards(),
+            challenge_dates: self.challenges(),
+            stats: self.stats_cache(),
         }
     }
 }

@@ -3,9 +3,13 @@
 
 use super::*;
 
+mod boards;
 mod challenge_notifications;
 mod inactivity_reminders;
+mod leaderboards;
 mod monthly_report;
+mod trending;
+mod user_stats;
 mod weekly_report;
 
 /// The (user, day) pairs of a `day_activity` call, as the `due` relation every query of it starts from.

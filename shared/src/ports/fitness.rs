@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::Result;
+use crate::{ports::RunPart, Result};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkoutLine {
@@ -207,4 +207,198 @@ pub trait ChallengeNotices: Send + Sync {
     ) -> Result<Vec<i64>>;
     /// One notice per (user, challenge, edge) on `tomorrow`: a challenge starting and ending that day gives two.
     async fn notices(&self, users: &[i64], tomorrow: NaiveDate) -> Result<Vec<ChallengeNotice>>;
+}
+
+/// What a board ranks, and over which days. Each kind is one set-based statement in the store; every kind is
+/// kept, versioned and switched the same way (`Boards`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BoardSpec {
+    /// Users by their volume (Σ weight × reps, kg, to 0.01) over the workouts of the ISO week starting
+    /// `monday`, by local date; users without volume that week are not on it.
+    WeekVolume { monday: NaiveDate },
+    /// Users by their workouts in the ISO week starting `monday`, by local date.
+    WeekWorkouts { monday: NaiveDate },
+    /// Users by their current streak: the run of consecutive active local days ending with their latest active
+    /// day up to `today + 1` (zones ahead of UTC), if that day is `today - 1` or later (a streak is still current
+    /// the day after its last workout).
+    Streak { today: NaiveDate },
+    /// A challenge's participants by their minutes trained from `starts_on` to `ends_on` (local dates, both
+    /// included); participants who have not trained share the last rank with 0.
+    Challenge { id: i64, starts_on: NaiveDate, ends_on: NaiveDate },
+    /// Workout names by growth: workouts of each name in the 7 local days ending `last_day` (recent) against
+    /// the 7 before (previous), scored (recent + 1) / (previous + 1); names with fewer than `min_recent` recent
+    /// workouts are left out.
+    TrendingWorkouts { last_day: NaiveDate, min_recent: i64 },
+    /// Exercises likewise, counting the workouts that included each (a workout with five sets of it counts once).
+    TrendingExercises { last_day: NaiveDate, min_recent: i64 },
+}
+
+impl BoardSpec {
+    /// The board's name, what readers ask for: `week-volume`, `week-workouts`, `streak`, `challenge-<id>`,
+    /// `trending-workouts`, `trending-exercises`.
+    pub fn name(&self) -> String {
+        match self {
+            Self::WeekVolume { .. } => "week-volume".into(),
+            Self::WeekWorkouts { .. } => "week-workouts".into(),
+            Self::Streak { .. } => "streak".into(),
+            Self::Challenge { id, .. } => format!("challenge-{id}"),
+            Self::TrendingWorkouts { .. } => "trending-workouts".into(),
+            Self::TrendingExercises { .. } => "trending-exercises".into(),
+        }
+    }
+}
+
+/// What building a board's version for a slot did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoardBuild {
+    /// Built now with this many entries, and made current.
+    Built(u64),
+    /// Found built by an earlier delivery that stopped before its switch: made current now.
+    Switched,
+    /// This slot's version is current already (a redelivery, a concurrent worker): nothing done.
+    AlreadyCurrent,
+    /// A later slot's version is current: this slot's is not built, or is dropped.
+    Superseded,
+}
+
+impl BoardBuild {
+    /// Whether this call switched the board: what the run counts.
+    pub fn switched(self) -> bool {
+        matches!(self, Self::Built(_) | Self::Switched)
+    }
+}
+
+/// One row of a board, in display order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoardEntry {
+    /// 1, 2, 3…: the display order, unique. Within a tie: users by id; trending entries by more recent workouts,
+    /// then by name (byte order).
+    pub position: i64,
+    /// Competition ranking: equal scores share the rank of the first of them and the next rank skips (1, 1, 3).
+    pub rank: i64,
+    /// The user (leaderboards) or the exercise (trending-exercises); none for workout names.
+    pub subject_id: Option<i64>,
+    /// The workout's or exercise's name (trending); none on users' boards.
+    pub label: Option<String>,
+    pub score: f64,
+    /// Trending: the count in the last 7 days, and in the 7 before.
+    pub recent: Option<i64>,
+    pub previous: Option<i64>,
+}
+
+/// The current version of a board, as one consistent read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Board {
+    pub name: String,
+    /// The version number: increases with every build of any board.
+    pub version: i64,
+    /// The slot it was built for.
+    pub slot: DateTime<Utc>,
+    pub built_at: DateTime<Utc>,
+    /// Entries in the whole version; `entries` holds the first of them.
+    pub total: i64,
+    pub entries: Vec<BoardEntry>,
+}
+
+/// Versioned boards: each build writes a new version beside the current one, then switches the board's
+/// `current` pointer to it in one short transaction, so a reader sees the old board or the new one, never a mix.
+#[async_trait]
+pub trait Boards: Send + Sync {
+    /// Builds `spec`'s board for `run`'s slot and makes it current, once per (board, slot): a second call for
+    /// the same slot, concurrent or later, builds nothing, and neither does one for a slot older than the
+    /// current version's. The switch counts one side effect into `run` of `task` in its own transaction.
+    /// Versions older than the one replaced are deleted after the switch; the replaced one is kept, for
+    /// readers paging through it.
+    async fn build_board(&self, spec: &BoardSpec, task: &str, run: RunPart, now: DateTime<Utc>) -> Result<BoardBuild>;
+    /// The board's current version with its first `limit` entries, read in one statement; none before its
+    /// first build.
+    async fn board(&self, name: &str, limit: u32) -> Result<Option<Board>>;
+    /// The names of the boards that have a current version, in name order.
+    async fn board_names(&self) -> Result<Vec<String>>;
+}
+
+/// A challenge's dates, as the app stored them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeDates {
+    pub id: i64,
+    pub title: String,
+    pub starts_on: NaiveDate,
+    /// Possibly before `starts_on`: such a challenge is never active.
+    pub ends_on: NaiveDate,
+}
+
+impl ChallengeDates {
+    /// Whether `day` is within the challenge, both ends included.
+    pub fn active_on(&self, day: NaiveDate) -> bool {
+        self.starts_on <= day && day <= self.ends_on
+    }
+}
+
+/// The challenges as the leaderboards read them.
+#[async_trait]
+pub trait Challenges: Send + Sync {
+    /// Ids of the challenges active on `day` (`starts_on <= day <= ends_on`), ordered, after `after`.
+    async fn active_challenges(&self, day: NaiveDate, after: i64, limit: u32) -> Result<Vec<i64>>;
+    async fn challenge(&self, id: i64) -> Result<Option<ChallengeDates>>;
+}
+
+/// A user's best set of one exercise within their stats' window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExerciseRecord {
+    pub exercise_id: i64,
+    pub exercise: String,
+    /// The heaviest set's weight, and its reps (of equally heavy sets, the most reps).
+    pub best_weight_kg: f64,
+    pub best_reps: i64,
+    /// Sets of this exercise the app flagged as personal records.
+    pub pr_sets: i64,
+}
+
+/// A user's cached stats over the 30 local days `window_start ..= window_end`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserStats {
+    pub user_id: i64,
+    pub window_start: NaiveDate,
+    pub window_end: NaiveDate,
+    pub workouts: i64,
+    /// workouts / (30 / 7).
+    pub workouts_per_week: f64,
+    pub minutes: i64,
+    /// Σ weight × reps, kg.
+    pub volume_kg: f64,
+    /// Sets flagged as personal records, all exercises.
+    pub pr_sets: i64,
+    /// One per exercise trained in the window, by exercise name.
+    pub records: Vec<ExerciseRecord>,
+    pub computed_at: DateTime<Utc>,
+}
+
+/// The 30-day stats cache (`user_stats`).
+#[async_trait]
+pub trait StatsCache: Send + Sync {
+    /// Ids of users whose stats are due for the window ending `window_end`, ordered, after `after`: those who
+    /// never had stats, whose stats' window ended on `stale_through` or earlier, or who started a workout after
+    /// their stats were computed.
+    async fn stats_due(
+        &self,
+        window_end: NaiveDate,
+        stale_through: NaiveDate,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>>;
+    /// Computes the stats of `users` over `window_start ..= window_end` in one statement and counts the users
+    /// written into `run` of `task` in the same transaction. A user whose stats are for this window or a later
+    /// one already is left as is (a redelivery writes and counts nothing); unknown users are passed over.
+    /// Returns how many users' stats it wrote.
+    async fn refresh_stats(
+        &self,
+        users: &[i64],
+        window_start: NaiveDate,
+        window_end: NaiveDate,
+        task: &str,
+        run: RunPart,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// The cached stats of those of `users` that have some.
+    async fn stats(&self, users: &[i64]) -> Result<Vec<UserStats>>;
 }

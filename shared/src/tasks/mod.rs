@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::{
     channels::Channels,
     ports::{
-        ActivityStore, ChallengeNotices, History, InactivityReminders, MonthlyReports, OrderEvents, OrderNotices,
-        Payments, Progress, Renewals, ShopStore, Sweeper, WeeklyReports,
+        ActivityStore, Boards, ChallengeNotices, Challenges, History, InactivityReminders, MonthlyReports, OrderEvents,
+        OrderNotices, Payments, Progress, Renewals, ShopStore, StatsCache, Sweeper, WeeklyReports,
     },
     runtime::Task,
     schedule::Schedule,
@@ -22,7 +22,10 @@ pub mod maintenance;
 pub mod messages;
 pub mod shop;
 
-use fitness::{challenge_notifications, daily_summary, inactivity_reminders, monthly_report, weekly_report};
+use fitness::{
+    challenge_notifications, daily_summary, inactivity_reminders, leaderboards, monthly_report, trending, user_stats,
+    weekly_report,
+};
 use maintenance::{
     cleanup::{self, Ages, Cleanup},
     job_history_retention,
@@ -45,6 +48,9 @@ pub const NAMES: &[&str] = &[
     cleanup::AUDIT_LOG_RETENTION,
     cleanup::SESSION_CLEANUP,
     cleanup::TEMP_DATA_CLEANUP,
+    leaderboards::NAME,
+    trending::NAME,
+    user_stats::NAME,
 ];
 
 /// The tasks started by events rather than a schedule: template.yaml routes their events to their queue.
@@ -79,6 +85,10 @@ pub struct Deps {
     pub sweeper: Arc<dyn Sweeper>,
     /// How long the app's rows are kept before the cleanup tasks delete them.
     pub cleanup_ages: Ages,
+    /// The versioned boards the leaderboards and trending build.
+    pub boards: Arc<dyn Boards>,
+    pub challenge_dates: Arc<dyn Challenges>,
+    pub stats: Arc<dyn StatsCache>,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -160,6 +170,12 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
         })),
+        leaderboards::NAME => Ok(Arc::new(leaderboards::Leaderboards {
+            boards: deps.boards.clone(),
+            challenges: deps.challenge_dates.clone(),
+        })),
+        trending::NAME => Ok(Arc::new(trending::Trending { boards: deps.boards.clone() })),
+        user_stats::NAME => Ok(Arc::new(user_stats::UserStatsTask { cache: deps.stats.clone(), chunk_size: 2_000 })),
         job_history_retention::NAME => Ok(Arc::new(job_history_retention::JobHistoryRetention {
             history: deps.history.clone(),
             retention: job_history_retention::Retention::days(i64::from(deps.history_days))?,

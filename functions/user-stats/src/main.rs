@@ -1,0 +1,6 @@
+//! Lambda: user-stats (`shared::tasks::fitness::user_stats`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    infra::lambda::serve(shared::tasks::fitness::user_stats::NAME).await
+}

@@ -1,0 +1,124 @@
+//! The 30-day stats cache's SQL on SQLite, as on PostgreSQL: who is due, and a chunk of users' stats in one
+//! upsert.
+
+use shared::ports::{StatsCache, UserStats};
+
+use super::*;
+use crate::store::user_stats::StatsRow;
+
+#[async_trait]
+impl StatsCache for SqliteStore {
+    async fn stats_due(
+        &self,
+        window_end: NaiveDate,
+        stale_through: NaiveDate,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>> {
+        // A workout started after `computed_at` has a local date no earlier than the day before computed_at's UTC
+        // day: the probe walks the user's (user_id, local_date) index from there.
+        sqlx::query_scalar(
+            "SELECT u.id FROM users u
+             LEFT JOIN user_stats s ON s.user_id = u.id
+             WHERE u.id > ?3
+               AND (s.user_id IS NULL
+                    OR s.window_end <= ?2
+                    OR (s.window_end < ?1
+                        AND EXISTS (SELECT 1 FROM workouts w
+                                    WHERE w.user_id = u.id
+                                      AND w.local_date >= date(s.computed_at, '-1 day')
+                                      AND w.started_at > s.computed_at)))
+             ORDER BY u.id
+             LIMIT ?4",
+        )
+        .bind(window_end)
+        .bind(stale_through)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)
+    }
+
+    async fn refresh_stats(
+        &self,
+        users: &[i64],
+        window_start: NaiveDate,
+        window_end: NaiveDate,
+        task: &str,
+        run: RunPart,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        if users.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        // As on PostgreSQL; the best set of an exercise is its first by weight, then reps (no array_agg here).
+        let written = sqlx::query(
+            "WITH chunk AS (SELECT u.id AS user_id FROM users u JOIN json_each(?1) j ON u.id = j.value),
+             trained AS MATERIALIZED (
+                 SELECT w.id, w.user_id, w.duration_minutes
+                 FROM chunk c JOIN workouts w ON w.user_id = c.user_id AND w.local_date BETWEEN ?2 AND ?3),
+             days AS (
+                 SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes FROM trained GROUP BY user_id),
+             ranked_sets AS (
+                 SELECT t.user_id, s.exercise_id, s.weight_kg, s.reps, s.personal_record,
+                        row_number() OVER (PARTITION BY t.user_id, s.exercise_id
+                                           ORDER BY s.weight_kg DESC, s.reps DESC) AS nth
+                 FROM trained t JOIN workout_sets s ON s.workout_id = t.id),
+             per_exercise AS (
+                 SELECT user_id, exercise_id, max(CASE WHEN nth = 1 THEN weight_kg END) AS best_weight_kg,
+                        max(CASE WHEN nth = 1 THEN reps END) AS best_reps, sum(personal_record) AS pr_sets,
+                        sum(weight_kg * reps) AS volume_kg
+                 FROM ranked_sets GROUP BY user_id, exercise_id),
+             lifted AS (
+                 SELECT p.user_id, sum(p.volume_kg) AS volume_kg, sum(p.pr_sets) AS pr_sets,
+                        json_group_array(json_object('exercise_id', p.exercise_id, 'exercise', e.name,
+                                                     'best_weight_kg', p.best_weight_kg, 'best_reps', p.best_reps,
+                                                     'pr_sets', p.pr_sets)
+                                         ORDER BY e.name, e.id) AS records
+                 FROM per_exercise p JOIN exercises e ON e.id = p.exercise_id
+                 GROUP BY p.user_id)
+             INSERT INTO user_stats (user_id, window_start, window_end, workouts, workouts_per_week, minutes,
+                                     volume_kg, pr_sets, records, computed_at)
+             SELECT c.user_id, ?2, ?3, coalesce(d.workouts, 0),
+                    coalesce(d.workouts, 0) * 7.0 / (julianday(?3) - julianday(?2) + 1), coalesce(d.minutes, 0),
+                    coalesce(l.volume_kg, 0.0), coalesce(l.pr_sets, 0), coalesce(l.records, '[]'), ?4
+             FROM chunk c
+             LEFT JOIN days d ON d.user_id = c.user_id
+             LEFT JOIN lifted l ON l.user_id = c.user_id
+             WHERE true
+             ON CONFLICT (user_id) DO UPDATE SET
+                 window_start = excluded.window_start, window_end = excluded.window_end,
+                 workouts = excluded.workouts, workouts_per_week = excluded.workouts_per_week,
+                 minutes = excluded.minutes, volume_kg = excluded.volume_kg, pr_sets = excluded.pr_sets,
+                 records = excluded.records, computed_at = excluded.computed_at
+             WHERE user_stats.window_end < excluded.window_end",
+        )
+        .bind(json!(users).to_string())
+        .bind(window_start)
+        .bind(window_end)
+        .bind(stamp(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(job)?
+        .rows_affected();
+        crate::sqlite::runs::count_in_run(&mut tx, task, run, written as i64, 0).await?;
+        tx.commit().await.map_err(job)?;
+        Ok(written)
+    }
+
+    async fn stats(&self, users: &[i64]) -> Result<Vec<UserStats>> {
+        let rows: Vec<StatsRow> = sqlx::query_as(
+            "SELECT s.user_id, s.window_start, s.window_end, s.workouts, s.workouts_per_week, s.minutes,
+                    s.volume_kg, s.pr_sets, s.records, s.computed_at
+             FROM user_stats s JOIN json_each(?1) j ON s.user_id = j.value
+             ORDER BY s.user_id",
+        )
+        .bind(json!(users).to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        rows.into_iter().map(UserStats::try_from).collect()
+    }
+}
