@@ -2,7 +2,9 @@
 //! through every slot of a simulated week — plan, embedded queue, work, the outbox — and prints a table per
 //! task. The week has a Monday (weekly reports) and a 1st (monthly reports). The cleanups delete the app's old
 //! rows as they go; at the first cart-cleanup, a few customers change their old carts between its plan and its
-//! work, and those carts are kept. Running it again writes nothing new: every (task, slot) runs once.
+//! work, and those carts are kept. Job-history retention deletes last summer's runs and delivery keys on the first
+//! day, and keeps the reminders' keys, whatever their age. Running it again writes nothing new: every (task,
+//! slot) runs once.
 
 use std::{path::Path, sync::Arc};
 
@@ -11,8 +13,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use infra::{config::Config, outbox::GONE_ENDPOINTS, wiring::Backend};
 use shared::{
-    ports::{MaintenanceWriter, Swept},
-    tasks::maintenance::cleanup::{self, CART_CLEANUP},
+    ports::{ClaimState, DeliveryKey, MaintenanceWriter, RunPart, Settled, Settlement, Swept},
+    tasks::{
+        fitness::{daily_summary, inactivity_reminders},
+        maintenance::{
+            cleanup::{self, CART_CLEANUP},
+            job_history_retention,
+        },
+    },
     time::{Clock, Slot, VirtualClock},
 };
 
@@ -90,6 +98,12 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
             old.len(),
             kept.rows
         );
+        let (days, keys, reminders) = seed_old_history(&backend, &seeded.user_ids[..10]).await?;
+        println!(
+            "Seeded last June's job history, older than the {} days kept: {keys} daily-summary keys of {days} days, \
+             and {reminders} inactivity reminders' keys, which are kept whatever their age.",
+            job_history_retention::DEFAULT_DAYS
+        );
         let carts = old.iter().step_by(old.len().div_ceil(5).max(1)).take(5).copied().collect();
         touch = Some(TouchCarts { app, clock: clock.clone(), carts: std::sync::Mutex::new(carts) });
         // One uninstalled app: SNS would say its endpoint is disabled; the outbox plays that from this file.
@@ -112,7 +126,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     let days_done = simulate::by_day(&slots);
     for (i, (runtime, _)) in runtimes.iter().enumerate() {
         println!("\n{}", runtime.task.name());
-        if cleanup::NAMES.contains(&runtime.task.name()) {
+        if cleanup::NAMES.contains(&runtime.task.name()) || runtime.task.name() == job_history_retention::NAME {
             print_cleanup(runtime, i, &slots, first_day, days).await?;
             continue;
         }
@@ -168,6 +182,40 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     println!("Runs:    cargo run -p jobs -- runs");
     println!("Preview: cargo run -p jobs -- preview weekly-report --user 5");
     Ok(())
+}
+
+/// The delivery keys (and their run messages' counts) a daily summary and the inactivity reminders would have
+/// left last June, for `users`: each day's, sent at 06:00 UTC; one reminder's each. No runs: the tasks' first
+/// plans here would then catch up the months since. Returns (days, summary keys, reminder keys).
+async fn seed_old_history(backend: &Backend, users: &[i64]) -> Result<(u64, u64, u64)> {
+    let ledger = backend.store.ledger();
+    let hold = std::time::Duration::from_secs(60);
+    let done = |task: &'static str, keys: Vec<DeliveryKey>, at: DateTime<Utc>| {
+        let ledger = ledger.clone();
+        async move {
+            let mut settled = vec![];
+            for (key, state) in ledger.claim(task, &keys, at, hold).await? {
+                if let ClaimState::Won(attempt) = state {
+                    settled.push(Settled { key, attempt, settlement: Settlement::Done });
+                }
+            }
+            ledger.settle(task, RunPart { slot: at, part: 0 }, &settled, at).await?;
+            anyhow::Ok(settled.len() as u64)
+        }
+    };
+    let subject = |user: &i64| format!("user:{user}");
+    let (mut days, mut keys) = (0, 0);
+    for day in NaiveDate::from_ymd_opt(2026, 6, 1).expect("a date").iter_days().take(30) {
+        let slot = day.and_hms_opt(6, 0, 0).expect("06:00").and_utc();
+        let period = day.pred_opt().expect("a day before").to_string();
+        let day_keys = users.iter().map(|u| DeliveryKey { subject: subject(u), period: period.clone() }).collect();
+        let sent = done(daily_summary::NAME, day_keys, slot).await?;
+        (days, keys) = (days + 1, keys + sent);
+    }
+    let at = NaiveDate::from_ymd_opt(2026, 6, 10).expect("a date").and_hms_opt(18, 0, 0).expect("18:00").and_utc();
+    let stretch = users.iter().map(|u| DeliveryKey { subject: subject(u), period: "2026-06-07".into() }).collect();
+    let reminders = done(inactivity_reminders::NAME, stretch, at).await?;
+    Ok((days, keys, reminders))
 }
 
 /// A cleanup's days: what each day's run planned, deleted, and kept because it changed after the plan, as its
