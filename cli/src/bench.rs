@@ -286,16 +286,12 @@ impl shared::ports::Sweeper for Timed {
 
     async fn sweep_batch(
         &self,
-        sweep: shared::ports::Sweep,
-        cutoff: chrono::DateTime<chrono::Utc>,
-        after: i64,
-        hi: i64,
-        limit: u32,
+        pick: &shared::ports::Pick,
         task: &str,
         run: shared::ports::RunPart,
     ) -> shared::Result<shared::ports::Batch> {
         let started = Instant::now();
-        let batch = self.inner.sweep_batch(sweep, cutoff, after, hi, limit, task, run).await;
+        let batch = self.inner.sweep_batch(pick, task, run).await;
         self.batches.lock().expect("timings lock").push(started.elapsed());
         batch
     }

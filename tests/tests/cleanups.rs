@@ -22,7 +22,9 @@ use shared::{
     invocation::{Trigger, TriggerSource},
     limits::{Deadline, Pace},
     memory::{MemoryNotifier, NullMailer},
-    ports::{Batch, MaintenanceWriter, NewCart, NewRow, NewUser, Range, RunPart, RunRecord, Sweep, Sweeper, Swept},
+    ports::{
+        Batch, MaintenanceWriter, NewCart, NewRow, NewUser, Pick, Range, RunPart, RunRecord, Sweep, Sweeper, Swept,
+    },
     runtime::{
         sqs_event, Context, JobMessage, JobRuntime, MessageOutcome, PlanReport, RuntimeSettings, Task, WorkReport,
     },
@@ -256,20 +258,11 @@ impl Sweeper for Counting {
         self.inner.ranges(sweep, cutoff, max_rows_per_range).await
     }
 
-    async fn sweep_batch(
-        &self,
-        sweep: Sweep,
-        cutoff: DateTime<Utc>,
-        after: i64,
-        hi: i64,
-        limit: u32,
-        task: &str,
-        run: RunPart,
-    ) -> Result<Batch> {
+    async fn sweep_batch(&self, pick: &Pick, task: &str, run: RunPart) -> Result<Batch> {
         let before = self.app.count(Swept::Carts).await?;
-        let batch = self.inner.sweep_batch(sweep, cutoff, after, hi, limit, task, run).await?;
+        let batch = self.inner.sweep_batch(pick, task, run).await?;
         let gone = before - self.app.count(Swept::Carts).await?;
-        self.batches.lock().unwrap().push((limit, batch.picked, batch.deleted, gone));
+        self.batches.lock().unwrap().push((pick.limit, batch.picked, batch.deleted, gone));
         Ok(batch)
     }
 }
@@ -312,21 +305,12 @@ impl Sweeper for Killed {
         self.inner.ranges(sweep, cutoff, max_rows_per_range).await
     }
 
-    async fn sweep_batch(
-        &self,
-        sweep: Sweep,
-        cutoff: DateTime<Utc>,
-        after: i64,
-        hi: i64,
-        limit: u32,
-        task: &str,
-        run: RunPart,
-    ) -> Result<Batch> {
+    async fn sweep_batch(&self, pick: &Pick, task: &str, run: RunPart) -> Result<Batch> {
         if self.calls.fetch_add(1, Ordering::SeqCst) >= self.batches {
             self.reached.notify_one();
             std::future::pending::<()>().await;
         }
-        self.inner.sweep_batch(sweep, cutoff, after, hi, limit, task, run).await
+        self.inner.sweep_batch(pick, task, run).await
     }
 }
 
@@ -342,18 +326,9 @@ impl Sweeper for Slow {
         self.inner.ranges(sweep, cutoff, max_rows_per_range).await
     }
 
-    async fn sweep_batch(
-        &self,
-        sweep: Sweep,
-        cutoff: DateTime<Utc>,
-        after: i64,
-        hi: i64,
-        limit: u32,
-        task: &str,
-        run: RunPart,
-    ) -> Result<Batch> {
+    async fn sweep_batch(&self, pick: &Pick, task: &str, run: RunPart) -> Result<Batch> {
         tokio::time::sleep(self.pause).await;
-        self.inner.sweep_batch(sweep, cutoff, after, hi, limit, task, run).await
+        self.inner.sweep_batch(pick, task, run).await
     }
 }
 

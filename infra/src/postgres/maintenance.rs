@@ -3,7 +3,7 @@
 //! them, in one short transaction. And the app's side of the swept tables, for seeding and counting.
 
 use super::{app::SEED_CHUNK, shop::new_ids, *};
-use shared::ports::{Batch, MaintenanceWriter, NewCart, NewRow, Range, Sweep, Sweeper, Swept};
+use shared::ports::{Batch, MaintenanceWriter, NewCart, NewRow, Pick, Range, Sweep, Sweeper, Swept};
 
 use crate::store::sweeps;
 
@@ -23,16 +23,8 @@ impl Sweeper for PgStore {
         Ok(rows.into_iter().map(|(lo, hi, candidates)| Range { lo, hi, candidates: candidates as u64 }).collect())
     }
 
-    async fn sweep_batch(
-        &self,
-        sweep: Sweep,
-        cutoff: DateTime<Utc>,
-        after: i64,
-        hi: i64,
-        limit: u32,
-        task: &str,
-        run: RunPart,
-    ) -> Result<Batch> {
+    async fn sweep_batch(&self, pick: &Pick, task: &str, run: RunPart) -> Result<Batch> {
+        let Pick { sweep, cutoff, after, hi, limit } = *pick;
         let table = sweeps::table(sweep.table()).name;
         let due = sweeps::due(sweep, "$3");
         // One statement picks, locks and deletes: a row the app holds is skipped, not waited for, and the

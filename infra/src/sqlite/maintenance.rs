@@ -4,7 +4,7 @@
 //! swept tables, for seeding and counting.
 
 use super::*;
-use shared::ports::{Batch, MaintenanceWriter, NewCart, NewRow, Range, Sweep, Sweeper, Swept};
+use shared::ports::{Batch, MaintenanceWriter, NewCart, NewRow, Pick, Range, Sweep, Sweeper, Swept};
 
 use crate::store::sweeps;
 
@@ -20,16 +20,8 @@ impl Sweeper for SqliteStore {
         Ok(rows.into_iter().map(|(lo, hi, candidates)| Range { lo, hi, candidates: candidates as u64 }).collect())
     }
 
-    async fn sweep_batch(
-        &self,
-        sweep: Sweep,
-        cutoff: DateTime<Utc>,
-        after: i64,
-        hi: i64,
-        limit: u32,
-        task: &str,
-        run: RunPart,
-    ) -> Result<Batch> {
+    async fn sweep_batch(&self, pick: &Pick, task: &str, run: RunPart) -> Result<Batch> {
+        let Pick { sweep, cutoff, after, hi, limit } = *pick;
         let table = sweeps::table(sweep.table()).name;
         let cutoff = stamp(cutoff);
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;

@@ -127,6 +127,17 @@ pub struct Batch {
     pub message_deleted_total: u64,
 }
 
+/// What one delete transaction may take: at most `limit` rows of `sweep` with `after < id <= hi`, due before
+/// `cutoff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    pub sweep: Sweep,
+    pub cutoff: DateTime<Utc>,
+    pub after: i64,
+    pub hi: i64,
+    pub limit: u32,
+}
+
 /// Where the cleanup tasks delete: ranges planned in one set-based statement per sweep, and short delete
 /// transactions that re-check every row and count what they delete into the run in the same transaction.
 #[async_trait]
@@ -134,21 +145,10 @@ pub trait Sweeper: Send + Sync {
     /// The rows of `sweep` due for deletion before `cutoff`, cut in id order into ranges of at most
     /// `max_rows_per_range` candidates each, in one statement.
     async fn ranges(&self, sweep: Sweep, cutoff: DateTime<Utc>, max_rows_per_range: u32) -> Result<Vec<Range>>;
-    /// In one short transaction: picks at most `limit` rows of `sweep` with `after < id <= hi` still due
-    /// before `cutoff`, in id order (on PostgreSQL skipping rows the app holds locked), deletes those still due
-    /// (the age and the sweep's condition checked again in the delete itself), and counts the deletions as sent
-    /// in `run`'s message of `task`.
-    #[allow(clippy::too_many_arguments)]
-    async fn sweep_batch(
-        &self,
-        sweep: Sweep,
-        cutoff: DateTime<Utc>,
-        after: i64,
-        hi: i64,
-        limit: u32,
-        task: &str,
-        run: RunPart,
-    ) -> Result<Batch>;
+    /// In one short transaction: picks the rows `pick` names still due, in id order (on PostgreSQL skipping
+    /// rows the app holds locked), deletes those still due (the age and the sweep's condition checked again in
+    /// the delete itself), and counts the deletions as sent in `run`'s message of `task`.
+    async fn sweep_batch(&self, pick: &Pick, task: &str, run: RunPart) -> Result<Batch>;
 }
 
 /// A cart as the app creates it, for seeding: `items` lines, all written at `updated_at`.

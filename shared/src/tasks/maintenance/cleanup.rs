@@ -65,7 +65,7 @@ use std::sync::Arc;
 
 use crate::{
     deliveries::Deliveries,
-    ports::{Range, Sweep, Sweeper},
+    ports::{Pick, Range, Sweep, Sweeper},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
     time::Slot,
     Error, Result,
@@ -230,7 +230,11 @@ impl Task for Cleanup {
             }
             let batch = self
                 .sweeper
-                .sweep_batch(sweep, cutoff, after, range.hi, self.batch_rows, self.name, deliveries.run)
+                .sweep_batch(
+                    &Pick { sweep, cutoff, after, hi: range.hi, limit: self.batch_rows },
+                    self.name,
+                    deliveries.run,
+                )
                 .await?;
             batches += 1;
             report.sent += batch.deleted;
@@ -283,16 +287,8 @@ mod tests {
             unreachable!("plans are tested against the stores")
         }
 
-        async fn sweep_batch(
-            &self,
-            _: Sweep,
-            cutoff: DateTime<Utc>,
-            after: i64,
-            hi: i64,
-            limit: u32,
-            _: &str,
-            _: RunPart,
-        ) -> Result<Batch> {
+        async fn sweep_batch(&self, pick: &Pick, _: &str, _: RunPart) -> Result<Batch> {
+            let Pick { cutoff, after, hi, limit, .. } = *pick;
             self.cutoffs.lock().unwrap().push(cutoff);
             let mut rows = self.rows.lock().unwrap();
             let picked: Vec<i64> = rows
