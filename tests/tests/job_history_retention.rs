@@ -147,6 +147,23 @@ async fn an_old_slot_does_not_run_again_once_its_history_is_deleted(backend: Bac
     assert_eq!(stack.mailer.sent().len(), 1, "sent twice");
 }
 
+/// A plan whose planner died, older than the floor, could never be resumed (its slot is refused), and every
+/// later plan of the task, which resumes such plans first, would fail on it: the retention deletes it.
+async fn a_plan_left_unfinished_before_the_floor_blocks_no_later_plan(backend: Backend) {
+    let stack = Stack::start(daily_summary::NAME, backend, utc("2027-01-30T05:00:00Z")).await;
+    let dead = utc("2026-12-10T06:00:00Z");
+    stack.store.runs().begin_run(daily_summary::NAME, dead, dead, false).await.unwrap();
+    let cutoff = Retention::days(53).unwrap().cutoff(stack.clock.now());
+    assert!(cutoff.before < dead && dead < cutoff.floor, "{cutoff:?}");
+    let history = stack.store.history();
+    assert_eq!(history.count_history(&cutoff).await.unwrap().runs, 1);
+    job_history_retention::delete(history.as_ref(), &cutoff, 100, None, || true).await.unwrap();
+    stack.set_clock("2027-01-30T06:00:00Z");
+    let report = stack.plan("2027-01-30T06:00:00Z").await;
+    assert!(report.caught_up.is_empty(), "{report:?}");
+    assert!(stack.store.runs().run(daily_summary::NAME, dead).await.unwrap().is_none());
+}
+
 /// One reminder per stretch without a workout, however long the stretch: its key outlives any retention, or the
 /// reminder would come again the day after the key went.
 async fn a_long_stretch_without_a_workout_gets_one_reminder_whatever_the_retention(backend: Backend) {
@@ -194,5 +211,6 @@ integration_tests::on_both_stores!(
     deletes_what_is_older_than_the_retention_and_never_a_key_that_can_come_back,
     an_old_slot_does_not_run_again_once_its_history_is_deleted,
     a_long_stretch_without_a_workout_gets_one_reminder_whatever_the_retention,
+    a_plan_left_unfinished_before_the_floor_blocks_no_later_plan,
     batches_stay_within_their_bound_and_a_cut_short_pass_is_finished_by_the_next,
 );

@@ -5,10 +5,12 @@ use shared::ports::{History, HistoryCounts, HistoryCutoff};
 use super::{runs::count_in_run, *};
 
 /// Each table's bounded delete: the rows picked by age, in batches of at most `$2`, and deleted with the age
-/// re-checked. `$1` is the cutoff; the delivery keys' delete takes the tasks whose keys may go as `$3`.
+/// re-checked. `$1` is the cutoff; `$3` is, for the runs, the floor (a plan left `planning` before it could never
+/// be resumed: it goes too), and for the delivery keys, the tasks whose keys may go.
 const DELETES: [&str; 3] = [
-    "DELETE FROM job_runs r USING (SELECT task, slot FROM job_runs WHERE slot < $1 LIMIT $2) old
-     WHERE r.task = old.task AND r.slot = old.slot AND r.slot < $1",
+    "DELETE FROM job_runs r USING (
+         SELECT task, slot FROM job_runs WHERE slot < $1 OR (status = 'planning' AND slot < $3) LIMIT $2) old
+     WHERE r.task = old.task AND r.slot = old.slot AND (r.slot < $1 OR (r.status = 'planning' AND r.slot < $3))",
     "DELETE FROM run_messages m USING (SELECT task, slot, part FROM run_messages WHERE slot < $1 LIMIT $2) old
      WHERE m.task = old.task AND m.slot = old.slot AND m.part = old.part AND m.slot < $1",
     "DELETE FROM deliveries d USING (
@@ -32,12 +34,13 @@ impl History for PgStore {
 
     async fn count_history(&self, cutoff: &HistoryCutoff) -> Result<HistoryCounts> {
         let (runs, run_messages, deliveries): (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM job_runs WHERE slot < $1),
+            "SELECT (SELECT count(*) FROM job_runs WHERE slot < $1 OR (status = 'planning' AND slot < $3)),
                     (SELECT count(*) FROM run_messages WHERE slot < $1),
                     (SELECT count(*) FROM deliveries WHERE updated_at < $1 AND task = ANY($2))",
         )
         .bind(cutoff.before)
         .bind(&cutoff.key_tasks)
+        .bind(cutoff.floor)
         .fetch_one(&self.pool)
         .await
         .map_err(job)?;
@@ -51,12 +54,14 @@ impl History for PgStore {
         run: Option<(&str, RunPart)>,
     ) -> Result<HistoryCounts> {
         let mut deleted = [0u64; 3];
-        for (statement, count) in DELETES.iter().zip(&mut deleted) {
+        for (table, (statement, count)) in DELETES.iter().zip(&mut deleted).enumerate() {
             let mut tx = self.pool.begin().await.map_err(job)?;
-            let mut delete = sqlx::query(statement).bind(cutoff.before).bind(i64::from(limit));
-            if statement.contains("$3") {
-                delete = delete.bind(&cutoff.key_tasks);
-            }
+            let delete = sqlx::query(statement).bind(cutoff.before).bind(i64::from(limit));
+            let delete = match table {
+                0 => delete.bind(cutoff.floor),
+                2 => delete.bind(&cutoff.key_tasks),
+                _ => delete,
+            };
             *count = delete.execute(&mut *tx).await.map_err(job)?.rows_affected();
             if let (Some((task, part)), 1..) = (run, *count) {
                 count_in_run(&mut tx, task, part, *count as i64, 0).await?;

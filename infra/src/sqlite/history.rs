@@ -5,10 +5,12 @@ use shared::ports::{History, HistoryCounts, HistoryCutoff};
 use super::{runs::count_in_run, *};
 
 /// Each table's bounded delete: the rows picked by age, in batches of at most `?2`, and deleted with the age
-/// re-checked. `?1` is the cutoff; the delivery keys' delete takes the tasks whose keys may go (a JSON array)
-/// as `?3`.
+/// re-checked. `?1` is the cutoff; `?3` is, for the runs, the floor (a plan left `planning` before it could never
+/// be resumed: it goes too), and for the delivery keys, the tasks whose keys may go (a JSON array).
 const DELETES: [&str; 3] = [
-    "DELETE FROM job_runs WHERE rowid IN (SELECT rowid FROM job_runs WHERE slot < ?1 LIMIT ?2) AND slot < ?1",
+    "DELETE FROM job_runs WHERE rowid IN (
+         SELECT rowid FROM job_runs WHERE slot < ?1 OR (status = 'planning' AND slot < ?3) LIMIT ?2)
+     AND (slot < ?1 OR (status = 'planning' AND slot < ?3))",
     "DELETE FROM run_messages WHERE rowid IN (SELECT rowid FROM run_messages WHERE slot < ?1 LIMIT ?2)
      AND slot < ?1",
     "DELETE FROM deliveries WHERE rowid IN (
@@ -32,13 +34,14 @@ impl History for SqliteStore {
 
     async fn count_history(&self, cutoff: &HistoryCutoff) -> Result<HistoryCounts> {
         let (runs, run_messages, deliveries): (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM job_runs WHERE slot < ?1),
+            "SELECT (SELECT count(*) FROM job_runs WHERE slot < ?1 OR (status = 'planning' AND slot < ?3)),
                     (SELECT count(*) FROM run_messages WHERE slot < ?1),
                     (SELECT count(*) FROM deliveries
                      WHERE updated_at < ?1 AND task IN (SELECT value FROM json_each(?2)))",
         )
         .bind(stamp(cutoff.before))
         .bind(json!(cutoff.key_tasks).to_string())
+        .bind(stamp(cutoff.floor))
         .fetch_one(&self.pool)
         .await
         .map_err(job)?;
@@ -53,12 +56,14 @@ impl History for SqliteStore {
     ) -> Result<HistoryCounts> {
         let (before, tasks) = (stamp(cutoff.before), json!(cutoff.key_tasks).to_string());
         let mut deleted = [0u64; 3];
-        for (statement, count) in DELETES.iter().zip(&mut deleted) {
+        for (table, (statement, count)) in DELETES.iter().zip(&mut deleted).enumerate() {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
-            let mut delete = sqlx::query(statement).bind(&before).bind(i64::from(limit));
-            if statement.contains("?3") {
-                delete = delete.bind(&tasks);
-            }
+            let delete = sqlx::query(statement).bind(&before).bind(i64::from(limit));
+            let delete = match table {
+                0 => delete.bind(stamp(cutoff.floor)),
+                2 => delete.bind(&tasks),
+                _ => delete,
+            };
             *count = delete.execute(&mut *tx).await.map_err(job)?.rows_affected();
             if let (Some((task, part)), 1..) = (run, *count) {
                 count_in_run(&mut tx, task, part, *count as i64, 0).await?;

@@ -23,7 +23,9 @@
 //!    older than that. The runtime refuses to plan such a slot (a backfill) and dead-letters a message of one
 //!    (a redrive from long ago) with that reason, so even a message that outlived its queues cannot reach a
 //!    deleted key. Within the retention the floor is never in the way: it stays at least
-//!    `Retention::minimum() - longest window` behind now.
+//!    `Retention::minimum() - longest window` behind now. A plan left `planning` by a dead planner before the
+//!    floor could never be resumed, and every later plan of its task resumes such plans first: it is deleted
+//!    with the history, so it blocks nothing.
 //!
 //! Each batch is one short transaction deleting at most `batch_rows` rows of one table, with the age
 //! re-checked in the delete (a key claimed again meanwhile stays) and the rows counted into the run in the same
