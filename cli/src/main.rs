@@ -415,7 +415,7 @@ async fn run_slots(task: &str, slots: &[DateTime<Utc>]) -> Result<()> {
             messages += batch.messages.len();
         }
         println!(
-            "{task} {}: {:?}, {} planned; {messages} messages worked: {} sent, {} skipped, {} failed",
+            "{task} {}: {:?}, {} planned; {messages} messages worked: {} done (sent, charged, deleted or built), {} skipped, {} failed",
             time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             plan.status,
             plan.planned,
