@@ -36,7 +36,7 @@ pub enum QueueConfig {
     /// `QUEUE_URL` and `DEAD_LETTER_QUEUE_URL`.
     Sqs { url: String, dead_letter_url: String },
     /// The embedded queue, in the SQLite database: no `QUEUE_URL`.
-    Embedded { max_receive_count: u32 },
+    Embedded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,32 @@ pub enum KeySource {
     Value(Secret),
     /// `UNSUBSCRIBE_KEY_SECRET_ARN`: a Secrets Manager secret, read once at cold start (`infra::secrets`).
     SecretArn(String),
+}
+
+/// Where the app uploads meal photos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadsConfig {
+    /// `UPLOADS_BUCKET`: the S3 bucket.
+    Bucket(String),
+    /// `UPLOADS_DIR`: a local folder playing the bucket.
+    Dir(PathBuf),
+}
+
+/// `FOOD_MODEL_URL`: the vision model food recognition asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FoodModelConfig {
+    /// `samples`: the embedded model, which knows only the sample photos.
+    Samples,
+    /// An OpenAI-compatible chat-completions API at this base URL.
+    Http {
+        url: String,
+        /// `FOOD_MODEL`: the model's name, e.g. `gpt-4o-mini`.
+        model: String,
+        /// `FOOD_MODEL_API_KEY` locally, else `FOOD_MODEL_API_KEY_SECRET_ARN`, read at run time.
+        key: KeySource,
+        /// `FOOD_MODEL_TIMEOUT_SECONDS`: the longest one call may take; 30 unless set.
+        timeout: std::time::Duration,
+    },
 }
 
 /// `PAYMENT_GATEWAY`: the gateway the shop charges through.
@@ -78,6 +104,9 @@ pub struct Config {
     /// `DATABASE_URL`: `postgres://…` or `sqlite://…`.
     pub database_url: Secret,
     pub queue: QueueConfig,
+    /// `MAX_RECEIVE_COUNT`: the queue's maxReceiveCount (5 unless set): how often a message is received before
+    /// the dead-letter queue takes it, on the embedded queue as on SQS.
+    pub max_receive_count: u32,
     pub mail: MailConfig,
     /// `MAIL_FROM`: the sender of every email.
     pub mail_from: String,
@@ -105,6 +134,8 @@ pub struct Config {
     /// `CART_MAX_AGE_DAYS` (30), `AUDIT_LOG_RETENTION_DAYS` (90), `SESSION_IDLE_DAYS` (30): how old the app's
     /// rows are when the cleanup tasks delete them.
     pub cleanup_ages: Ages,
+    pub uploads: Option<UploadsConfig>,
+    pub food_model: Option<FoodModelConfig>,
 }
 
 /// The unsubscribe function's configuration: it needs no queue and no mailer.
@@ -128,7 +159,10 @@ impl Config {
     pub fn embedded(database: &std::path::Path, outbox: PathBuf) -> Self {
         Self {
             database_url: Secret::new(format!("sqlite://{}", database.display())),
-            queue: QueueConfig::Embedded { max_receive_count: 5 },
+            queue: QueueConfig::Embedded,
+            max_receive_count: 5,
+            uploads: Some(UploadsConfig::Dir(outbox.with_file_name("uploads"))),
+            food_model: Some(FoodModelConfig::Samples),
             mail: MailConfig::Outbox(outbox),
             mail_from: "Fitness App <jobs@localhost>".into(),
             send_rate: None,
@@ -155,16 +189,22 @@ impl Config {
         let is_sqlite = database_url.starts_with("sqlite:");
         let queue = match lookup("QUEUE_URL") {
             Some(url) => QueueConfig::Sqs { url, dead_letter_url: required("DEAD_LETTER_QUEUE_URL")? },
-            None if is_sqlite => QueueConfig::Embedded {
-                max_receive_count: match lookup("MAX_RECEIVE_COUNT") {
-                    None => 5,
-                    Some(n) => n.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-                        ConfigError::Invalid { name: "MAX_RECEIVE_COUNT", reason: format!("{n:?} is not 1 to 1000") }
-                    })?,
-                },
-            },
+            None if is_sqlite => QueueConfig::Embedded,
             None => return Err(ConfigError::Missing("QUEUE_URL")),
         };
+        let max_receive_count = match lookup("MAX_RECEIVE_COUNT") {
+            None => 5,
+            Some(n) => n.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                name: "MAX_RECEIVE_COUNT",
+                reason: format!("{n:?} is not 1 to 1000"),
+            })?,
+        };
+        let uploads = match (lookup("UPLOADS_BUCKET"), lookup("UPLOADS_DIR")) {
+            (Some(bucket), _) => Some(UploadsConfig::Bucket(bucket)),
+            (None, Some(dir)) => Some(UploadsConfig::Dir(dir.into())),
+            (None, None) => None,
+        };
+        let food_model = food_model(&lookup)?;
         let mail = match lookup("OUTBOX_DIR") {
             Some(dir) => MailConfig::Outbox(dir.into()),
             None => MailConfig::Ses,
@@ -248,6 +288,9 @@ impl Config {
             shop_url,
             history_days,
             cleanup_ages,
+            max_receive_count,
+            uploads,
+            food_model,
         })
     }
 }
@@ -290,6 +333,39 @@ fn days(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: u
             })
         }
     }
+}
+
+/// `FOOD_MODEL_URL` (`samples`, or an http(s) base URL with `FOOD_MODEL` and its key), if set.
+fn food_model(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<FoodModelConfig>, ConfigError> {
+    let url = match lookup("FOOD_MODEL_URL") {
+        None => return Ok(None),
+        Some(url) if url == "samples" => return Ok(Some(FoodModelConfig::Samples)),
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => url,
+        Some(url) => {
+            return Err(ConfigError::Invalid {
+                name: "FOOD_MODEL_URL",
+                reason: format!("{url:?} is neither `samples` nor an http:// or https:// address"),
+            })
+        }
+    };
+    let key = match (lookup("FOOD_MODEL_API_KEY"), lookup("FOOD_MODEL_API_KEY_SECRET_ARN")) {
+        (Some(key), _) => KeySource::Value(Secret::new(key)),
+        (None, Some(arn)) => KeySource::SecretArn(arn),
+        (None, None) => return Err(ConfigError::Missing("FOOD_MODEL_API_KEY (or FOOD_MODEL_API_KEY_SECRET_ARN)")),
+    };
+    let timeout = match lookup("FOOD_MODEL_TIMEOUT_SECONDS") {
+        None => 30,
+        Some(n) => n.parse().ok().filter(|n| (1..=300).contains(n)).ok_or_else(|| ConfigError::Invalid {
+            name: "FOOD_MODEL_TIMEOUT_SECONDS",
+            reason: format!("{n:?} is not a whole number of seconds from 1 to 300"),
+        })?,
+    };
+    Ok(Some(FoodModelConfig::Http {
+        url,
+        model: lookup("FOOD_MODEL").ok_or(ConfigError::Missing("FOOD_MODEL"))?,
+        key,
+        timeout: std::time::Duration::from_secs(timeout),
+    }))
 }
 
 /// `UNSUBSCRIBE_KEY` locally, else `UNSUBSCRIBE_KEY_SECRET_ARN`.
@@ -340,7 +416,7 @@ mod tests {
     #[test]
     fn sqlite_without_a_queue_url_uses_the_embedded_queue() {
         let c = config(&[("DATABASE_URL", "sqlite://x.db"), ("MAIL_FROM", "a@b.c"), ("OUTBOX_DIR", "/tmp/o")]).unwrap();
-        assert_eq!(c.queue, QueueConfig::Embedded { max_receive_count: 5 });
+        assert_eq!((&c.queue, c.max_receive_count), (&QueueConfig::Embedded, 5));
         assert_eq!(c.mail, MailConfig::Outbox("/tmp/o".into()));
     }
 
@@ -443,6 +519,34 @@ mod tests {
                     )
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_food_model_is_the_samples_or_an_api_with_its_model_and_a_key_that_never_shows() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().food_model, None);
+        let samples = config(&[base[0], base[1], ("FOOD_MODEL_URL", "samples")]).unwrap();
+        assert_eq!(samples.food_model, Some(FoodModelConfig::Samples));
+        let api = [base[0], base[1], ("FOOD_MODEL_URL", "https://api.example/v1"), ("FOOD_MODEL", "vision-1")];
+        let err = config(&api).unwrap_err().to_string();
+        assert!(err.contains("FOOD_MODEL_API_KEY (or FOOD_MODEL_API_KEY_SECRET_ARN)"), "{err}");
+        let c = config(&[api[0], api[1], api[2], api[3], ("FOOD_MODEL_API_KEY", "sk-hunter2")]).unwrap();
+        assert_eq!(
+            c.food_model,
+            Some(FoodModelConfig::Http {
+                url: "https://api.example/v1".into(),
+                model: "vision-1".into(),
+                key: KeySource::Value(Secret::new("sk-hunter2")),
+                timeout: std::time::Duration::from_secs(30),
+            })
+        );
+        assert!(!format!("{c:?}").contains("hunter2"), "the key leaked into Debug");
+        let arn = [api[0], api[1], api[2], ("FOOD_MODEL_API_KEY_SECRET_ARN", "arn:k")];
+        assert_eq!(config(&arn).unwrap_err(), ConfigError::Missing("FOOD_MODEL"));
+        for (name, bad) in [("FOOD_MODEL_URL", "api.example"), ("FOOD_MODEL_TIMEOUT_SECONDS", "0")] {
+            let err = config(&[api[0], api[1], api[2], api[3], arn[3], (name, bad)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { name: n, .. } if n == name), "{name}: {err:?}");
         }
     }
 

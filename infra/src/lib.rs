@@ -1,11 +1,13 @@
 //! Adapters of the scheduled jobs to the world: PostgreSQL and SQLite stores (sqlx), SQS and the embedded
-//! queue, SES, SNS and the file outbox. They implement `shared`'s ports and decide no business rule.
+//! queue, SES, SNS and the file outbox, the uploads bucket and the vision model. They implement `shared`'s ports
+//! and decide no business rule.
 
 pub mod aws;
 pub mod config;
 pub mod embedded_queue;
 pub mod error;
 pub mod event_bus;
+pub mod food;
 pub mod lambda;
 pub mod mime;
 pub mod outbox;

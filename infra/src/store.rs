@@ -660,3 +660,65 @@ pub(crate) mod user_stats {
         }
     }
 }
+
+pub(crate) mod requests {
+    use chrono::{DateTime, Utc};
+    use shared::ports::{Request, RequestOutcome, RequestRecord, RequestStart, RequestState};
+
+    /// Why a request that could not be taken was not: finished, held by another worker, or not this caller's
+    /// (another kind or user under the same id). `None` when it could be taken after all (it changed since).
+    pub fn not_started(kind: &str, request: &Request, found: RequestRecord) -> shared::Result<Option<RequestStart>> {
+        if found.kind != kind || found.user_id != request.user_id {
+            return Err(shared::Error::permanent(format!(
+                "request {} is user {}'s {}, not user {}'s {kind}: an id names one request",
+                found.id, found.user_id, found.kind, request.user_id
+            )));
+        }
+        Ok(match (found.state, found.held_until) {
+            (RequestState::Running, Some(until)) => Some(RequestStart::Held(until)),
+            (RequestState::Succeeded | RequestState::Failed, _) => Some(RequestStart::Finished(found)),
+            _ => None,
+        })
+    }
+
+    /// The columns an outcome writes.
+    pub struct Row {
+        pub state: RequestState,
+        pub result: Option<serde_json::Value>,
+        pub reason: Option<String>,
+        pub redrivable: bool,
+        pub retry_at: Option<DateTime<Utc>>,
+        pub finished_at: Option<DateTime<Utc>>,
+    }
+
+    impl Row {
+        pub fn of(outcome: &RequestOutcome, now: DateTime<Utc>) -> Self {
+            let row = Self {
+                state: RequestState::Queued,
+                result: None,
+                reason: None,
+                redrivable: false,
+                retry_at: None,
+                finished_at: None,
+            };
+            match outcome {
+                RequestOutcome::Succeeded(result) => Self {
+                    state: RequestState::Succeeded,
+                    result: Some(result.clone()),
+                    finished_at: Some(now),
+                    ..row
+                },
+                RequestOutcome::Queued { reason, retry_at } => {
+                    Self { reason: Some(reason.clone()), retry_at: Some(*retry_at), ..row }
+                }
+                RequestOutcome::Failed { reason, redrivable } => Self {
+                    state: RequestState::Failed,
+                    reason: Some(reason.clone()),
+                    redrivable: *redrivable,
+                    finished_at: Some(now),
+                    ..row
+                },
+            }
+        }
+    }
+}

@@ -8,9 +8,10 @@ use shared::{
     limits::Pace,
     ports::ORDER_EVENTS_TASK,
     ports::{
-        ActivityStore, AppWriter, Boards, ChallengeNotices, Challenges, Contacts, History, InactivityReminders, Ledger,
-        Mailer, MaintenanceWriter, MonthlyReports, Notifier, OrderEvents, OrderNotices, Payments, Progress, Queue,
-        Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Sweeper, Unsubscribes, WeeklyReports,
+        ActivityStore, AppWriter, Boards, ChallengeNotices, Challenges, Contacts, FoodLog, FoodRecognizer, History,
+        InactivityReminders, Ledger, Mailer, MaintenanceWriter, MonthlyReports, Notifier, OrderEvents, OrderNotices,
+        Payments, Photos, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Sweeper, Unsubscribes,
+        WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{
@@ -25,9 +26,10 @@ use shared::{
 };
 
 use crate::{
-    config::{Config, MailConfig, PaymentsConfig, QueueConfig},
+    config::{Config, FoodModelConfig, KeySource, MailConfig, PaymentsConfig, QueueConfig, UploadsConfig},
     embedded_queue::EmbeddedQueue,
     event_bus::{EventBridgeBus, QueueOrderEvents},
+    food::{ApiKeySource, HttpRecognizer, LocalUploads, S3Photos, SampleRecognizer},
     outbox::{OutboxMailer, OutboxNotifier},
     payments::FakeGateway,
     postgres::PgStore,
@@ -208,6 +210,13 @@ impl Store {
             Self::Sqlite(s) => s.clone(),
         }
     }
+
+    pub fn food_log(&self) -> Arc<dyn FoodLog> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
 }
 
 impl Store {
@@ -237,6 +246,9 @@ impl Store {
             boards: self.boards(),
             challenge_dates: self.challenges(),
             stats: self.stats_cache(),
+            photos: None,
+            recognizer: None,
+            food_log: self.food_log(),
         }
     }
 }
@@ -255,6 +267,10 @@ pub struct Backend {
     pub payments: Option<Arc<dyn Payments>>,
     /// `EVENT_BUS_NAME`'s bus, where one is configured.
     bus: Option<Arc<EventBridgeBus>>,
+    /// Where the app uploads meal photos, where configured.
+    pub photos: Option<Arc<dyn Photos>>,
+    /// The vision model food recognition asks, where configured.
+    pub recognizer: Option<Arc<dyn FoodRecognizer>>,
     sqs: Option<aws_sdk_sqs::Client>,
     /// Sends a second this process starts, at most.
     send_rate: Option<f64>,
@@ -263,12 +279,14 @@ pub struct Backend {
 impl Backend {
     pub async fn connect(config: Config, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let store = Store::connect(config.database_url.expose()).await?;
-        if matches!(config.queue, QueueConfig::Embedded { .. }) && !matches!(store, Store::Sqlite(_)) {
+        if matches!(config.queue, QueueConfig::Embedded) && !matches!(store, Store::Sqlite(_)) {
             return Err(Error::Config("the embedded queue lives in a SQLite database: set QUEUE_URL".into()));
         }
         let needs_aws = matches!(config.queue, QueueConfig::Sqs { .. })
             || config.mail == MailConfig::Ses
-            || config.event_bus.is_some();
+            || config.event_bus.is_some()
+            || matches!(config.uploads, Some(UploadsConfig::Bucket(_)))
+            || matches!(config.food_model, Some(FoodModelConfig::Http { key: KeySource::SecretArn(_), .. }));
         let aws = if needs_aws { Some(crate::aws::sdk_config().await) } else { None };
         let (mailer, send_rate): (Arc<dyn Mailer>, _) = match &config.mail {
             MailConfig::Outbox(dir) => (Arc::new(OutboxMailer::new(dir)?), config.send_rate),
@@ -297,11 +315,11 @@ impl Backend {
         };
         let sqs = match &config.queue {
             QueueConfig::Sqs { .. } => Some(aws_sdk_sqs::Client::new(aws.as_ref().expect("loaded for SQS"))),
-            QueueConfig::Embedded { .. } => None,
+            QueueConfig::Embedded => None,
         };
         let signer = match &config.links {
             Some(links) => Some(Signer {
-                key: crate::secrets::unsubscribe_key(&links.key).await?.expose().as_bytes().to_vec(),
+                key: crate::secrets::key(&links.key).await?.expose().as_bytes().to_vec(),
                 base_url: links.unsubscribe_url.clone(),
             }),
             None => None,
@@ -324,6 +342,25 @@ impl Backend {
             (Some(bus), Some(aws)) => Some(EventBridgeBus::new(aws_sdk_eventbridge::Client::new(aws), bus)),
             _ => None,
         };
+        let photos: Option<Arc<dyn Photos>> = match (&config.uploads, &aws) {
+            (Some(UploadsConfig::Bucket(_)), Some(aws)) => Some(Arc::new(S3Photos::new(aws_sdk_s3::Client::new(aws)))),
+            (Some(UploadsConfig::Dir(dir)), _) => Some(Arc::new(LocalUploads::new(dir))),
+            _ => None,
+        };
+        let recognizer: Option<Arc<dyn FoodRecognizer>> = match &config.food_model {
+            None => None,
+            Some(FoodModelConfig::Samples) => Some(Arc::new(SampleRecognizer)),
+            Some(FoodModelConfig::Http { url, model, key, timeout }) => {
+                let key = match key {
+                    KeySource::Value(key) => ApiKeySource::Value(key.clone()),
+                    KeySource::SecretArn(arn) => ApiKeySource::Secret {
+                        client: aws_sdk_secretsmanager::Client::new(aws.as_ref().expect("loaded for the key")),
+                        arn: arn.clone(),
+                    },
+                };
+                Some(Arc::new(HttpRecognizer::new(url, model, key, *timeout)?))
+            }
+        };
         Ok(Self {
             store,
             mailer,
@@ -332,6 +369,8 @@ impl Backend {
             config,
             letterhead,
             payments,
+            photos,
+            recognizer,
             bus: bus.map(Arc::new),
             sqs,
             send_rate,
@@ -344,8 +383,8 @@ impl Backend {
             (QueueConfig::Sqs { url, dead_letter_url }, _, Some(client)) => {
                 Arc::new(SqsQueue::new(client.clone(), url.clone(), dead_letter_url.clone()))
             }
-            (QueueConfig::Embedded { max_receive_count }, Store::Sqlite(store), _) => {
-                Arc::new(EmbeddedQueue::new(store.pool().clone(), task, self.clock.clone(), *max_receive_count))
+            (QueueConfig::Embedded, Store::Sqlite(store), _) => {
+                Arc::new(EmbeddedQueue::new(store.pool().clone(), task, self.clock.clone(), self.config.max_receive_count))
             }
             _ => unreachable!("Backend::connect checked the queue against the store"),
         }
@@ -356,7 +395,7 @@ impl Backend {
     pub fn order_events(&self) -> Option<Arc<dyn OrderEvents>> {
         match (&self.bus, &self.config.queue) {
             (Some(bus), _) => Some(bus.clone()),
-            (None, QueueConfig::Embedded { .. }) => {
+            (None, QueueConfig::Embedded) => {
                 Some(Arc::new(QueueOrderEvents { queue: self.queue(ORDER_EVENTS_TASK) }))
             }
             (None, QueueConfig::Sqs { .. }) => None,
@@ -372,6 +411,8 @@ impl Backend {
             shop_url: self.config.shop_url.clone(),
             history_days: self.config.history_days,
             cleanup_ages: self.config.cleanup_ages,
+            photos: self.photos.clone(),
+            recognizer: self.recognizer.clone(),
             ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
         };
         Ok(JobRuntime {
@@ -382,7 +423,7 @@ impl Backend {
             queue: self.queue(task),
             clock: self.clock.clone(),
             pace: Pace::new(self.send_rate),
-            settings,
+            settings: RuntimeSettings { max_receive_count: self.config.max_receive_count, ..settings },
         })
     }
 }

@@ -42,6 +42,11 @@ impl Deadline {
     pub fn allows_start(&self) -> bool {
         self.remaining() > self.margin
     }
+
+    /// Whether a call that may take up to `longest` may still start: it and the margin fit in what is left.
+    pub fn allows(&self, longest: Duration) -> bool {
+        self.remaining() > self.margin + longest
+    }
 }
 
 /// Spaces the starts of side effects to a rate, across every message an invocation works at once (SES counts

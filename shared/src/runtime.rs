@@ -14,7 +14,10 @@ use crate::{
     deliveries::{Deliveries, DeliveryTally},
     invocation::{recognise, Invocation, Trigger, TriggerSource},
     limits::{Breaker, Deadline, Pace},
-    ports::{Ledger, Queue, Received, RunPart, RunStart, RunStore, SkippedSlot, WorkTally},
+    ports::{
+        Ledger, Queue, Received, Request, RequestOutcome, RequestStart, RunPart, RunStart, RunStore, SkippedSlot,
+        WorkTally,
+    },
     schedule::Schedule,
     time::{Clock, Slot},
     Error, Result,
@@ -54,6 +57,12 @@ pub trait Task: Send + Sync {
     /// For a task started by events rather than a clock, the EventBridge `source` its queue receives: each such
     /// event is worked as a message of the run of its hour (its payload the whole event), and nothing is planned.
     fn event_source(&self) -> Option<&'static str> {
+        None
+    }
+    /// For an on-demand task (a user asked for it and waits for its answer), the request a message is, or why
+    /// it names none. The runtime keeps each request's state in `job_requests` (queued, running, succeeded,
+    /// failed), runs a request once at a time, never again once finished, and fails it on its last receive.
+    fn request(&self, _payload: &Value) -> Option<Result<Request>> {
         None
     }
 }
@@ -131,9 +140,15 @@ pub struct WorkReport {
     pub errors: Vec<String>,
     /// Set when the message must come back: something retryable failed, or another worker holds a subject.
     pub retry: Option<String>,
+    /// With `retry`: the earliest the message may come back, when the provider said (Retry-After). It comes
+    /// back at the later of this and the runtime's backoff, so a provider's short waits do not spend its
+    /// receives in seconds.
+    pub retry_at: Option<DateTime<Utc>>,
     /// Set when subjects are held back (no push or SMS in the night of their zone): the message comes back
     /// at this instant for them, and the subjects already served are skipped then by their delivery keys.
     pub held_until: Option<DateTime<Utc>>,
+    /// What an on-demand request produced, for the user who asked: kept in `job_requests`.
+    pub result: Option<Value>,
 }
 
 impl WorkReport {
@@ -325,6 +340,8 @@ pub struct RuntimeSettings {
     pub backoff: Backoff,
     /// The visibility timeout `drain` receives with.
     pub visibility: Duration,
+    /// The queue's maxReceiveCount: an on-demand request's attempt on this receive is its last, and fails it.
+    pub max_receive_count: u32,
     /// How far back a plan looks for missed slots; older ones are recorded as skipped, not caught up. Never
     /// more than `CATCH_UP_HORIZON` in production: job-history retention counts on it.
     pub catch_up_horizon: chrono::Duration,
@@ -342,6 +359,7 @@ impl Default for RuntimeSettings {
             send_concurrency: 16,
             backoff: Backoff::default(),
             visibility: Duration::from_secs(6 * 60),
+            max_receive_count: 5,
             catch_up_horizon: CATCH_UP_HORIZON,
             lease_poll: Duration::from_millis(500),
         }
@@ -620,7 +638,7 @@ impl JobRuntime {
         let id = record.message_id.clone().unwrap_or_default();
         let outcome = match self.work_one(record, context, breaker).await {
             Ok(outcome) => outcome,
-            Err(e) => self.retry(record, e.to_string()).await,
+            Err(e) => self.retry(record, e.to_string(), None).await,
         };
         match &outcome {
             MessageOutcome::Retry { reason, delay_ms } => {
@@ -658,7 +676,7 @@ impl JobRuntime {
             self.runs.record_event(task, slot, message.part, self.clock.now()).await?;
         }
         if !context.deadline.allows_start() {
-            return Ok(self.retry(record, "not started: the invocation's deadline is near".into()).await);
+            return Ok(self.retry(record, "not started: the invocation's deadline is near".into(), None).await);
         }
         let slot = Slot::new(message.slot, self.task.granularity());
         let part = message.part;
@@ -674,7 +692,66 @@ impl JobRuntime {
             breaker,
         };
         let now = self.clock.now();
-        match self.task.work(slot, message.payload, &deliveries).await {
+        let (attempt, worked) = match self.task.request(&message.payload) {
+            None => (None, self.task.work(slot, message.payload, &deliveries).await),
+            Some(Err(e)) => (None, Err(e)),
+            Some(Ok(request)) => match self.runs.start_request(task, &request, now, self.hold(context)).await? {
+                RequestStart::Started(n) => {
+                    tracing::info!(task, request = %request.id, user = request.user_id, attempt = n, "request running");
+                    (Some((request.id, n)), self.task.work(slot, message.payload, &deliveries).await)
+                }
+                RequestStart::Finished(done) => {
+                    tracing::info!(task, request = %done.id, state = done.state.as_str(), "request finished before");
+                    (None, Ok(WorkReport { already_done: 1, result: done.result, ..WorkReport::default() }))
+                }
+                RequestStart::Held(until) => return Ok(self.hold_until(record, until, now).await),
+            },
+        };
+        // An on-demand request's last receive: what could be retried fails it instead, with why, so the user's
+        // request ends (redrivable, as a message the queue dead-letters is).
+        let receives = receive_count(record);
+        let last_try = attempt.is_some() && receives >= self.settings.max_receive_count;
+        let worked = match worked {
+            Ok(WorkReport { retry: Some(reason), .. }) | Err(Error::Retryable(reason) | Error::Sender(reason))
+                if last_try =>
+            {
+                Err(Error::permanent(format!("gave up after {receives} attempts: {reason}")))
+            }
+            worked => worked,
+        };
+        let outcome = self.settle(record, body, RunPart { slot: slot.time(), part }, worked, breaker, now).await?;
+        let Some((id, attempt)) = attempt else { return Ok(outcome) };
+        let finished = match &outcome {
+            MessageOutcome::Done { report } => RequestOutcome::Succeeded(report.result.clone().unwrap_or_default()),
+            MessageOutcome::Retry { reason, delay_ms } => RequestOutcome::Queued {
+                reason: reason.clone(),
+                retry_at: now + chrono::Duration::milliseconds(*delay_ms as i64),
+            },
+            MessageOutcome::DeadLettered { reason } => {
+                RequestOutcome::Failed { reason: reason.clone(), redrivable: last_try }
+            }
+        };
+        // If this fails the message comes back (work_record retries it): the request is taken again once this
+        // attempt's hold ends, and the task finds what this attempt saved.
+        if !self.runs.finish_request(&id, attempt, &finished, now).await? {
+            tracing::warn!(task, request = %id, attempt, "the request was taken over by a later attempt");
+        }
+        Ok(outcome)
+    }
+
+    /// Records in its run what working a message did, and says what becomes of the message.
+    async fn settle(
+        &self,
+        record: &SqsMessage,
+        body: &str,
+        run: RunPart,
+        worked: Result<WorkReport>,
+        breaker: &Breaker,
+        now: DateTime<Utc>,
+    ) -> Result<MessageOutcome> {
+        let task = self.task.name();
+        let RunPart { slot, part } = run;
+        match worked {
             Ok(report) => {
                 let tally = WorkTally {
                     part,
@@ -682,9 +759,9 @@ impl JobRuntime {
                     errors: report.errors.iter().chain(&report.retry).cloned().collect(),
                     message_finished: report.retry.is_none() && report.held_until.is_none(),
                 };
-                self.runs.record_work(task, slot.time(), &tally, now).await?;
+                self.runs.record_work(task, slot, &tally, now).await?;
                 Ok(match (&report.retry, report.held_until) {
-                    (Some(reason), _) => self.retry(record, reason.clone()).await,
+                    (Some(reason), _) => self.retry(record, reason.clone(), report.retry_at).await,
                     (None, Some(until)) => self.hold_until(record, until, now).await,
                     (None, None) => MessageOutcome::Done { report },
                 })
@@ -692,7 +769,7 @@ impl JobRuntime {
             Err(Error::Permanent(reason)) => {
                 let tally =
                     WorkTally { part, errors: vec![reason.clone()], message_finished: true, ..Default::default() };
-                self.runs.record_work(task, slot.time(), &tally, now).await?;
+                self.runs.record_work(task, slot, &tally, now).await?;
                 self.dead_letter(body, reason).await
             }
             Err(e @ (Error::Retryable(_) | Error::Sender(_))) => {
@@ -702,10 +779,10 @@ impl JobRuntime {
                 let reason = e.to_string();
                 let tally = WorkTally { part, errors: vec![reason.clone()], ..Default::default() };
                 // The run's bookkeeping is best effort here: the message comes back whatever it says.
-                if let Err(e) = self.runs.record_work(task, slot.time(), &tally, now).await {
+                if let Err(e) = self.runs.record_work(task, slot, &tally, now).await {
                     tracing::warn!(error = %e, "could not record a retryable failure in job_runs");
                 }
-                Ok(self.retry(record, reason).await)
+                Ok(self.retry(record, reason, None).await)
             }
         }
     }
@@ -745,9 +822,11 @@ impl JobRuntime {
         Ok(MessageOutcome::DeadLettered { reason })
     }
 
-    async fn retry(&self, record: &SqsMessage, reason: String) -> MessageOutcome {
-        let receives = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
-        let delay = self.settings.backoff.delay(receives, &mut rand::rng());
+    /// Hides the message for the backoff of its receive, or until `not_before` if that is later.
+    async fn retry(&self, record: &SqsMessage, reason: String, not_before: Option<DateTime<Utc>>) -> MessageOutcome {
+        let backoff = self.settings.backoff.delay(receive_count(record), &mut rand::rng());
+        let asked = not_before.and_then(|at| (at - self.clock.now()).to_std().ok()).unwrap_or_default();
+        let delay = backoff.max(asked).min(MAX_VISIBILITY);
         if let Some(receipt) = record.receipt_handle.as_deref() {
             if let Err(e) = self.queue.change_visibility(receipt, delay).await {
                 tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
@@ -800,6 +879,11 @@ fn metric_line(task: &str, name: &str, value: u64, timestamp_ms: i64) -> String 
         name: value,
     })
     .to_string()
+}
+
+/// How many times SQS has handed the message out, this time included.
+fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
 }
 
 /// The event Lambda would build from these messages.

@@ -1,6 +1,7 @@
-//! Shared helpers of the workspace integration tests: fresh databases, the moto server, a Lambda runtime API, contract suites, a task's runtime on either stack.
+//! Shared helpers of the workspace integration tests: fresh databases, the moto server, a Lambda runtime API, a provider's HTTP API, contract suites, a task's runtime on either stack.
 
 pub mod db;
+pub mod http_stand_in;
 pub mod lambda_api;
 pub mod moto;
 pub mod nudges;

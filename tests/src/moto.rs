@@ -100,6 +100,16 @@ impl Moto {
         aws_sdk_sns::Client::new(&self.sdk_config().await)
     }
 
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        // Moto serves buckets by path, not by virtual host.
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    pub async fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config().await)
+    }
+
     pub async fn events(&self) -> aws_sdk_eventbridge::Client {
         aws_sdk_eventbridge::Client::new(&self.sdk_config().await)
     }

@@ -211,6 +211,16 @@ fn check_queues(t: &Value) -> Vec<String> {
         let timeout = props.get("Timeout").map_or(Some(DEFAULT_TIMEOUT_SECS), literal_u64);
         let visibility = queue.get("VisibilityTimeout").map_or(Some(DEFAULT_VISIBILITY_SECS), literal_u64);
         let receives = queue.pointer("/RedrivePolicy/maxReceiveCount").and_then(literal_u64);
+        // The runtime fails an on-demand request on its last receive: it must know which that is (5 unless told).
+        let told = props.get("Environment").and_then(|e| e.pointer("/Variables/MAX_RECEIVE_COUNT"));
+        let told_count = told.map_or(Some(5), |v| v.as_str().and_then(|n| n.parse::<u64>().ok()));
+        if told_count != receives {
+            problems.push(format!(
+                "{function}: MAX_RECEIVE_COUNT {} is not {queue_id}'s maxReceiveCount {}",
+                told.map_or("(unset: 5)".to_string(), |v| shown(Some(v))),
+                shown(queue.pointer("/RedrivePolicy/maxReceiveCount"))
+            ));
+        }
         if let (Some(timeout), Some(visibility), Some(receives)) = (timeout, visibility, receives) {
             let settings = shared::runtime::RuntimeSettings::default();
             let (timeout, visibility) = (Duration::from_secs(timeout), Duration::from_secs(visibility));
@@ -375,7 +385,7 @@ fn every_task_in_the_loop_has_its_settings_and_every_setting_its_task() {
 #[test]
 fn each_task_is_stamped_out_with_its_own_name_schedule_and_queues() {
     let t = real_template();
-    let unscheduled = ["UnsubscribeFunction", "OrderNotificationsFunction"];
+    let unscheduled = ["UnsubscribeFunction", "OrderNotificationsFunction", "FoodRecognitionFunction"];
     for (id, f) in resources_of(&t, FUNCTION).filter(|(id, _)| !unscheduled.contains(id)) {
         let stem = id.strip_suffix("Function").expect("functions are named <Task>Function");
         let queue = f.pointer("/Properties/Events/Work/Properties/Queue").and_then(target);
@@ -425,6 +435,34 @@ fn the_uploads_bucket_is_private_encrypted_unversioned_and_expires_its_temporary
     let rules = p.pointer("/LifecycleConfiguration/Rules").and_then(Value::as_array).expect("lifecycle rules");
     let tmp = rules.iter().find(|r| r["Prefix"] == "tmp/").expect("a rule for tmp/");
     assert_eq!((&tmp["Status"], &tmp["ExpirationInDays"]), (&json!("Enabled"), &json!(1)));
+}
+
+#[test]
+fn meal_photos_reach_food_recognition_and_outlive_a_redrive_of_their_event() {
+    let t = real_template();
+    let bucket = &t["Resources"]["UploadsBucket"]["Properties"];
+    assert_eq!(bucket.pointer("/NotificationConfiguration/EventBridgeConfiguration/EventBridgeEnabled"), Some(&json!(true)));
+    let rule = &t["Resources"]["FoodPhotosRule"]["Properties"];
+    let pattern = &rule["EventPattern"];
+    assert_eq!((&pattern["source"], &pattern["detail-type"]), (&json!(["aws.s3"]), &json!(["Object Created"])));
+    assert_eq!(pattern.pointer("/detail/object/key"), Some(&json!([{ "prefix": "food/" }])));
+    assert_eq!(target(&pattern["detail"]["bucket"]["name"][0]), Some("UploadsBucket"));
+    assert_eq!(target(&rule["Targets"][0]["Arn"]), Some("FoodRecognitionQueue"));
+    // A redriven event must still find its photo: the photos expire after the dead-letter queue's retention.
+    let rules = bucket.pointer("/LifecycleConfiguration/Rules").and_then(Value::as_array).expect("lifecycle rules");
+    let food = rules.iter().find(|r| r["Prefix"] == "food/").expect("a rule for food/");
+    let dlq = &t["Resources"]["FoodRecognitionDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"];
+    let (kept_days, dlq_days) = (literal_u64(&food["ExpirationInDays"]).unwrap(), literal_u64(dlq).unwrap() / 86_400);
+    assert!(kept_days > dlq_days, "photos kept {kept_days} days, events {dlq_days} days in the dead-letter queue");
+    // The function reads photos, and nothing else of the bucket.
+    let function = &t["Resources"]["FoodRecognitionFunction"]["Properties"];
+    let statements = function["Policies"].as_array().unwrap().iter().filter_map(|p| p["Statement"].as_array()).flatten();
+    let reads: Vec<&Value> = statements.filter(|s| s["Action"].to_string().contains("s3:")).collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0]["Action"], json!(["s3:GetObject"]));
+    assert!(reads[0]["Resource"].to_string().contains("/food/*"), "{}", reads[0]["Resource"]);
+    let env = &function["Environment"]["Variables"];
+    assert_eq!(target(&env["FOOD_MODEL_API_KEY_SECRET_ARN"]), Some("FoodModelApiKey"), "the key's ARN, never its value");
 }
 
 // ---------------------------------------------------------------- each check catches its mistake
@@ -637,6 +675,12 @@ fn max_receive_count_outside_2_to_10_is_reported() {
 fn a_receive_budget_shorter_than_a_claims_hold_is_reported() {
     // Two receives retry after 15 s at the least, while a dead worker's claims hold for 90 s.
     assert_reported(&problems_when("maxReceiveCount: 5", "maxReceiveCount: 2"), "less than a claim's longest hold");
+}
+
+#[test]
+fn a_max_receive_count_the_function_is_not_told_is_reported() {
+    let problems = problems_when("maxReceiveCount: 5", "maxReceiveCount: 6");
+    assert_reported(&problems, "MAX_RECEIVE_COUNT (unset: 5) is not");
 }
 
 #[test]

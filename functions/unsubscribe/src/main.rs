@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = UnsubscribeConfig::from_env()?;
     let store = Store::connect(config.database_url.expose()).await?.unsubscribes();
-    let key = secrets::unsubscribe_key(&config.key).await?;
+    let key = secrets::key(&config.key).await?;
     let (store, key) = (&*store, key.expose().as_bytes());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {
         Ok::<_, std::convert::Infallible>(http::handle(store, key, event.payload, SystemClock.now()).await)

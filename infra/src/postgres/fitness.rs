@@ -5,6 +5,7 @@ use super::*;
 
 mod boards;
 mod challenge_notifications;
+mod food_log;
 mod inactivity_reminders;
 mod leaderboards;
 mod monthly_report;

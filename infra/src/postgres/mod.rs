@@ -76,6 +76,7 @@ mod history;
 mod ledger;
 mod maintenance;
 mod progress;
+mod requests;
 mod runs;
 mod shop;
 mod unsubscribes;

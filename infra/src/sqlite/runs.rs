@@ -304,4 +304,32 @@ impl RunStore for SqliteStore {
             sqlx::query_scalar("SELECT floor FROM job_history_floor").fetch_optional(&self.pool).await.map_err(job)?;
         floor.as_deref().map(parse_stamp).transpose().map_err(job)
     }
+
+    async fn start_request(
+        &self,
+        kind: &str,
+        request: &shared::ports::Request,
+        now: DateTime<Utc>,
+        hold: Duration,
+    ) -> Result<shared::ports::RequestStart> {
+        super::requests::start(&self.pool, kind, request, now, hold).await
+    }
+
+    async fn finish_request(
+        &self,
+        id: &str,
+        attempt: u32,
+        outcome: &shared::ports::RequestOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        super::requests::finish(&self.pool, id, attempt, outcome, now).await
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<shared::ports::RequestRecord>> {
+        super::requests::find(&self.pool, id).await
+    }
+
+    async fn user_requests(&self, user_id: i64, limit: u32) -> Result<Vec<shared::ports::RequestRecord>> {
+        super::requests::of_user(&self.pool, user_id, limit).await
+    }
 }

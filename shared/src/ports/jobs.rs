@@ -100,6 +100,85 @@ pub struct SkippedSlot {
     pub reason: String,
 }
 
+/// What an on-demand task's message asks for: one request of one user, known by its id (for food recognition,
+/// the upload's). Its state is kept in `job_requests`, written by the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub id: String,
+    pub user_id: i64,
+}
+
+/// Where an on-demand request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// Waiting for its first or next attempt.
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A row of `job_requests`: what the app shows the user who asked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestRecord {
+    pub id: String,
+    /// The task that works it.
+    pub kind: String,
+    pub user_id: i64,
+    pub state: RequestState,
+    /// Attempts started, this one included.
+    pub attempts: u32,
+    /// What it produced, once succeeded.
+    pub result: Option<serde_json::Value>,
+    /// Why it failed, or why its last attempt did when queued again: words a person can read.
+    pub reason: Option<String>,
+    /// Queued after a failed attempt: when the next one comes at the earliest.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Running: until when its worker holds it; past that, the worker was lost and a redelivery takes it over.
+    pub held_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What `start_request` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestStart {
+    /// This caller runs attempt `n`; its outcome must name it.
+    Started(u32),
+    /// Finished before (succeeded, or failed for good): nothing to do.
+    Finished(RequestRecord),
+    /// Another worker's attempt holds it until then.
+    Held(DateTime<Utc>),
+}
+
+/// How an attempt at a request ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestOutcome {
+    Succeeded(serde_json::Value),
+    /// Comes back at `retry_at`, with why this attempt failed.
+    Queued { reason: String, retry_at: DateTime<Utc> },
+    /// Failed for good. `redrivable` when it failed for want of tries (every retry spent on an outage), so
+    /// that an operator's redrive from the dead-letter queue runs it again; a bad request never runs again.
+    Failed { reason: String, redrivable: bool },
+}
+
 /// `job_runs` and the planner leases.
 #[async_trait]
 pub trait RunStore: Send + Sync {
@@ -148,6 +227,28 @@ pub trait RunStore: Send + Sync {
     /// may have lost the keys that keep its side effects from happening twice, so it is never planned or
     /// worked again.
     async fn history_floor(&self) -> Result<Option<DateTime<Utc>>>;
+    /// Starts an attempt at an on-demand request of `kind`, holding it until `now + hold`: creates it, or takes
+    /// it when queued, failed redrivably, or held by a worker past its hold. An id of another kind or user is a
+    /// permanent error.
+    async fn start_request(
+        &self,
+        kind: &str,
+        request: &Request,
+        now: DateTime<Utc>,
+        hold: Duration,
+    ) -> Result<RequestStart>;
+    /// Records how attempt `attempt` ended; an attempt taken over since (its holder was presumed lost) records
+    /// nothing. Returns whether it was recorded.
+    async fn finish_request(
+        &self,
+        id: &str,
+        attempt: u32,
+        outcome: &RequestOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn request(&self, id: &str) -> Result<Option<RequestRecord>>;
+    /// A user's requests, newest first.
+    async fn user_requests(&self, user_id: i64, limit: u32) -> Result<Vec<RequestRecord>>;
 }
 
 /// What job-history retention may delete.

@@ -3,6 +3,7 @@
 //! the file outbox), and where a unit test needs it an in-memory one (`crate::memory`).
 
 mod fitness;
+mod food;
 mod jobs;
 mod mail;
 mod maintenance;
@@ -11,6 +12,7 @@ mod shop;
 mod unsubscribe;
 
 pub use fitness::*;
+pub use food::*;
 pub use jobs::*;
 pub use mail::*;
 pub use maintenance::*;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use crate::{
     channels::Channels,
     ports::{
-        ActivityStore, Boards, ChallengeNotices, Challenges, History, InactivityReminders, MonthlyReports, OrderEvents,
-        OrderNotices, Payments, Progress, Renewals, ShopStore, StatsCache, Sweeper, WeeklyReports,
+        ActivityStore, Boards, ChallengeNotices, Challenges, FoodLog, FoodRecognizer, History, InactivityReminders,
+        MonthlyReports, OrderEvents, OrderNotices, Payments, Photos, Progress, Renewals, ShopStore, StatsCache, Sweeper,
+        WeeklyReports,
     },
     runtime::Task,
     schedule::Schedule,
@@ -23,7 +24,7 @@ pub mod messages;
 pub mod shop;
 
 use fitness::{
-    challenge_notifications, daily_summary, inactivity_reminders, leaderboards, monthly_report, trending, user_stats,
+    challenge_notifications, daily_summary, food_recognition, inactivity_reminders, leaderboards, monthly_report, trending, user_stats,
     weekly_report,
 };
 use maintenance::{
@@ -51,10 +52,11 @@ pub const NAMES: &[&str] = &[
     leaderboards::NAME,
     trending::NAME,
     user_stats::NAME,
+    food_recognition::NAME,
 ];
 
 /// The tasks started by events rather than a schedule: template.yaml routes their events to their queue.
-pub const EVENT_DRIVEN: &[&str] = &[order_notifications::NAME];
+pub const EVENT_DRIVEN: &[&str] = &[order_notifications::NAME, food_recognition::NAME];
 
 /// What the tasks need from the world.
 #[derive(Clone)]
@@ -89,6 +91,11 @@ pub struct Deps {
     pub boards: Arc<dyn Boards>,
     pub challenge_dates: Arc<dyn Challenges>,
     pub stats: Arc<dyn StatsCache>,
+    /// Where the app uploads meal photos.
+    pub photos: Option<Arc<dyn Photos>>,
+    /// The vision model food recognition asks; it refuses to run without one.
+    pub recognizer: Option<Arc<dyn FoodRecognizer>>,
+    pub food_log: Arc<dyn FoodLog>,
 }
 
 /// The task of that name, or an error that says which tasks there are.
@@ -175,6 +182,21 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             challenges: deps.challenge_dates.clone(),
         })),
         trending::NAME => Ok(Arc::new(trending::Trending { boards: deps.boards.clone() })),
+        food_recognition::NAME => Ok(Arc::new(food_recognition::FoodRecognition {
+            photos: deps.photos.clone().ok_or_else(|| {
+                Error::permanent(format!(
+                    "{} reads the uploaded photos: set UPLOADS_BUCKET (or UPLOADS_DIR locally)",
+                    food_recognition::NAME
+                ))
+            })?,
+            recognizer: deps.recognizer.clone().ok_or_else(|| {
+                Error::permanent(format!(
+                    "{} asks a vision model: set FOOD_MODEL_URL (`samples` is the embedded one)",
+                    food_recognition::NAME
+                ))
+            })?,
+            log: deps.food_log.clone(),
+        })),
         user_stats::NAME => Ok(Arc::new(user_stats::UserStatsTask { cache: deps.stats.clone(), chunk_size: 2_000 })),
         job_history_retention::NAME => Ok(Arc::new(job_history_retention::JobHistoryRetention {
             history: deps.history.clone(),

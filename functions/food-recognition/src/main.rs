@@ -1,0 +1,6 @@
+//! Lambda: food-recognition (`shared::tasks::fitness::food_recognition`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    infra::lambda::serve(shared::tasks::fitness::food_recognition::NAME).await
+}
