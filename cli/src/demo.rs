@@ -3,19 +3,21 @@
 //! task. The week has a Monday (weekly reports) and a 1st (monthly reports). The cleanups delete the app's old
 //! rows as they go; at the first cart-cleanup, a few customers change their old carts between its plan and its
 //! work, and those carts are kept. Job-history retention deletes last summer's runs and delivery keys on the first
-//! day, and keeps the reminders' keys, whatever their age. Running it again writes nothing new: every (task,
-//! slot) runs once.
+//! day, and keeps the reminders' keys, whatever their age. Three users upload meal photos, which the embedded
+//! model recognises (or not) into their food logs. Running it again writes nothing new: every (task, slot) runs
+//! once.
 
 use std::{path::Path, sync::Arc};
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use infra::{config::Config, outbox::GONE_ENDPOINTS, wiring::Backend};
+use infra::{config::Config, food::SAMPLES, outbox::GONE_ENDPOINTS, wiring::Backend};
 use shared::{
     ports::{ClaimState, DeliveryKey, MaintenanceWriter, RunPart, Settled, Settlement, Swept},
+    runtime::RuntimeSettings,
     tasks::{
-        fitness::{daily_summary, inactivity_reminders},
+        fitness::{daily_summary, food_recognition, inactivity_reminders},
         maintenance::{
             cleanup::{self, CART_CLEANUP},
             job_history_retention,
@@ -68,6 +70,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
 
     let zones = backend.store.activity().time_zones().await?;
     let mut touch = None;
+    let mut photographers = vec![];
     if zones.is_empty() {
         let spec = SeedSpec { users: 300, last_day, days: 40, with_unknown_zone: true, seed: 42 };
         let seeded = seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &spec).await?;
@@ -104,6 +107,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
              and {reminders} inactivity reminders' keys, which are kept whatever their age.",
             job_history_retention::DEFAULT_DAYS
         );
+        photographers = seeded.user_ids[..3].to_vec();
         let carts = old.iter().step_by(old.len().div_ceil(5).max(1)).take(5).copied().collect();
         touch = Some(TouchCarts { app, clock: clock.clone(), carts: std::sync::Mutex::new(carts) });
         // One uninstalled app: SNS would say its endpoint is disabled; the outbox plays that from this file.
@@ -166,6 +170,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     print_shop(&backend, &outbox).await?;
     print_left(&backend).await?;
     analytics::print(&backend).await?;
+    food(&backend, &photographers).await?;
     let new_slots = slots.iter().filter(|s| s.new).count();
     println!();
     if new_slots == 0 {
@@ -181,6 +186,42 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     println!("\nOutbox: {} ({eml} .eml files; push.jsonl and sms.jsonl beside them)", outbox.display());
     println!("Runs:    cargo run -p jobs -- runs");
     println!("Preview: cargo run -p jobs -- preview weekly-report --user 5");
+    Ok(())
+}
+
+/// The meal photos three users take on the demo's first run, by upload id: three meals the embedded model knows,
+/// a photo of a shoe, an empty upload and a shopping list saved as a photo.
+fn meal_photos() -> Vec<(&'static str, &'static [u8])> {
+    let sample = |name: &str| SAMPLES.iter().find(|s| s.file == name).expect("a sample photo").bytes;
+    vec![
+        ("demo-salad.png", sample("salad.png")),
+        ("demo-porridge.png", sample("porridge.png")),
+        ("demo-chicken-rice.png", sample("chicken-rice.png")),
+        ("demo-shoe.png", sample("running-shoe.png")),
+        ("demo-empty.jpg", b""),
+        ("demo-list.jpg", b"oats, bananas, eggs"),
+    ]
+}
+
+/// food-recognition, on demand: on the first run, `users` upload the meal photos into the uploads folder (which
+/// plays the bucket), and their events are worked; then each request as `jobs status` shows it.
+async fn food(backend: &Backend, users: &[i64]) -> Result<()> {
+    let photos = meal_photos();
+    println!("\n{} (on demand: meal photos uploaded to the uploads folder)", food_recognition::NAME);
+    if !users.is_empty() {
+        for (i, (id, bytes)) in photos.iter().enumerate() {
+            crate::requests::upload(backend, users[i % users.len()], id, bytes, backend.clock.now()).await?;
+        }
+        let runtime = backend.runtime(food_recognition::NAME, RuntimeSettings::default())?;
+        runtime.drain().await?;
+    }
+    let runs = backend.store.runs();
+    for (id, _) in &photos {
+        if let Some(request) = runs.request(id).await? {
+            println!("  {}", crate::requests::describe(&request, backend.clock.now()).replace('\n', "\n  "));
+        }
+    }
+    println!("  Status: cargo run -p jobs -- status demo-salad.png (or --user ID); a photo of yours: jobs photo FILE --user ID");
     Ok(())
 }
 

@@ -4,5 +4,6 @@
 pub mod bench;
 pub mod demo;
 pub mod preview;
+pub mod requests;
 pub mod seed;
 pub mod simulate;

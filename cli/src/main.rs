@@ -18,6 +18,7 @@ use shared::{
     runtime::{RuntimeSettings, WorkReport},
     schedule::{Schedule, ScheduleError},
     tasks,
+    tasks::fitness::food_recognition,
     tasks::maintenance::job_history_retention::{self, Retention},
     time::{Clock, SystemClock},
 };
@@ -162,6 +163,29 @@ enum Command {
         redrive: bool,
         /// At most this many shown (SQS shows a sample of at most ten).
         #[arg(long, default_value_t = 10)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Uploads a meal photo for a user as the app does, to the local uploads folder that plays the bucket
+    /// (UPLOADS_DIR, by default beside the database), and queues the bucket's event; `jobs run
+    /// food-recognition` then recognises it, and `jobs status ID` shows what came of it.
+    Photo {
+        file: PathBuf,
+        #[arg(long)]
+        user: i64,
+        /// The upload's id, which the request is known by [default: a new one, with the file's extension].
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// What became of an on-demand request (a meal photo's recognition): its state, attempts, and its result
+    /// or why it failed; or a user's newest requests.
+    Status {
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        id: Option<String>,
+        #[arg(long)]
+        user: Option<i64>,
+        #[arg(long, default_value_t = 20)]
         limit: u32,
         #[arg(long)]
         json: bool,
@@ -355,6 +379,48 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Photo { file, user, id } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let id = id.unwrap_or_else(|| {
+                let extension = file.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
+                format!("{}{extension}", uuid::Uuid::new_v4().simple())
+            });
+            anyhow::ensure!(
+                food_recognition::valid_upload_id(&id),
+                "{id:?} is not an upload id: letters, digits, '.', '_' and '-', starting with a letter or digit"
+            );
+            let backend = connect(Arc::new(SystemClock)).await?;
+            let key = jobs::requests::upload(&backend, user, &id, &bytes, SystemClock.now()).await?;
+            println!(
+                "uploaded {} as {key}; `jobs run {}` works it, `jobs status {id}` shows it",
+                file.display(),
+                food_recognition::NAME
+            );
+            Ok(())
+        }
+        Command::Status { id, user, limit, json } => {
+            let backend = connect(Arc::new(SystemClock)).await?;
+            let runs = backend.store.runs();
+            let requests = match (&id, user) {
+                (Some(id), _) => {
+                    vec![runs.request(id).await?.with_context(|| {
+                        format!("no request {id:?} (not uploaded yet, or its event not worked yet)")
+                    })?]
+                }
+                (None, Some(user)) => runs.user_requests(user, limit).await?,
+                (None, None) => unreachable!("clap requires an id or --user"),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&requests)?);
+            } else if requests.is_empty() {
+                println!("user {}: no requests", user.unwrap_or_default());
+            } else {
+                for request in &requests {
+                    println!("{}", jobs::requests::describe(request, SystemClock.now()));
+                }
+            }
+            Ok(())
+        }
         Command::Runs { task, limit, json } => {
             let backend = connect(Arc::new(SystemClock)).await?;
             let runs = backend.store.runs().recent_runs(task.as_deref(), limit).await?;
@@ -392,14 +458,15 @@ async fn run_slots(task: &str, slots: &[DateTime<Utc>]) -> Result<()> {
     if runtime.schedule.is_none() {
         // Started by events: there is no slot to plan, only the queue to work.
         let mut totals = WorkReport::default();
-        let (mut messages, mut dead) = (0, 0);
+        let (mut messages, mut dead, mut refused) = (0, 0, 0);
         for batch in runtime.drain().await? {
             totals.merge(&batch.totals());
             messages += batch.messages.len();
             dead += batch.retried_and_dead_lettered().1;
+            refused += batch.requests_failed();
         }
         println!(
-            "{task}: {messages} events worked: {} sent, {} skipped, {} failed, {dead} dead-lettered",
+            "{task}: {messages} events worked: {} done, {} skipped, {} failed, {refused} requests failed, {dead} dead-lettered",
             totals.sent,
             totals.skipped_total(),
             totals.failed
@@ -499,9 +566,18 @@ fn local_config() -> Result<Config> {
         None if set("QUEUE_URL").is_none() => Some(local("outbox")?),
         given => given,
     };
+    // Locally, meal photos go to a folder beside the database, and the embedded model reads them.
+    let local_run = set("QUEUE_URL").is_none();
+    let uploads = match set("UPLOADS_DIR") {
+        None if local_run && set("UPLOADS_BUCKET").is_none() => Some(local("uploads")?),
+        given => given,
+    };
+    let food_model = set("FOOD_MODEL_URL").or_else(|| local_run.then(|| "samples".to_owned()));
     Ok(Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(db.clone()),
         "OUTBOX_DIR" => outbox.clone(),
+        "UPLOADS_DIR" => uploads.clone(),
+        "FOOD_MODEL_URL" => food_model.clone(),
         "MAIL_FROM" => set(name).or_else(|| Some("jobs@localhost".into())),
         _ => set(name),
     })?)

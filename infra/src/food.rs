@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::{
-    ports::{FoodRecognizer, Photo, Photos, Queue, RecognizeError, Recognition},
+    ports::{FoodRecognizer, Photo, Photos, Queue, Recognition, RecognizeError},
     tasks::fitness::food_recognition::{DETAIL_TYPE, EVENT_SOURCE, PREFIX},
 };
 use tokio::sync::RwLock;
@@ -115,19 +115,23 @@ impl HttpRecognizer {
     }
 
     async fn call(&self, body: &Value, key: &Secret) -> Result<reqwest::Response, RecognizeError> {
-        self.client.post(&self.endpoint).bearer_auth(key.expose())
+        self.client
+            .post(&self.endpoint)
+            .bearer_auth(key.expose())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string())
-            .send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                format!("no answer from the model within {} s", self.timeout.as_secs())
-            } else if e.is_connect() {
-                "could not reach the model's API".to_owned()
-            } else {
-                "the call to the model failed".to_owned()
-            };
-            RecognizeError::Unavailable(format!("{what}: {e}"))
-        })
+            .send()
+            .await
+            .map_err(|e| {
+                let what = if e.is_timeout() {
+                    format!("no answer from the model within {} s", self.timeout.as_secs())
+                } else if e.is_connect() {
+                    "could not reach the model's API".to_owned()
+                } else {
+                    "the call to the model failed".to_owned()
+                };
+                RecognizeError::Unavailable(format!("{what}: {e}"))
+            })
     }
 }
 
@@ -144,7 +148,10 @@ impl FoodRecognizer for HttpRecognizer {
         let retry_after = retry_after(response.headers(), Utc::now());
         let text = response.text().await.map_err(|e| {
             if e.is_timeout() {
-                RecognizeError::Unavailable(format!("the model's answer was cut off by the {} s timeout", self.timeout.as_secs()))
+                RecognizeError::Unavailable(format!(
+                    "the model's answer was cut off by the {} s timeout",
+                    self.timeout.as_secs()
+                ))
             } else {
                 RecognizeError::Unavailable(format!("reading the model's answer: {e}"))
             }
@@ -175,7 +182,12 @@ fn provider_message(body: &str) -> String {
 }
 
 /// What an answer of `status` with `body` means.
-fn classify(status: u16, retry_after: Option<Duration>, body: &str, model: &str) -> Result<Recognition, RecognizeError> {
+fn classify(
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &str,
+    model: &str,
+) -> Result<Recognition, RecognizeError> {
     match status {
         200 => read_answer(body),
         429 | 503 => Err(RecognizeError::Throttled {
@@ -234,7 +246,8 @@ struct Answer {
 
 /// The recognition in a chat-completions answer, or why there is none.
 fn read_answer(body: &str) -> Result<Recognition, RecognizeError> {
-    let invalid = |why: String| RecognizeError::Rejected(format!("the model's answer is not the JSON asked for: {why}"));
+    let invalid =
+        |why: String| RecognizeError::Rejected(format!("the model's answer is not the JSON asked for: {why}"));
     let envelope: Value = serde_json::from_str(body).map_err(|e| invalid(format!("the response is not JSON: {e}")))?;
     let content = envelope
         .pointer("/choices/0/message/content")
@@ -264,37 +277,46 @@ fn read_answer(body: &str) -> Result<Recognition, RecognizeError> {
 /// tests recognise food without a provider.
 pub struct SampleRecognizer;
 
-/// The sample photos and what the embedded model answers for each (`None`: not food).
-pub const SAMPLES: &[(&str, &[u8], Option<(&str, f64, f64, f64, f64, f64)>)] = &[
-    ("salad.png", include_bytes!("../samples/food/salad.png"), Some(("Greek salad", 320.0, 9.0, 14.0, 26.0, 0.91))),
-    (
-        "porridge.png",
-        include_bytes!("../samples/food/porridge.png"),
-        Some(("Porridge with banana", 410.0, 12.0, 68.0, 9.0, 0.87)),
-    ),
-    (
-        "chicken-rice.png",
-        include_bytes!("../samples/food/chicken-rice.png"),
-        Some(("Grilled chicken with rice", 650.0, 48.0, 72.0, 14.0, 0.94)),
-    ),
-    ("running-shoe.png", include_bytes!("../samples/food/running-shoe.png"), None),
+/// A sample photo and what the embedded model reads off it: the meal's name, kcal, protein, carbs and fat in
+/// grams, and its confidence; `None` for a photo without food.
+pub struct Sample {
+    pub file: &'static str,
+    pub bytes: &'static [u8],
+    pub meal: Option<(&'static str, [f64; 5])>,
+}
+
+pub const SAMPLES: &[Sample] = &[
+    Sample {
+        file: "salad.png",
+        bytes: include_bytes!("../samples/food/salad.png"),
+        meal: Some(("Greek salad", [320.0, 9.0, 14.0, 26.0, 0.91])),
+    },
+    Sample {
+        file: "porridge.png",
+        bytes: include_bytes!("../samples/food/porridge.png"),
+        meal: Some(("Porridge with banana", [410.0, 12.0, 68.0, 9.0, 0.87])),
+    },
+    Sample {
+        file: "chicken-rice.png",
+        bytes: include_bytes!("../samples/food/chicken-rice.png"),
+        meal: Some(("Grilled chicken with rice", [650.0, 48.0, 72.0, 14.0, 0.94])),
+    },
+    Sample { file: "running-shoe.png", bytes: include_bytes!("../samples/food/running-shoe.png"), meal: None },
 ];
 
 #[async_trait]
 impl FoodRecognizer for SampleRecognizer {
     async fn recognize(&self, photo: &Photo) -> Result<Recognition, RecognizeError> {
-        match SAMPLES.iter().find(|(_, bytes, _)| *bytes == photo.bytes.as_slice()) {
-            Some((_, _, Some((name, calories, protein_g, carbs_g, fat_g, confidence)))) => Ok(Recognition {
-                name: (*name).to_owned(),
-                calories: *calories,
-                protein_g: *protein_g,
-                carbs_g: *carbs_g,
-                fat_g: *fat_g,
-                confidence: *confidence,
+        match SAMPLES.iter().find(|sample| sample.bytes == photo.bytes.as_slice()).map(|sample| sample.meal) {
+            Some(Some((name, [calories, protein_g, carbs_g, fat_g, confidence]))) => Ok(Recognition {
+                name: name.to_owned(),
+                calories,
+                protein_g,
+                carbs_g,
+                fat_g,
+                confidence,
             }),
-            Some((_, _, None)) => {
-                Err(RecognizeError::Rejected("the photo does not show food: take one of the meal".into()))
-            }
+            Some(None) => Err(RecognizeError::Rejected("the photo does not show food: take one of the meal".into())),
             None => Err(RecognizeError::Rejected(
                 "the embedded model knows only its sample photos (infra/samples/food); set FOOD_MODEL_URL for a real one"
                     .into(),
@@ -455,10 +477,22 @@ mod tests {
         let cases = [
             ("not json at all", "not the JSON asked for"),
             (r#"{"is_food": true, "name": "Soup"}"#, "calories is missing"),
-            (r#"{"is_food": true, "name": "Soup", "calories": -5, "protein_g": 1, "carbs_g": 1, "fat_g": 1, "confidence": 0.5}"#, "calories is -5"),
-            (r#"{"is_food": true, "name": "Soup", "calories": 5, "protein_g": 1, "carbs_g": 1, "fat_g": 1, "confidence": 1.5}"#, "confidence is 1.5"),
-            (r#"{"is_food": true, "name": " ", "calories": 5, "protein_g": 1, "carbs_g": 1, "fat_g": 1, "confidence": 0.5}"#, "name is missing"),
-            (r#"{"is_food": true, "name": "Soup", "calories": 5, "protein_g": 1, "carbs_g": 1, "fat_g": 1, "confidence": 0.5, "sugar_g": 3}"#, "unknown field `sugar_g`"),
+            (
+                r#"{"is_food": true, "name": "Soup", "calories": -5, "protein_g": 1, "carbs_g": 1, "fat_g": 1, "confidence": 0.5}"#,
+                "calories is -5",
+            ),
+            (
+                r#"{"is_food": true, "name": "Soup", "calories": 5, "protein_g": 1, "carbs_g": 1, "fat_g": 1, "confidence": 1.5}"#,
+                "confidence is 1.5",
+            ),
+            (
+                r#"{"is_food": true, "name": " ", "calories": 5, "protein_g": 1, "carbs_g": 1, "fat_g": 1, "confidence": 0.5}"#,
+                "name is missing",
+            ),
+            (
+                r#"{"is_food": true, "name": "Soup", "calories": 5, "protein_g": 1, "carbs_g": 1, "fat_g": 1, "confidence": 0.5, "sugar_g": 3}"#,
+                "unknown field `sugar_g`",
+            ),
             ("```json\n{\"is_food\": true}\n```", "not the JSON asked for"),
             (r#"{"is_food": "yes"}"#, "invalid type"),
         ];
@@ -468,9 +502,16 @@ mod tests {
                 other => panic!("{content}: {other:?}"),
             }
         }
-        let not_food = read_answer(&answer(r#"{"is_food": false, "name": null, "calories": null, "protein_g": null, "carbs_g": null, "fat_g": null, "confidence": null}"#));
-        assert_eq!(not_food, Err(RecognizeError::Rejected("the photo does not show food: take one of the meal".into())));
-        assert!(matches!(read_answer("{\"choices\": []}"), Err(RecognizeError::Rejected(r)) if r.contains("choices[0]")));
+        let not_food = read_answer(&answer(
+            r#"{"is_food": false, "name": null, "calories": null, "protein_g": null, "carbs_g": null, "fat_g": null, "confidence": null}"#,
+        ));
+        assert_eq!(
+            not_food,
+            Err(RecognizeError::Rejected("the photo does not show food: take one of the meal".into()))
+        );
+        assert!(
+            matches!(read_answer("{\"choices\": []}"), Err(RecognizeError::Rejected(r)) if r.contains("choices[0]"))
+        );
     }
 
     #[test]
@@ -523,14 +564,19 @@ mod tests {
     #[tokio::test]
     async fn the_embedded_model_knows_its_samples_and_nothing_else() {
         let photo = |bytes: &[u8]| Photo { bytes: bytes.to_vec(), image_type: shared::ports::ImageType::Png };
-        let salad = SampleRecognizer.recognize(&photo(SAMPLES[0].1)).await.unwrap();
+        let salad = SampleRecognizer.recognize(&photo(SAMPLES[0].bytes)).await.unwrap();
         assert_eq!(salad.name, "Greek salad");
-        let shoe = SampleRecognizer.recognize(&photo(SAMPLES[3].1)).await.unwrap_err();
+        let shoe = SampleRecognizer.recognize(&photo(SAMPLES[3].bytes)).await.unwrap_err();
         assert!(shoe.to_string().contains("does not show food"), "{shoe}");
         let other = SampleRecognizer.recognize(&photo(b"\x89PNG\r\n\x1a\nother")).await.unwrap_err();
         assert!(matches!(other, RecognizeError::Rejected(r) if r.contains("FOOD_MODEL_URL")));
-        for (name, bytes, _) in SAMPLES {
-            assert_eq!(shared::ports::ImageType::sniff(bytes), Some(shared::ports::ImageType::Png), "{name}");
+        for sample in SAMPLES {
+            assert_eq!(
+                shared::ports::ImageType::sniff(sample.bytes),
+                Some(shared::ports::ImageType::Png),
+                "{}",
+                sample.file
+            );
         }
     }
 

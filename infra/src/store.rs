@@ -702,12 +702,9 @@ pub(crate) mod requests {
                 finished_at: None,
             };
             match outcome {
-                RequestOutcome::Succeeded(result) => Self {
-                    state: RequestState::Succeeded,
-                    result: Some(result.clone()),
-                    finished_at: Some(now),
-                    ..row
-                },
+                RequestOutcome::Succeeded(result) => {
+                    Self { state: RequestState::Succeeded, result: Some(result.clone()), finished_at: Some(now), ..row }
+                }
                 RequestOutcome::Queued { reason, retry_at } => {
                     Self { reason: Some(reason.clone()), retry_at: Some(*retry_at), ..row }
                 }

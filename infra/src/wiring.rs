@@ -10,8 +10,8 @@ use shared::{
     ports::{
         ActivityStore, AppWriter, Boards, ChallengeNotices, Challenges, Contacts, FoodLog, FoodRecognizer, History,
         InactivityReminders, Ledger, Mailer, MaintenanceWriter, MonthlyReports, Notifier, OrderEvents, OrderNotices,
-        Payments, Photos, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Sweeper, Unsubscribes,
-        WeeklyReports,
+        Payments, Photos, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Sweeper,
+        Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{
@@ -383,9 +383,12 @@ impl Backend {
             (QueueConfig::Sqs { url, dead_letter_url }, _, Some(client)) => {
                 Arc::new(SqsQueue::new(client.clone(), url.clone(), dead_letter_url.clone()))
             }
-            (QueueConfig::Embedded, Store::Sqlite(store), _) => {
-                Arc::new(EmbeddedQueue::new(store.pool().clone(), task, self.clock.clone(), self.config.max_receive_count))
-            }
+            (QueueConfig::Embedded, Store::Sqlite(store), _) => Arc::new(EmbeddedQueue::new(
+                store.pool().clone(),
+                task,
+                self.clock.clone(),
+                self.config.max_receive_count,
+            )),
             _ => unreachable!("Backend::connect checked the queue against the store"),
         }
     }
@@ -395,9 +398,7 @@ impl Backend {
     pub fn order_events(&self) -> Option<Arc<dyn OrderEvents>> {
         match (&self.bus, &self.config.queue) {
             (Some(bus), _) => Some(bus.clone()),
-            (None, QueueConfig::Embedded) => {
-                Some(Arc::new(QueueOrderEvents { queue: self.queue(ORDER_EVENTS_TASK) }))
-            }
+            (None, QueueConfig::Embedded) => Some(Arc::new(QueueOrderEvents { queue: self.queue(ORDER_EVENTS_TASK) })),
             (None, QueueConfig::Sqs { .. }) => None,
         }
     }

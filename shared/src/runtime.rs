@@ -276,6 +276,11 @@ pub enum MessageOutcome {
     DeadLettered {
         reason: String,
     },
+    /// An on-demand request that failed for good on its merits (a bad photo): the request says why to the user
+    /// who made it, and the message is deleted, since no operator has anything to redrive.
+    Failed {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -315,8 +320,13 @@ impl BatchReport {
         self.messages.iter().fold((0, 0), |(retried, dead), (_, outcome)| match outcome {
             MessageOutcome::Retry { .. } => (retried + 1, dead),
             MessageOutcome::DeadLettered { .. } => (retried, dead + 1),
-            MessageOutcome::Done { .. } => (retried, dead),
+            MessageOutcome::Done { .. } | MessageOutcome::Failed { .. } => (retried, dead),
         })
+    }
+
+    /// The on-demand requests that failed for good on their merits (their requesters are told why).
+    pub fn requests_failed(&self) -> u64 {
+        self.messages.iter().filter(|(_, outcome)| matches!(outcome, MessageOutcome::Failed { .. })).count() as u64
     }
 }
 
@@ -647,6 +657,9 @@ impl JobRuntime {
             MessageOutcome::DeadLettered { reason } => {
                 tracing::error!(message_id = %id, %reason, "message dead-lettered")
             }
+            MessageOutcome::Failed { reason } => {
+                tracing::warn!(message_id = %id, %reason, "request failed for good; its requester is told why")
+            }
             MessageOutcome::Done { .. } => {}
         }
         (id, outcome)
@@ -719,7 +732,10 @@ impl JobRuntime {
             }
             worked => worked,
         };
-        let outcome = self.settle(record, body, RunPart { slot: slot.time(), part }, worked, breaker, now).await?;
+        let run = RunPart { slot: slot.time(), part };
+        // A request failing on its merits is told to its requester; what gave up on an outage is dead-lettered.
+        let recorded = attempt.is_some() && !last_try;
+        let outcome = self.settle(record, body, run, worked, recorded, breaker, now).await?;
         let Some((id, attempt)) = attempt else { return Ok(outcome) };
         let finished = match &outcome {
             MessageOutcome::Done { report } => RequestOutcome::Succeeded(report.result.clone().unwrap_or_default()),
@@ -730,6 +746,7 @@ impl JobRuntime {
             MessageOutcome::DeadLettered { reason } => {
                 RequestOutcome::Failed { reason: reason.clone(), redrivable: last_try }
             }
+            MessageOutcome::Failed { reason } => RequestOutcome::Failed { reason: reason.clone(), redrivable: false },
         };
         // If this fails the message comes back (work_record retries it): the request is taken again once this
         // attempt's hold ends, and the task finds what this attempt saved.
@@ -739,13 +756,16 @@ impl JobRuntime {
         Ok(outcome)
     }
 
-    /// Records in its run what working a message did, and says what becomes of the message.
+    /// Records in its run what working a message did, and says what becomes of the message. With `recorded`, a
+    /// permanent failure is recorded where its requester reads it, and the message is not dead-lettered.
+    #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
         record: &SqsMessage,
         body: &str,
         run: RunPart,
         worked: Result<WorkReport>,
+        recorded: bool,
         breaker: &Breaker,
         now: DateTime<Utc>,
     ) -> Result<MessageOutcome> {
@@ -770,6 +790,9 @@ impl JobRuntime {
                 let tally =
                     WorkTally { part, errors: vec![reason.clone()], message_finished: true, ..Default::default() };
                 self.runs.record_work(task, slot, &tally, now).await?;
+                if recorded {
+                    return Ok(MessageOutcome::Failed { reason });
+                }
                 self.dead_letter(body, reason).await
             }
             Err(e @ (Error::Retryable(_) | Error::Sender(_))) => {

@@ -116,7 +116,10 @@ async fn serve(mut stream: TcpStream, script: Arc<Mutex<Script>>) {
             authorization: header("authorization"),
             body,
         });
-        script.replies.pop_front().unwrap_or_else(|| Reply::new(500, "{\"error\": {\"message\": \"no reply scripted\"}}"))
+        script
+            .replies
+            .pop_front()
+            .unwrap_or_else(|| Reply::new(500, "{\"error\": {\"message\": \"no reply scripted\"}}"))
     };
     tokio::time::sleep(reply.delay).await;
     let mut out = format!("HTTP/1.1 {} Scripted\r\nContent-Type: application/json\r\n", reply.status);

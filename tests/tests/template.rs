@@ -441,7 +441,10 @@ fn the_uploads_bucket_is_private_encrypted_unversioned_and_expires_its_temporary
 fn meal_photos_reach_food_recognition_and_outlive_a_redrive_of_their_event() {
     let t = real_template();
     let bucket = &t["Resources"]["UploadsBucket"]["Properties"];
-    assert_eq!(bucket.pointer("/NotificationConfiguration/EventBridgeConfiguration/EventBridgeEnabled"), Some(&json!(true)));
+    assert_eq!(
+        bucket.pointer("/NotificationConfiguration/EventBridgeConfiguration/EventBridgeEnabled"),
+        Some(&json!(true))
+    );
     let rule = &t["Resources"]["FoodPhotosRule"]["Properties"];
     let pattern = &rule["EventPattern"];
     assert_eq!((&pattern["source"], &pattern["detail-type"]), (&json!(["aws.s3"]), &json!(["Object Created"])));
@@ -456,13 +459,18 @@ fn meal_photos_reach_food_recognition_and_outlive_a_redrive_of_their_event() {
     assert!(kept_days > dlq_days, "photos kept {kept_days} days, events {dlq_days} days in the dead-letter queue");
     // The function reads photos, and nothing else of the bucket.
     let function = &t["Resources"]["FoodRecognitionFunction"]["Properties"];
-    let statements = function["Policies"].as_array().unwrap().iter().filter_map(|p| p["Statement"].as_array()).flatten();
+    let statements =
+        function["Policies"].as_array().unwrap().iter().filter_map(|p| p["Statement"].as_array()).flatten();
     let reads: Vec<&Value> = statements.filter(|s| s["Action"].to_string().contains("s3:")).collect();
     assert_eq!(reads.len(), 1, "{reads:?}");
     assert_eq!(reads[0]["Action"], json!(["s3:GetObject"]));
     assert!(reads[0]["Resource"].to_string().contains("/food/*"), "{}", reads[0]["Resource"]);
     let env = &function["Environment"]["Variables"];
-    assert_eq!(target(&env["FOOD_MODEL_API_KEY_SECRET_ARN"]), Some("FoodModelApiKey"), "the key's ARN, never its value");
+    assert_eq!(
+        target(&env["FOOD_MODEL_API_KEY_SECRET_ARN"]),
+        Some("FoodModelApiKey"),
+        "the key's ARN, never its value"
+    );
 }
 
 // ---------------------------------------------------------------- each check catches its mistake

@@ -173,10 +173,16 @@ pub enum RequestStart {
 pub enum RequestOutcome {
     Succeeded(serde_json::Value),
     /// Comes back at `retry_at`, with why this attempt failed.
-    Queued { reason: String, retry_at: DateTime<Utc> },
+    Queued {
+        reason: String,
+        retry_at: DateTime<Utc>,
+    },
     /// Failed for good. `redrivable` when it failed for want of tries (every retry spent on an outage), so
     /// that an operator's redrive from the dead-letter queue runs it again; a bad request never runs again.
-    Failed { reason: String, redrivable: bool },
+    Failed {
+        reason: String,
+        redrivable: bool,
+    },
 }
 
 /// `job_runs` and the planner leases.

@@ -6,8 +6,8 @@ use crate::{
     channels::Channels,
     ports::{
         ActivityStore, Boards, ChallengeNotices, Challenges, FoodLog, FoodRecognizer, History, InactivityReminders,
-        MonthlyReports, OrderEvents, OrderNotices, Payments, Photos, Progress, Renewals, ShopStore, StatsCache, Sweeper,
-        WeeklyReports,
+        MonthlyReports, OrderEvents, OrderNotices, Payments, Photos, Progress, Renewals, ShopStore, StatsCache,
+        Sweeper, WeeklyReports,
     },
     runtime::Task,
     schedule::Schedule,
@@ -24,8 +24,8 @@ pub mod messages;
 pub mod shop;
 
 use fitness::{
-    challenge_notifications, daily_summary, food_recognition, inactivity_reminders, leaderboards, monthly_report, trending, user_stats,
-    weekly_report,
+    challenge_notifications, daily_summary, food_recognition, inactivity_reminders, leaderboards, monthly_report,
+    trending, user_stats, weekly_report,
 };
 use maintenance::{
     cleanup::{self, Ages, Cleanup},

@@ -40,7 +40,7 @@ pub struct Upload {
 
 /// Whether an upload id may name a request and a file: letters, digits, `.`, `_` and `-`, starting with a letter
 /// or a digit (never `.` or `..`), 128 at most.
-fn valid_upload_id(id: &str) -> bool {
+pub fn valid_upload_id(id: &str) -> bool {
     id.len() <= 128
         && id.starts_with(|c: char| c.is_ascii_alphanumeric())
         && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
@@ -128,7 +128,10 @@ impl Task for FoodRecognition {
             return Ok(report);
         }
         if !self.log.user_exists(upload.user_id).await? {
-            return Err(Error::permanent(format!("user {} does not exist (deleted?): no food log to add to", upload.user_id)));
+            return Err(Error::permanent(format!(
+                "user {} does not exist (deleted?): no food log to add to",
+                upload.user_id
+            )));
         }
         let too_large = |size| {
             Error::permanent(format!(
