@@ -391,6 +391,47 @@ async fn a_refused_key_stops_the_batch_and_raises_the_alarm(backend: Backend) {
     assert_eq!(request.state, RequestState::Queued, "it comes back once the key is fixed: {request:?}");
 }
 
+/// A worker saved the entry and was killed before its request was marked succeeded: the event's next delivery,
+/// once the dead worker's hold is over, finishes the request from the saved entry without asking the model.
+async fn a_worker_killed_after_saving_is_finished_by_the_next_delivery_without_the_model(backend: Backend) {
+    let stack = FoodStack::start(backend).await;
+    let runs = stack.store.runs();
+    let request = Request { id: "01JD-killed.png".into(), user_id: stack.user };
+    let hold = Duration::from_secs(90);
+    assert_eq!(runs.start_request(NAME, &request, stack.clock.now(), hold).await.unwrap(), RequestStart::Started(1));
+    let entry = shared::ports::FoodEntry {
+        upload_id: request.id.clone(),
+        user_id: stack.user,
+        image_key: format!("food/{}/01JD-killed.png", stack.user),
+        recognition: shared::ports::Recognition {
+            name: "Masala dosa".into(),
+            calories: 390.0,
+            protein_g: 8.0,
+            carbs_g: 55.0,
+            fat_g: 14.0,
+            confidence: 0.7,
+        },
+        logged_at: stack.clock.now(),
+    };
+    let run = shared::ports::RunPart { slot: "2026-12-01T12:00:00Z".parse().unwrap(), part: 0 };
+    stack.store.food_log().save_food_entry(&entry, NAME, run).await.unwrap();
+    // The event comes back while the dead worker's hold lasts: it waits; after it, it finishes the request.
+    stack.upload("01JD-killed.png", photo()).await;
+    let outcomes = stack.drain().await;
+    assert!(
+        matches!(&outcomes[..], [MessageOutcome::Retry { reason, .. }] if reason.starts_with("held until")),
+        "{outcomes:?}"
+    );
+    stack.advance(Duration::from_secs(120));
+    let outcomes = stack.drain().await;
+    assert!(matches!(&outcomes[..], [MessageOutcome::Done { report }] if report.already_done == 1), "{outcomes:?}");
+    assert!(stack.model.seen().is_empty(), "the model is not asked again");
+    let done = stack.request("01JD-killed.png").await;
+    assert_eq!((done.state, done.attempts), (RequestState::Succeeded, 2));
+    assert_eq!(done.result.unwrap()["name"], "Masala dosa");
+    assert_eq!(stack.entries().await.len(), 1);
+}
+
 /// The runtime's bookkeeping of requests: one attempt at a time, a lost worker's taken over, a late outcome
 /// of a taken-over attempt ignored, finished requests never run again unless they failed for want of tries.
 async fn the_request_states_are_kept_by_attempt(backend: Backend) {
@@ -450,6 +491,7 @@ on_both_stores!(
     bad_uploads_fail_with_a_clear_reason_and_no_call_to_the_model,
     a_model_slower_than_its_timeout_is_retried,
     a_refused_key_stops_the_batch_and_raises_the_alarm,
+    a_worker_killed_after_saving_is_finished_by_the_next_delivery_without_the_model,
     the_request_states_are_kept_by_attempt,
 );
 
