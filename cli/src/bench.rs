@@ -3,7 +3,8 @@
 //! the runtime and its SQL; `leaderboards` and `user-stats` time those tasks' slots the same way over the same
 //! data; `cold-start` times a function binary from process start to its first poll of the Lambda runtime API,
 //! served here by a stand-in that never answers; `carts` runs cart-cleanup over millions of carts while the app
-//! keeps writing to them, and says what the app's writes waited.
+//! keeps writing to them, and says what the app's writes waited; `food` works meal photos' events, each delivered
+//! twice, through concurrent workers and a model with latency.
 
 use std::{sync::Arc, time::Instant};
 
@@ -48,6 +49,9 @@ pub enum Bench {
     /// user-stats: the first night (every user's stats computed) and the next (those who trained since), over
     /// the throughput benchmark's data (seeded if missing).
     UserStats(AnalyticsArgs),
+    /// food-recognition: meal photos a second through concurrent workers and a model with latency, each event
+    /// delivered twice; the model's calls and the entries saved (one each per photo).
+    Food(FoodArgs),
 }
 
 pub async fn run(bench: Bench) -> Result<()> {
@@ -59,6 +63,7 @@ pub async fn run(bench: Bench) -> Result<()> {
         Bench::Carts(args) => carts(args).await,
         Bench::Leaderboards(args) => analytics::leaderboards(args).await,
         Bench::UserStats(args) => analytics::user_stats(args).await,
+        Bench::Food(args) => food(args).await,
         Bench::NextFire => {
             next_fire();
             Ok(())
@@ -233,6 +238,132 @@ async fn subscriptions(args: SubscriptionArgs) -> Result<()> {
         plan.planned - paid as u64,
         plan.planned
     );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct FoodArgs {
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    server: String,
+    /// Made afresh on each run.
+    #[arg(long, default_value = "jobs_bench_food")]
+    database: String,
+    #[arg(long, default_value_t = 5_000)]
+    photos: usize,
+    /// Concurrent workers, each with its own connection pool, as Lambda instances would be.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// The model's latency per photo.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+/// The embedded model with a latency, counting its calls.
+struct CountedModel {
+    latency: std::time::Duration,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl shared::ports::FoodRecognizer for CountedModel {
+    async fn recognize(
+        &self,
+        photo: &shared::ports::Photo,
+    ) -> Result<shared::ports::Recognition, shared::ports::RecognizeError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(self.latency).await;
+        infra::food::SampleRecognizer.recognize(photo).await
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        self.latency + std::time::Duration::from_secs(1)
+    }
+}
+
+/// Uploads `photos` sample photos (five per user) to a temporary uploads folder, queues each one's event twice
+/// (S3 and EventBridge deliver at least once), then times `workers` runtimes draining the queue at once; checks
+/// one model call and one entry per photo.
+async fn food(args: FoodArgs) -> Result<()> {
+    use infra::food::{LocalUploads, SAMPLES};
+    use shared::{
+        ports::{NewUser, Queue},
+        tasks::fitness::food_recognition::NAME,
+    };
+    let url = format!("{}/{}", args.server, args.database);
+    let mut admin =
+        PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
+    let database = args.database.replace('"', "");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).execute(&mut admin).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await?;
+    let store = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
+    store.migrate().await?;
+    let users: Vec<NewUser> = (0..args.photos.div_ceil(5))
+        .map(|i| NewUser {
+            name: format!("Eater {i}"),
+            email: format!("eater{i}@example.com"),
+            phone: None,
+            time_zone: "Asia/Kolkata".into(),
+            email_opt_in: true,
+        })
+        .collect();
+    let user_ids = store.writer().add_users(&users).await?;
+    let dir = std::env::temp_dir().join(format!("jobs-bench-food-{}", std::process::id()));
+    let uploads = LocalUploads::new(&dir);
+    let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::default());
+    let clock = Arc::new(VirtualClock::new("2026-12-01T12:00:00Z".parse().expect("an instant")));
+    let now = shared::time::Clock::now(clock.as_ref());
+    for i in 0..args.photos {
+        let meal = &SAMPLES[i % 3];
+        uploads.put(&queue, user_ids[i / 5], &format!("photo-{i}.png"), meal.bytes, now).await?;
+        let key = format!("food/{}/photo-{i}.png", user_ids[i / 5]);
+        queue.send_batch(&[LocalUploads::event(&key, meal.bytes.len() as u64, now).to_string()]).await?;
+    }
+    let model = Arc::new(CountedModel {
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        calls: std::sync::atomic::AtomicU64::new(0),
+    });
+    let mut runtimes = vec![];
+    for _ in 0..args.workers {
+        let worker = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
+        let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
+        let deps = tasks::Deps {
+            photos: Some(Arc::new(LocalUploads::new(&dir))),
+            recognizer: Some(model.clone()),
+            ..worker.deps(Arc::new(NullMailer::default()), Arc::new(MemoryNotifier::default()), letterhead)
+        };
+        runtimes.push(JobRuntime {
+            task: tasks::build(NAME, &deps)?,
+            schedule: None,
+            runs: worker.runs(),
+            ledger: worker.ledger(),
+            queue: queue.clone(),
+            clock: clock.clone(),
+            pace: Pace::new(None),
+            settings: RuntimeSettings::default(),
+        });
+    }
+    let started = Instant::now();
+    let reports = futures::future::try_join_all(runtimes.iter().map(|runtime| runtime.drain())).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    std::fs::remove_dir_all(&dir)?;
+    let deliveries: usize = reports.iter().flatten().map(|batch| batch.messages.len()).sum();
+    let Store::Postgres(pg) = &store else { unreachable!("made on PostgreSQL") };
+    let (entries, succeeded): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM food_entries), (SELECT count(*) FROM job_requests WHERE state = 'succeeded')",
+    )
+    .fetch_one(pg.pool())
+    .await?;
+    let calls = model.calls.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "{NAME}: {} photos, each event delivered twice, {} workers, model latency {} ms, PostgreSQL:",
+        args.photos, args.workers, args.latency_ms
+    );
+    println!("  work            {seconds:.2} s ({deliveries} deliveries)");
+    println!("  throughput      {:.0} photos recognised a second", succeeded as f64 / seconds);
+    println!("  model calls     {calls}; entries {entries}; requests succeeded {succeeded}");
+    println!("  peak RSS        {} MiB (VmHWM of this process, seeding included)", peak_rss_mib());
+    anyhow::ensure!(calls as usize == args.photos, "{calls} model calls for {} photos", args.photos);
+    anyhow::ensure!(entries as usize == args.photos && succeeded as usize == args.photos, "a photo was lost");
     Ok(())
 }
 

@@ -129,6 +129,9 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     simulate::drive(&runtimes, &clock, (start, end), None, meanwhile, |_, _, slot| slots.extend(slot)).await?;
     let days_done = simulate::by_day(&slots);
     for (i, (runtime, _)) in runtimes.iter().enumerate() {
+        if runtime.task.name() == food_recognition::NAME {
+            continue; // on demand, not by slot: its own section below
+        }
         println!("\n{}", runtime.task.name());
         if cleanup::NAMES.contains(&runtime.task.name()) || runtime.task.name() == job_history_retention::NAME {
             print_cleanup(runtime, i, &slots, first_day, days).await?;
