@@ -274,10 +274,11 @@ async fn run(cli: Cli) -> Result<()> {
                 (counts, "deleted")
             };
             println!(
-                "{verb} {} runs, {} run messages and {} delivery keys older than {} ({} days)",
+                "{verb} {} runs, {} run messages, {} delivery keys and {} on-demand requests older than {} ({} days)",
                 counts.runs,
                 counts.run_messages,
                 counts.deliveries,
+                counts.requests,
                 cutoff.before,
                 retention.in_days()
             );

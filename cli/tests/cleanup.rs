@@ -29,7 +29,7 @@ fn a_retention_shorter_than_a_redelivery_or_not_positive_is_refused_and_a_dry_ru
     let out = jobs(&["cleanup", "--days", "90", "--dry-run"], &dir);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("would delete 0 runs, 0 run messages and 0 delivery keys"),
+        text(&out.stdout).contains("would delete 0 runs, 0 run messages, 0 delivery keys and 0 on-demand requests"),
         "{}",
         text(&out.stdout)
     );

@@ -207,7 +207,35 @@ async fn batches_stay_within_their_bound_and_a_cut_short_pass_is_finished_by_the
     assert_eq!(history.count_history(&cutoff).await.unwrap().total(), 0);
 }
 
+/// On-demand requests not changed for the retention go (their events expired weeks before); newer ones,
+/// finished or not, stay.
+async fn requests_not_changed_for_the_retention_are_deleted(backend: Backend) {
+    use shared::ports::{Request, RequestOutcome, RequestState};
+    let now = utc("2026-11-28T05:00:00Z");
+    let stack = Stack::start(job_history_retention::NAME, backend, now).await;
+    let runs = stack.store.runs();
+    let hold = Duration::from_secs(90);
+    let finish = |id: &'static str, at: DateTime<Utc>| {
+        let runs = runs.clone();
+        async move {
+            let request = Request { id: id.into(), user_id: 7 };
+            runs.start_request("food-recognition", &request, at, hold).await.unwrap();
+            runs.finish_request(id, 1, &RequestOutcome::Succeeded(serde_json::json!({})), at).await.unwrap();
+        }
+    };
+    finish("summer.png", now - chrono::Duration::days(100)).await;
+    finish("autumn.png", now - chrono::Duration::days(30)).await;
+    let cutoff = Retention::days(90).unwrap().cutoff(now);
+    let history = stack.store.history();
+    assert_eq!(history.count_history(&cutoff).await.unwrap().requests, 1);
+    let (deleted, finished) = job_history_retention::delete(history.as_ref(), &cutoff, 5, None, || true).await.unwrap();
+    assert!(finished && deleted.requests == 1, "{deleted:?}");
+    assert!(runs.request("summer.png").await.unwrap().is_none());
+    assert_eq!(runs.request("autumn.png").await.unwrap().unwrap().state, RequestState::Succeeded);
+}
+
 integration_tests::on_both_stores!(
+    requests_not_changed_for_the_retention_are_deleted,
     deletes_what_is_older_than_the_retention_and_never_a_key_that_can_come_back,
     an_old_slot_does_not_run_again_once_its_history_is_deleted,
     a_long_stretch_without_a_workout_gets_one_reminder_whatever_the_retention,

@@ -16,6 +16,8 @@ CREATE TABLE job_requests (
     finished_at TIMESTAMPTZ
 );
 CREATE INDEX job_requests_user ON job_requests (user_id, created_at DESC);
+-- job-history retention deletes requests not changed for its days.
+CREATE INDEX job_requests_updated_at ON job_requests (updated_at);
 
 -- The users' food logs: one entry per recognised meal photo, whatever its event's deliveries.
 CREATE TABLE food_entries (

@@ -15,6 +15,8 @@ CREATE TABLE job_requests (
     finished_at TEXT
 );
 CREATE INDEX job_requests_user ON job_requests (user_id, created_at DESC);
+-- job-history retention deletes requests not changed for its days.
+CREATE INDEX job_requests_updated_at ON job_requests (updated_at);
 
 CREATE TABLE food_entries (
     upload_id  TEXT PRIMARY KEY,

@@ -1,4 +1,4 @@
-//! Job-history retention: the floor, and bounded deletes of old runs, run messages and delivery keys.
+//! Job-history retention: the floor, and bounded deletes of old runs, run messages, delivery keys and requests.
 
 use shared::ports::{History, HistoryCounts, HistoryCutoff};
 
@@ -7,7 +7,7 @@ use super::{runs::count_in_run, *};
 /// Each table's bounded delete: the rows picked by age, in batches of at most `$2`, and deleted with the age
 /// re-checked. `$1` is the cutoff; `$3` is, for the runs, the floor (a plan left `planning` before it could never
 /// be resumed: it goes too), and for the delivery keys, the tasks whose keys may go.
-const DELETES: [&str; 3] = [
+const DELETES: [&str; 4] = [
     "DELETE FROM job_runs r USING (
          SELECT task, slot FROM job_runs WHERE slot < $1 OR (status = 'planning' AND slot < $3) LIMIT $2) old
      WHERE r.task = old.task AND r.slot = old.slot AND (r.slot < $1 OR (r.status = 'planning' AND r.slot < $3))",
@@ -16,6 +16,8 @@ const DELETES: [&str; 3] = [
     "DELETE FROM deliveries d USING (
          SELECT task, subject, period FROM deliveries WHERE updated_at < $1 AND task = ANY($3) LIMIT $2) old
      WHERE d.task = old.task AND d.subject = old.subject AND d.period = old.period AND d.updated_at < $1",
+    "DELETE FROM job_requests r USING (SELECT id FROM job_requests WHERE updated_at < $1 LIMIT $2) old
+     WHERE r.id = old.id AND r.updated_at < $1",
 ];
 
 #[async_trait]
@@ -33,10 +35,11 @@ impl History for PgStore {
     }
 
     async fn count_history(&self, cutoff: &HistoryCutoff) -> Result<HistoryCounts> {
-        let (runs, run_messages, deliveries): (i64, i64, i64) = sqlx::query_as(
+        let (runs, run_messages, deliveries, requests): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM job_runs WHERE slot < $1 OR (status = 'planning' AND slot < $3)),
                     (SELECT count(*) FROM run_messages WHERE slot < $1),
-                    (SELECT count(*) FROM deliveries WHERE updated_at < $1 AND task = ANY($2))",
+                    (SELECT count(*) FROM deliveries WHERE updated_at < $1 AND task = ANY($2)),
+                    (SELECT count(*) FROM job_requests WHERE updated_at < $1)",
         )
         .bind(cutoff.before)
         .bind(&cutoff.key_tasks)
@@ -44,7 +47,12 @@ impl History for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(job)?;
-        Ok(HistoryCounts { runs: runs as u64, run_messages: run_messages as u64, deliveries: deliveries as u64 })
+        Ok(HistoryCounts {
+            runs: runs as u64,
+            run_messages: run_messages as u64,
+            deliveries: deliveries as u64,
+            requests: requests as u64,
+        })
     }
 
     async fn delete_history_batch(
@@ -53,7 +61,7 @@ impl History for PgStore {
         limit: u32,
         run: Option<(&str, RunPart)>,
     ) -> Result<HistoryCounts> {
-        let mut deleted = [0u64; 3];
+        let mut deleted = [0u64; 4];
         for (table, (statement, count)) in DELETES.iter().zip(&mut deleted).enumerate() {
             let mut tx = self.pool.begin().await.map_err(job)?;
             let delete = sqlx::query(statement).bind(cutoff.before).bind(i64::from(limit));
@@ -68,7 +76,7 @@ impl History for PgStore {
             }
             tx.commit().await.map_err(job)?;
         }
-        let [runs, run_messages, deliveries] = deleted;
-        Ok(HistoryCounts { runs, run_messages, deliveries })
+        let [runs, run_messages, deliveries, requests] = deleted;
+        Ok(HistoryCounts { runs, run_messages, deliveries, requests })
     }
 }

@@ -1,4 +1,4 @@
-//! Job-history retention: the floor, and bounded deletes of old runs, run messages and delivery keys.
+//! Job-history retention: the floor, and bounded deletes of old runs, run messages, delivery keys and requests.
 
 use shared::ports::{History, HistoryCounts, HistoryCutoff};
 
@@ -7,7 +7,7 @@ use super::{runs::count_in_run, *};
 /// Each table's bounded delete: the rows picked by age, in batches of at most `?2`, and deleted with the age
 /// re-checked. `?1` is the cutoff; `?3` is, for the runs, the floor (a plan left `planning` before it could never
 /// be resumed: it goes too), and for the delivery keys, the tasks whose keys may go (a JSON array).
-const DELETES: [&str; 3] = [
+const DELETES: [&str; 4] = [
     "DELETE FROM job_runs WHERE rowid IN (
          SELECT rowid FROM job_runs WHERE slot < ?1 OR (status = 'planning' AND slot < ?3) LIMIT ?2)
      AND (slot < ?1 OR (status = 'planning' AND slot < ?3))",
@@ -15,6 +15,8 @@ const DELETES: [&str; 3] = [
      AND slot < ?1",
     "DELETE FROM deliveries WHERE rowid IN (
          SELECT rowid FROM deliveries WHERE updated_at < ?1 AND task IN (SELECT value FROM json_each(?3)) LIMIT ?2)
+     AND updated_at < ?1",
+    "DELETE FROM job_requests WHERE rowid IN (SELECT rowid FROM job_requests WHERE updated_at < ?1 LIMIT ?2)
      AND updated_at < ?1",
 ];
 
@@ -33,11 +35,12 @@ impl History for SqliteStore {
     }
 
     async fn count_history(&self, cutoff: &HistoryCutoff) -> Result<HistoryCounts> {
-        let (runs, run_messages, deliveries): (i64, i64, i64) = sqlx::query_as(
+        let (runs, run_messages, deliveries, requests): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM job_runs WHERE slot < ?1 OR (status = 'planning' AND slot < ?3)),
                     (SELECT count(*) FROM run_messages WHERE slot < ?1),
                     (SELECT count(*) FROM deliveries
-                     WHERE updated_at < ?1 AND task IN (SELECT value FROM json_each(?2)))",
+                     WHERE updated_at < ?1 AND task IN (SELECT value FROM json_each(?2))),
+                    (SELECT count(*) FROM job_requests WHERE updated_at < ?1)",
         )
         .bind(stamp(cutoff.before))
         .bind(json!(cutoff.key_tasks).to_string())
@@ -45,7 +48,12 @@ impl History for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(job)?;
-        Ok(HistoryCounts { runs: runs as u64, run_messages: run_messages as u64, deliveries: deliveries as u64 })
+        Ok(HistoryCounts {
+            runs: runs as u64,
+            run_messages: run_messages as u64,
+            deliveries: deliveries as u64,
+            requests: requests as u64,
+        })
     }
 
     async fn delete_history_batch(
@@ -55,7 +63,7 @@ impl History for SqliteStore {
         run: Option<(&str, RunPart)>,
     ) -> Result<HistoryCounts> {
         let (before, tasks) = (stamp(cutoff.before), json!(cutoff.key_tasks).to_string());
-        let mut deleted = [0u64; 3];
+        let mut deleted = [0u64; 4];
         for (table, (statement, count)) in DELETES.iter().zip(&mut deleted).enumerate() {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
             let delete = sqlx::query(statement).bind(&before).bind(i64::from(limit));
@@ -70,7 +78,7 @@ impl History for SqliteStore {
             }
             tx.commit().await.map_err(job)?;
         }
-        let [runs, run_messages, deliveries] = deleted;
-        Ok(HistoryCounts { runs, run_messages, deliveries })
+        let [runs, run_messages, deliveries, requests] = deleted;
+        Ok(HistoryCounts { runs, run_messages, deliveries, requests })
     }
 }

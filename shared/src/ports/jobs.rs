@@ -274,17 +274,20 @@ pub struct HistoryCounts {
     pub runs: u64,
     pub run_messages: u64,
     pub deliveries: u64,
+    /// On-demand requests last changed before the cutoff: every event that could touch them is long gone.
+    pub requests: u64,
 }
 
 impl HistoryCounts {
     pub fn total(&self) -> u64 {
-        self.runs + self.run_messages + self.deliveries
+        self.runs + self.run_messages + self.deliveries + self.requests
     }
 
     pub fn add(&mut self, other: &HistoryCounts) {
         self.runs += other.runs;
         self.run_messages += other.run_messages;
         self.deliveries += other.deliveries;
+        self.requests += other.requests;
     }
 }
 

@@ -1,6 +1,8 @@
-//! job-history-retention: daily at 05:00 UTC, deletes the jobs' own history (`job_runs`, `run_messages` and the
-//! delivery ledger's keys) older than a retention, in bounded batches. `jobs cleanup --days N [--dry-run]` does
-//! the same from the command line.
+//! job-history-retention: daily at 05:00 UTC, deletes the jobs' own history (`job_runs`, `run_messages`, the
+//! delivery ledger's keys, and on-demand requests in `job_requests`) older than a retention, in bounded batches.
+//! `jobs cleanup --days N [--dry-run]` does the same from the command line. A request not changed for the
+//! retention is past every event that could touch it (a queue's and a dead-letter queue's retention are far
+//! shorter), and what it produced stays where its task saved it (a food entry stays in the food log).
 //!
 //! # Why it can never let a side effect happen twice
 //!
@@ -197,6 +199,7 @@ impl Task for JobHistoryRetention {
             runs = deleted.runs,
             run_messages = deleted.run_messages,
             deliveries = deleted.deliveries,
+            requests = deleted.requests,
             finished,
             "job history deleted"
         );
