@@ -253,5 +253,10 @@ mod tests {
         assert_eq!(event["source"], EVENT_SOURCE);
         let upload = parse_upload(&event).unwrap();
         assert_eq!((upload.user_id, upload.upload_id.as_str()), (1, "01JDQ3Z5V8K2M4N6P8R0T2W4Y6.jpg"));
+        // What `sam local invoke FoodRecognitionFunction -e events/food-photo-batch.json` works: the same event.
+        let batch: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_str(include_str!("../../../../events/food-photo-batch.json")).unwrap();
+        let body: Value = serde_json::from_str(batch.records[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!(parse_upload(&body).unwrap(), upload);
     }
 }
