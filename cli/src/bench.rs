@@ -114,31 +114,12 @@ pub struct SubscriptionArgs {
 /// charge per subscription.
 async fn subscriptions(args: SubscriptionArgs) -> Result<()> {
     use infra::payments::FakeGateway;
-    use shared::{
-        memory::MemoryOrderEvents,
-        ports::{NewProduct, NewUser},
-        tasks::shop::subscription_processing::NAME,
-    };
-    let url = format!("{}/{}", args.server, args.database);
-    let mut admin =
-        PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
-    let database = args.database.replace('"', "");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).execute(&mut admin).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await?;
-    let store = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
-    store.migrate().await?;
+    use shared::{memory::MemoryOrderEvents, ports::NewProduct, tasks::shop::subscription_processing::NAME};
+    let (url, store) = fresh_database(&args.server, &args.database).await?;
+    let store = Store::Postgres(Arc::new(store));
     let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("a date");
     let started = Instant::now();
-    let users: Vec<NewUser> = (0..args.subscriptions.div_ceil(5))
-        .map(|i| NewUser {
-            name: format!("Customer {i}"),
-            email: format!("customer{i}@example.com"),
-            phone: None,
-            time_zone: "Asia/Kolkata".into(),
-            email_opt_in: true,
-        })
-        .collect();
-    let user_ids = store.writer().add_users(&users).await?;
+    let user_ids = store.writer().add_users(&users("customer", args.subscriptions.div_ceil(5))).await?;
     let products: Vec<NewProduct> = (0..10)
         .map(|i| NewProduct {
             name: format!("Product {i}"),
@@ -285,28 +266,10 @@ impl shared::ports::FoodRecognizer for CountedModel {
 /// one model call and one entry per photo.
 async fn food(args: FoodArgs) -> Result<()> {
     use infra::food::{LocalUploads, SAMPLES};
-    use shared::{
-        ports::{NewUser, Queue},
-        tasks::fitness::food_recognition::NAME,
-    };
-    let url = format!("{}/{}", args.server, args.database);
-    let mut admin =
-        PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
-    let database = args.database.replace('"', "");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).execute(&mut admin).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await?;
-    let store = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
-    store.migrate().await?;
-    let users: Vec<NewUser> = (0..args.photos.div_ceil(5))
-        .map(|i| NewUser {
-            name: format!("Eater {i}"),
-            email: format!("eater{i}@example.com"),
-            phone: None,
-            time_zone: "Asia/Kolkata".into(),
-            email_opt_in: true,
-        })
-        .collect();
-    let user_ids = store.writer().add_users(&users).await?;
+    use shared::{ports::Queue, tasks::fitness::food_recognition::NAME};
+    let (url, store) = fresh_database(&args.server, &args.database).await?;
+    let store = Store::Postgres(Arc::new(store));
+    let user_ids = store.writer().add_users(&users("eater", args.photos.div_ceil(5))).await?;
     let dir = std::env::temp_dir().join(format!("jobs-bench-food-{}", std::process::id()));
     let uploads = LocalUploads::new(&dir);
     let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::default());
@@ -428,6 +391,31 @@ impl shared::ports::Sweeper for Timed {
     }
 }
 
+/// The database `database` on `server` made afresh and migrated: its URL and a store on it.
+async fn fresh_database(server: &str, database: &str) -> Result<(String, PgStore)> {
+    let url = format!("{server}/{database}");
+    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.context("connecting to PostgreSQL")?;
+    let database = database.replace('"', "");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).execute(&mut admin).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await?;
+    let store = PgStore::connect(&url).await?;
+    store.migrate().await?;
+    Ok((url, store))
+}
+
+/// `n` users named `<who> <i>` in one zone, for the benchmarks that need only someone to act for.
+fn users(who: &str, n: usize) -> Vec<shared::ports::NewUser> {
+    (0..n)
+        .map(|i| shared::ports::NewUser {
+            name: format!("{who} {i}"),
+            email: format!("{who}{i}@example.com"),
+            phone: None,
+            time_zone: "Asia/Kolkata".into(),
+            email_opt_in: true,
+        })
+        .collect()
+}
+
 /// Latencies in microseconds, as `n, p50, p99, max` in milliseconds.
 fn latencies(mut micros: Vec<u64>) -> String {
     if micros.is_empty() {
@@ -447,14 +435,7 @@ async fn carts(args: CartArgs) -> Result<()> {
     use shared::tasks::maintenance::cleanup::{Ages, Cleanup, CART_CLEANUP};
     use std::sync::atomic::{AtomicU8, Ordering};
     anyhow::ensure!(args.stale <= args.carts && args.carts > 0, "--stale must be at most --carts");
-    let url = format!("{}/{}", args.server, args.database);
-    let mut admin =
-        PgConnection::connect(&format!("{}/postgres", args.server)).await.context("connecting to PostgreSQL")?;
-    let database = args.database.replace('"', "");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).execute(&mut admin).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await?;
-    let store = PgStore::connect(&url).await?;
-    store.migrate().await?;
+    let (url, store) = fresh_database(&args.server, &args.database).await?;
     let pool = store.pool().clone();
 
     // Today's cart-cleanup: its cutoff is 30 days before today, 00:00 UTC.
