@@ -68,7 +68,7 @@ pub fn describe(r: &RequestRecord, now: DateTime<Utc>) -> String {
 
 /// The uploads folder, when the backend has one (the embedded default); with a bucket, the app (or `aws s3
 /// cp`) uploads.
-pub fn local_uploads(backend: &Backend) -> Result<LocalUploads> {
+fn local_uploads(backend: &Backend) -> Result<LocalUploads> {
     match &backend.config.uploads {
         Some(UploadsConfig::Dir(dir)) => Ok(LocalUploads::new(dir)),
         Some(UploadsConfig::Bucket(bucket)) => anyhow::bail!(

@@ -150,6 +150,9 @@ pub struct UnsubscribeConfig {
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    /// Neither a key nor the ARN of the secret holding it.
+    #[error("environment variable {0} (or {0}_SECRET_ARN) is not set")]
+    MissingKey(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
 }
@@ -225,7 +228,7 @@ impl Config {
         let links = match lookup("UNSUBSCRIBE_URL") {
             None => None,
             Some(unsubscribe_url) => Some(LinksConfig {
-                key: key_source(&lookup)?,
+                key: key_source(&lookup, "UNSUBSCRIBE_KEY")?,
                 unsubscribe_url,
                 preferences_url: lookup("PREFERENCES_URL"),
             }),
@@ -301,7 +304,7 @@ impl UnsubscribeConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self { database_url: Secret::new(database_url(&lookup)?), key: key_source(&lookup)? })
+        Ok(Self { database_url: Secret::new(database_url(&lookup)?), key: key_source(&lookup, "UNSUBSCRIBE_KEY")? })
     }
 }
 
@@ -348,11 +351,7 @@ fn food_model(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<FoodMod
             })
         }
     };
-    let key = match (lookup("FOOD_MODEL_API_KEY"), lookup("FOOD_MODEL_API_KEY_SECRET_ARN")) {
-        (Some(key), _) => KeySource::Value(Secret::new(key)),
-        (None, Some(arn)) => KeySource::SecretArn(arn),
-        (None, None) => return Err(ConfigError::Missing("FOOD_MODEL_API_KEY (or FOOD_MODEL_API_KEY_SECRET_ARN)")),
-    };
+    let key = key_source(lookup, "FOOD_MODEL_API_KEY")?;
     let timeout = match lookup("FOOD_MODEL_TIMEOUT_SECONDS") {
         None => 30,
         Some(n) => n.parse().ok().filter(|n| (1..=300).contains(n)).ok_or_else(|| ConfigError::Invalid {
@@ -368,12 +367,12 @@ fn food_model(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<FoodMod
     }))
 }
 
-/// `UNSUBSCRIBE_KEY` locally, else `UNSUBSCRIBE_KEY_SECRET_ARN`.
-fn key_source(lookup: &impl Fn(&str) -> Option<String>) -> Result<KeySource, ConfigError> {
-    match (lookup("UNSUBSCRIBE_KEY"), lookup("UNSUBSCRIBE_KEY_SECRET_ARN")) {
+/// The key `name` locally, else the secret `<name>_SECRET_ARN` holding it.
+fn key_source(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<KeySource, ConfigError> {
+    match (lookup(name), lookup(&format!("{name}_SECRET_ARN"))) {
         (Some(key), _) => Ok(KeySource::Value(Secret::new(key))),
         (None, Some(arn)) => Ok(KeySource::SecretArn(arn)),
-        (None, None) => Err(ConfigError::Missing("UNSUBSCRIBE_KEY (or UNSUBSCRIBE_KEY_SECRET_ARN)")),
+        (None, None) => Err(ConfigError::MissingKey(name)),
     }
 }
 
