@@ -46,12 +46,13 @@ pub enum MailConfig {
     Outbox(PathBuf),
 }
 
-/// Where the unsubscribe links' HMAC key comes from.
+/// Where a secret comes from: the database URL, the unsubscribe links' HMAC key, the vision model's API key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// `UNSUBSCRIBE_KEY`: the key itself, locally.
+    /// `NAME`: the value itself, locally.
     Value(Secret),
-    /// `UNSUBSCRIBE_KEY_SECRET_ARN`: a Secrets Manager secret, read once at cold start (`infra::secrets`).
+    /// `NAME_SECRET_ARN`: a Secrets Manager secret, read at cold start (`infra::secrets`); the database's again
+    /// whenever the server refuses it.
     SecretArn(String),
 }
 
@@ -101,8 +102,8 @@ pub struct LinksConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `DATABASE_URL`: `postgres://…` or `sqlite://…`.
-    pub database_url: Secret,
+    /// `DATABASE_URL` (`postgres://…` or `sqlite://…`) or `DATABASE_URL_SECRET_ARN`.
+    pub database: KeySource,
     pub queue: QueueConfig,
     /// `MAX_RECEIVE_COUNT`: the queue's maxReceiveCount (5 unless set): how often a message is received before
     /// the dead-letter queue takes it, on the embedded queue as on SQS.
@@ -141,8 +142,8 @@ pub struct Config {
 /// The unsubscribe function's configuration: it needs no queue and no mailer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsubscribeConfig {
-    /// `DATABASE_URL`
-    pub database_url: Secret,
+    /// `DATABASE_URL` or `DATABASE_URL_SECRET_ARN`.
+    pub database: KeySource,
     pub key: KeySource,
 }
 
@@ -161,7 +162,7 @@ impl Config {
     /// The embedded backend on one machine: a SQLite file with its queue, and an outbox folder.
     pub fn embedded(database: &std::path::Path, outbox: PathBuf) -> Self {
         Self {
-            database_url: Secret::new(format!("sqlite://{}", database.display())),
+            database: KeySource::Value(Secret::new(format!("sqlite://{}", database.display()))),
             queue: QueueConfig::Embedded,
             max_receive_count: 5,
             uploads: Some(UploadsConfig::Dir(outbox.with_file_name("uploads"))),
@@ -188,8 +189,8 @@ impl Config {
     /// Reads through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |name: &'static str| lookup(name).ok_or(ConfigError::Missing(name));
-        let database_url = database_url(&lookup)?;
-        let is_sqlite = database_url.starts_with("sqlite:");
+        let database = database(&lookup)?;
+        let is_sqlite = matches!(&database, KeySource::Value(url) if url.expose().starts_with("sqlite:"));
         let queue = match lookup("QUEUE_URL") {
             Some(url) => QueueConfig::Sqs { url, dead_letter_url: required("DEAD_LETTER_QUEUE_URL")? },
             None if is_sqlite => QueueConfig::Embedded,
@@ -278,7 +279,7 @@ impl Config {
             session_idle_days: days(&lookup, "SESSION_IDLE_DAYS", defaults.session_idle_days)?,
         };
         Ok(Self {
-            database_url: Secret::new(database_url),
+            database,
             queue,
             mail,
             mail_from: required("MAIL_FROM")?,
@@ -304,20 +305,22 @@ impl UnsubscribeConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self { database_url: Secret::new(database_url(&lookup)?), key: key_source(&lookup, "UNSUBSCRIBE_KEY")? })
+        Ok(Self { database: database(&lookup)?, key: key_source(&lookup, "UNSUBSCRIBE_KEY")? })
     }
 }
 
-/// `DATABASE_URL`, of a backend there is.
-fn database_url(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
-    let url = lookup("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?;
-    if !["sqlite:", "postgres://", "postgresql://"].iter().any(|scheme| url.starts_with(scheme)) {
-        return Err(ConfigError::Invalid {
-            name: "DATABASE_URL",
-            reason: "expected a postgres:// or sqlite: URL".into(),
-        });
+/// `DATABASE_URL`, of a backend there is, or `DATABASE_URL_SECRET_ARN`, the secret holding PostgreSQL's.
+fn database(lookup: &impl Fn(&str) -> Option<String>) -> Result<KeySource, ConfigError> {
+    let source = key_source(lookup, "DATABASE_URL")?;
+    if let KeySource::Value(url) = &source {
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|scheme| url.expose().starts_with(scheme)) {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: "expected a postgres:// or sqlite: URL".into(),
+            });
+        }
     }
-    Ok(url)
+    Ok(source)
 }
 
 /// The longest age a cleanup may be configured with: ten years. More is a typo (a value in hours, an extra
@@ -405,7 +408,7 @@ mod tests {
 
     #[test]
     fn missing_variables_are_named() {
-        assert_eq!(config(&[]), Err(ConfigError::Missing("DATABASE_URL")));
+        assert_eq!(config(&[]), Err(ConfigError::MissingKey("DATABASE_URL")));
         let err = config(&[("DATABASE_URL", "postgres://h/db"), ("MAIL_FROM", "a@b.c")]).unwrap_err();
         assert_eq!(err.to_string(), "environment variable QUEUE_URL is not set");
         let err = config(&[("DATABASE_URL", "postgres://h/db"), ("QUEUE_URL", "q")]).unwrap_err();
@@ -452,7 +455,7 @@ mod tests {
         let c = UnsubscribeConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.key, KeySource::SecretArn("arn:aws:secretsmanager:k".into()));
         let err = UnsubscribeConfig::from_lookup(|_| None).unwrap_err();
-        assert_eq!(err, ConfigError::Missing("DATABASE_URL"));
+        assert_eq!(err, ConfigError::MissingKey("DATABASE_URL"));
     }
 
     #[test]

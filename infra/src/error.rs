@@ -60,11 +60,14 @@ impl From<Error> for JobError {
 }
 
 /// Lost connections, pool exhaustion and a crashed driver pass; a database error passes when its code says so
-/// (`retryable_sqlstate`). The rest (decode errors, a missing row, bad configuration) would fail again.
+/// (`retryable_sqlstate`), or when the server refused the credentials: the secret is read again before the next
+/// invocation (`PgStore::renew_credentials`), so a rotation heals. The rest (decode errors, a missing row, bad configuration) would fail again.
 fn database_retryable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| retryable_sqlstate(&code)),
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| crate::postgres::connect::credentials_refused(&code) || retryable_sqlstate(&code)),
         _ => false,
     }
 }

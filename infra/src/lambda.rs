@@ -7,11 +7,14 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use shared::{
     limits::Deadline,
-    runtime::{Context, RuntimeSettings},
+    runtime::{Context, Handled, JobRuntime, RuntimeSettings},
     time::SystemClock,
 };
 
-use crate::{config::Config, wiring::Backend};
+use crate::{
+    config::Config,
+    wiring::{Backend, Store},
+};
 
 /// Serves `task` until Lambda stops the process. A config or connection error ends the cold start with a
 /// message naming what is wrong (never a secret's value).
@@ -22,13 +25,13 @@ pub async fn serve(task: &'static str) -> Result<(), lambda_runtime::Error> {
     tracing::info!(task, queue = ?config.queue, mail = ?config.mail, "starting");
     let backend = Backend::connect(config, Arc::new(SystemClock)).await?;
     let runtime = backend.runtime(task, RuntimeSettings::default())?;
-    let runtime = &runtime;
+    let (store, runtime) = (&backend.store, &runtime);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let context = Context {
             deadline: Deadline::from_epoch_millis(event.context.deadline, runtime.settings.deadline_margin),
             request_id: event.context.request_id,
         };
-        runtime.handle(event.payload, &context).await.map(|handled| handled.into_response()).map_err(|e| Diagnostic {
+        invoke(store, runtime, event.payload, &context).await.map(Handled::into_response).map_err(|e| Diagnostic {
             // What the console and the Errors metric show: whether trying again can help.
             error_type: match e {
                 shared::Error::Retryable(_) => "Retryable",
@@ -40,4 +43,19 @@ pub async fn serve(task: &'static str) -> Result<(), lambda_runtime::Error> {
         })
     }))
     .await
+}
+
+/// One invocation. When the database refused the credentials during it and their secret now holds new ones (a
+/// rotation), the next connections use them and the invocation is handled once more: every step of the runtime
+/// is idempotent, so the second pass redoes nothing the first did.
+pub async fn invoke(store: &Store, runtime: &JobRuntime, payload: Value, context: &Context) -> shared::Result<Handled> {
+    let handled = runtime.handle(payload.clone(), context).await;
+    match store.renew_credentials().await {
+        Ok(true) => runtime.handle(payload, context).await,
+        Ok(false) => handled,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the database secret again after the server refused it");
+            handled
+        }
+    }
 }

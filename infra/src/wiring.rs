@@ -56,6 +56,26 @@ impl Store {
         })
     }
 
+    /// The store the config names: its URL, or the secret holding PostgreSQL's, read now.
+    pub async fn open(database: &KeySource) -> Result<Self, Error> {
+        match database {
+            KeySource::Value(url) => Self::connect(url.expose()).await,
+            KeySource::SecretArn(arn) => {
+                let client = aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config().await);
+                Ok(Self::Postgres(Arc::new(PgStore::connect_with_secret(client, arn.clone()).await?)))
+            }
+        }
+    }
+
+    /// After the server refused the credentials, PostgreSQL's read again from their secret (a rotation): true
+    /// when they changed, and the next connections use them.
+    pub async fn renew_credentials(&self) -> Result<bool, Error> {
+        match self {
+            Self::Postgres(s) => s.renew_credentials().await,
+            Self::Sqlite(_) => Ok(false),
+        }
+    }
+
     /// Creates or updates the schema. Deployments run it once (`jobs migrate`), never at a Lambda cold start.
     pub async fn migrate(&self) -> Result<(), Error> {
         match self {
@@ -278,7 +298,7 @@ pub struct Backend {
 
 impl Backend {
     pub async fn connect(config: Config, clock: Arc<dyn Clock>) -> Result<Self, Error> {
-        let store = Store::connect(config.database_url.expose()).await?;
+        let store = Store::open(&config.database).await?;
         if matches!(config.queue, QueueConfig::Embedded) && !matches!(store, Store::Sqlite(_)) {
             return Err(Error::Config("the embedded queue lives in a SQLite database: set QUEUE_URL".into()));
         }

@@ -10,6 +10,7 @@ pub mod shop;
 pub mod store_contract;
 pub mod task_stack;
 pub mod template;
+pub mod throwaway_pg;
 
 /// Runs each named scenario, an `async fn(nudges::Backend)` of the calling test file, once on each store: as
 /// `sqlite::name` and `postgres::name`, on a runtime with worker threads enough for its concurrent workers.

@@ -58,8 +58,12 @@ impl TaskStack {
     }
 
     pub async fn aws(task: &str) -> Self {
+        Self::aws_on(task, db::fresh_postgres().await).await
+    }
+
+    /// The production stack on a PostgreSQL store of the test's own.
+    pub async fn aws_on(task: &str, store: infra::postgres::PgStore) -> Self {
         let moto = Moto::start().await;
-        let store = db::fresh_postgres().await;
         let stem = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let (url, dlq) = moto.create_queue_pair(&format!("{task}-{stem:x}"), MAX_RECEIVES, 30).await;
         let ses = moto.ses().await;

@@ -13,7 +13,7 @@ use shared::{
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = UnsubscribeConfig::from_env()?;
-    let store = Store::connect(config.database_url.expose()).await?.unsubscribes();
+    let store = Store::open(&config.database).await?.unsubscribes();
     let key = secrets::key(&config.key).await?;
     let (store, key) = (&*store, key.expose().as_bytes());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {

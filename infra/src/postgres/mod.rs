@@ -1,7 +1,7 @@
 //! The production store: PostgreSQL through sqlx. Lists of keys travel as arrays read with `UNNEST`, so every
 //! port call is a constant number of statements whatever its size.
 
-use std::{collections::HashMap, str::FromStr, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -13,11 +13,7 @@ use shared::{
     },
     Result,
 };
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
-    types::Json,
-    PgPool, Row,
-};
+use sqlx::{postgres::PgRow, types::Json, PgPool, Row};
 
 use crate::{
     error::job,
@@ -34,30 +30,34 @@ fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
 
 pub struct PgStore {
     pool: PgPool,
+    /// Set when the credentials come from Secrets Manager: read again when the server refuses them.
+    credentials: Option<connect::Credentials>,
 }
 
 impl PgStore {
-    /// Connects a small pool. Does not migrate: see `migrate`. An unreachable server is an error naming it by
-    /// host, port and database, never with its password.
+    /// Connects a small pool to `url` (`connect::options` says how it is secured). Does not migrate: see
+    /// `migrate`. An unreachable server is an error naming it by host, port and database, never its password.
     pub async fn connect(url: &str) -> std::result::Result<Self, Error> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| Error::Connect { target: "(DATABASE_URL)".into(), message: e.to_string() })?
-            // Small, index-driven queries: JIT compiling them (on misestimated fresh tables) costs more than
-            // running them.
-            .options([("jit", "off")]);
-        let target = format!(
-            "{}:{}/{}",
-            options.get_host(),
-            options.get_port(),
-            options.get_database().unwrap_or(options.get_username())
-        );
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(|e| Error::Connect { target, message: e.to_string() })?;
-        Ok(Self { pool })
+        Ok(Self { pool: connect::pool(connect::options(url)?).await?, credentials: None })
+    }
+
+    /// Connects with the URL (or RDS JSON) the secret `arn` holds, read now and again whenever the server
+    /// refuses it (`renew_credentials`).
+    pub async fn connect_with_secret(
+        client: aws_sdk_secretsmanager::Client,
+        arn: String,
+    ) -> std::result::Result<Self, Error> {
+        let (pool, credentials) = connect::Credentials::connect(client, arn).await?;
+        Ok(Self { pool, credentials: Some(credentials) })
+    }
+
+    /// After the server refused the credentials: reads the secret again, and connects with its new value from
+    /// the next connection on. True when there was a new value to connect with.
+    pub async fn renew_credentials(&self) -> std::result::Result<bool, Error> {
+        match &self.credentials {
+            Some(credentials) => credentials.renew(&self.pool).await,
+            None => Ok(false),
+        }
     }
 
     pub async fn migrate(&self) -> std::result::Result<(), Error> {
@@ -70,6 +70,7 @@ impl PgStore {
 }
 
 mod app;
+pub mod connect;
 mod contacts;
 mod fitness;
 mod history;
