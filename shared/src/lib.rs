@@ -8,6 +8,7 @@ pub mod error;
 pub mod invocation;
 pub mod limits;
 pub mod memory;
+pub mod metrics;
 pub mod ports;
 pub mod render;
 pub mod runtime;

@@ -14,6 +14,7 @@ use crate::{
     deliveries::{Deliveries, DeliveryTally},
     invocation::{recognise, Invocation, Trigger, TriggerSource},
     limits::{Breaker, Deadline, Pace},
+    metrics,
     ports::{
         Ledger, Queue, Received, Request, RequestOutcome, RequestStart, RunPart, RunStart, RunStore, SkippedSlot,
         WorkTally,
@@ -457,11 +458,19 @@ impl JobRuntime {
     /// The function's one entry point: recognises the event and plans or works. A batch in which the sender
     /// or the account was refused fails whole, as retryable: the function's error is what raises the alarm,
     /// and every message comes back once the sender is fixed (the ledger keeps what was sent from repeating).
+    /// Each plan and batch writes its metrics (`metrics`).
     pub async fn handle(&self, event: Value, context: &Context) -> Result<Handled> {
+        let started = std::time::Instant::now();
+        let emit = |lines: Vec<String>| lines.iter().for_each(|line| println!("{line}"));
         match recognise(event)? {
-            Invocation::Scheduled(trigger) => self.plan_within(trigger, context).await.map(Handled::Plan),
+            Invocation::Scheduled(trigger) => {
+                let report = self.plan_within(trigger, context).await?;
+                emit(metrics::plan(&report, started.elapsed(), self.clock.now().timestamp_millis()));
+                Ok(Handled::Plan(report))
+            }
             Invocation::Batch(batch) => {
                 let report = self.work_within(batch, context).await;
+                emit(metrics::batch(self.task.name(), &report, started.elapsed(), self.clock.now().timestamp_millis()));
                 match &report.sender_refused {
                     Some(reason) => Err(Error::sender(format!("sends stopped: the sender was refused: {reason}"))),
                     None => Ok(Handled::Batch(report)),
@@ -639,7 +648,8 @@ impl JobRuntime {
         let sender_refused = breaker.tripped().map(str::to_owned);
         if let Some(reason) = &sender_refused {
             tracing::error!(task = self.task.name(), %reason, "the sender was refused: sends stopped until it is fixed");
-            println!("{}", metric_line(self.task.name(), "SenderRefused", 1, self.clock.now().timestamp_millis()));
+            let refused = [("SenderRefused", 1, "Count")];
+            println!("{}", metrics::line(self.task.name(), &[], &refused, self.clock.now().timestamp_millis()));
         }
         BatchReport { messages, sender_refused }
     }
@@ -890,20 +900,6 @@ impl JobRuntime {
     }
 }
 
-/// One CloudWatch metric in the embedded metric format: printed as a line on standard output, Lambda's log
-/// agent turns it into the metric `Jobs/<name>` with the dimension `Task` (template.yaml alarms on it).
-fn metric_line(task: &str, name: &str, value: u64, timestamp_ms: i64) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{ "Namespace": "Jobs", "Dimensions": [["Task"]], "Metrics": [{ "Name": name, "Unit": "Count" }] }],
-        },
-        "Task": task,
-        name: value,
-    })
-    .to_string()
-}
-
 /// How many times SQS has handed the message out, this time included.
 fn receive_count(record: &SqsMessage) -> u32 {
     record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
@@ -962,16 +958,6 @@ mod tests {
             .map(|r| serde_json::from_str::<JobMessage>(r.body.as_deref().unwrap()).unwrap().part)
             .collect();
         assert_eq!(parts, [0, 1], "what sam local invoke -e events/sqs-batch.json works must parse");
-    }
-
-    #[test]
-    fn a_metric_line_is_in_the_embedded_metric_format() {
-        let line: Value = serde_json::from_str(&metric_line("daily-summary", "SenderRefused", 1, 42)).unwrap();
-        assert_eq!(line["Task"], "daily-summary");
-        assert_eq!(line["SenderRefused"], 1);
-        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Jobs");
-        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "SenderRefused");
-        assert_eq!(line["_aws"]["Timestamp"], 42);
     }
 
     #[test]
