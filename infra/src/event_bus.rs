@@ -9,77 +9,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_eventbridge::{types::PutEventsRequestEntry, Client};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use serde_json::{json, Value};
 use shared::ports::{OrderEvent, OrderEvents, Queue, ORDER_EVENT_SOURCE};
 
-use crate::aws::{aws_error, failure};
-use crate::{Error, Fault};
-
-const SERVICE: &str = "eventbridge";
 pub const SOURCE: &str = "jobs.manual";
 pub const DETAIL_TYPE: &str = "Manual Trigger";
 /// PutEvents takes at most ten entries a call.
 const MAX_ENTRIES: usize = 10;
-
-pub struct EventBridgeBus {
-    client: Client,
-    bus: String,
-}
-
-impl EventBridgeBus {
-    pub fn new(client: Client, bus: impl Into<String>) -> Self {
-        Self { client, bus: bus.into() }
-    }
-
-    /// Puts one trigger per slot; fails naming the entries EventBridge refused. Returns how many were put.
-    pub async fn trigger(&self, task: &str, slots: &[DateTime<Utc>]) -> Result<u64, Error> {
-        let events: Vec<(String, String, Value)> = slots
-            .iter()
-            .map(|slot| {
-                let detail = json!({ "task": task, "scheduledTime": slot.to_rfc3339_opts(SecondsFormat::Secs, true) });
-                (slot.to_string(), DETAIL_TYPE.to_owned(), detail)
-            })
-            .collect();
-        self.put(SOURCE, &events).await?;
-        Ok(slots.len() as u64)
-    }
-
-    /// Puts `(name, detail-type, detail)` events of `source`, ten a call; fails naming (by `name`) the entries
-    /// EventBridge refused.
-    async fn put(&self, source: &str, events: &[(String, String, Value)]) -> Result<(), Error> {
-        for chunk in events.chunks(MAX_ENTRIES) {
-            let entries = chunk
-                .iter()
-                .map(|(_, detail_type, detail)| {
-                    PutEventsRequestEntry::builder()
-                        .event_bus_name(&self.bus)
-                        .source(source)
-                        .detail_type(detail_type)
-                        .detail(detail.to_string())
-                        .build()
-                })
-                .collect();
-            let put =
-                self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| aws_error(SERVICE, e))?;
-            if put.failed_entry_count() > 0 {
-                let refused: Vec<String> = put
-                    .entries()
-                    .iter()
-                    .zip(chunk)
-                    .filter(|(entry, _)| entry.error_code().is_some())
-                    .map(|(entry, (name, ..))| {
-                        format!("{name}: {} {}", entry.error_code().unwrap_or(""), entry.error_message().unwrap_or(""))
-                    })
-                    .collect();
-                let message = format!("{} events refused: {}", refused.len(), refused.join("; "));
-                return Err(failure(SERVICE, &message, Fault::Retryable));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// An order event's `detail`: the order, the outbox row it came from, and when it happened.
 pub fn order_detail(event: &OrderEvent) -> Value {
@@ -90,14 +27,100 @@ pub fn order_detail(event: &OrderEvent) -> Value {
     })
 }
 
-#[async_trait]
-impl OrderEvents for EventBridgeBus {
-    async fn publish(&self, events: &[OrderEvent]) -> shared::Result<()> {
-        let events: Vec<(String, String, Value)> = events
-            .iter()
-            .map(|e| (format!("order {} {}", e.order_id, e.kind.as_str()), e.kind.as_str().to_owned(), order_detail(e)))
-            .collect();
-        Ok(self.put(ORDER_EVENT_SOURCE, &events).await?)
+#[cfg(feature = "event-bus")]
+pub use bridge::EventBridgeBus;
+
+/// The EventBridge client: only in the builds that put events (subscription-processing, `jobs`).
+#[cfg(feature = "event-bus")]
+mod bridge {
+    use super::*;
+    use aws_sdk_eventbridge::{types::PutEventsRequestEntry, Client};
+    use chrono::{DateTime, Utc};
+
+    use crate::aws::{aws_error, failure};
+    use crate::{Error, Fault};
+
+    const SERVICE: &str = "eventbridge";
+
+    pub struct EventBridgeBus {
+        client: Client,
+        bus: String,
+    }
+
+    impl EventBridgeBus {
+        pub fn new(client: Client, bus: impl Into<String>) -> Self {
+            Self { client, bus: bus.into() }
+        }
+
+        /// Puts one trigger per slot; fails naming the entries EventBridge refused. Returns how many were put.
+        pub async fn trigger(&self, task: &str, slots: &[DateTime<Utc>]) -> Result<u64, Error> {
+            let events: Vec<(String, String, Value)> = slots
+                .iter()
+                .map(|slot| {
+                    let detail =
+                        json!({ "task": task, "scheduledTime": slot.to_rfc3339_opts(SecondsFormat::Secs, true) });
+                    (slot.to_string(), DETAIL_TYPE.to_owned(), detail)
+                })
+                .collect();
+            self.put(SOURCE, &events).await?;
+            Ok(slots.len() as u64)
+        }
+
+        /// Puts `(name, detail-type, detail)` events of `source`, ten a call; fails naming (by `name`) the entries
+        /// EventBridge refused.
+        async fn put(&self, source: &str, events: &[(String, String, Value)]) -> Result<(), Error> {
+            for chunk in events.chunks(MAX_ENTRIES) {
+                let entries = chunk
+                    .iter()
+                    .map(|(_, detail_type, detail)| {
+                        PutEventsRequestEntry::builder()
+                            .event_bus_name(&self.bus)
+                            .source(source)
+                            .detail_type(detail_type)
+                            .detail(detail.to_string())
+                            .build()
+                    })
+                    .collect();
+                let put = self
+                    .client
+                    .put_events()
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(SERVICE, e))?;
+                if put.failed_entry_count() > 0 {
+                    let refused: Vec<String> = put
+                        .entries()
+                        .iter()
+                        .zip(chunk)
+                        .filter(|(entry, _)| entry.error_code().is_some())
+                        .map(|(entry, (name, ..))| {
+                            format!(
+                                "{name}: {} {}",
+                                entry.error_code().unwrap_or(""),
+                                entry.error_message().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    let message = format!("{} events refused: {}", refused.len(), refused.join("; "));
+                    return Err(failure(SERVICE, &message, Fault::Retryable));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl OrderEvents for EventBridgeBus {
+        async fn publish(&self, events: &[OrderEvent]) -> shared::Result<()> {
+            let events: Vec<(String, String, Value)> = events
+                .iter()
+                .map(|e| {
+                    (format!("order {} {}", e.order_id, e.kind.as_str()), e.kind.as_str().to_owned(), order_detail(e))
+                })
+                .collect();
+            Ok(self.put(ORDER_EVENT_SOURCE, &events).await?)
+        }
     }
 }
 

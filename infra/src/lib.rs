@@ -4,12 +4,14 @@
 
 pub mod aws;
 pub mod config;
+#[cfg(feature = "embedded")]
 pub mod embedded_queue;
 pub mod error;
 pub mod event_bus;
 pub mod food;
 pub mod lambda;
 pub mod mime;
+#[cfg(feature = "embedded")]
 pub mod outbox;
 pub mod payments;
 pub mod postgres;
@@ -17,6 +19,7 @@ pub mod redact;
 pub mod secrets;
 pub mod ses;
 pub mod sns;
+#[cfg(feature = "embedded")]
 pub mod sqlite;
 pub mod sqs;
 mod store;

@@ -25,35 +25,52 @@ use shared::{
     unsubscribe::Signer,
 };
 
+#[cfg(feature = "event-bus")]
+use crate::event_bus::EventBridgeBus;
 use crate::{
     config::{Config, FoodModelConfig, KeySource, MailConfig, PaymentsConfig, QueueConfig, UploadsConfig},
-    embedded_queue::EmbeddedQueue,
-    event_bus::{EventBridgeBus, QueueOrderEvents},
-    food::{ApiKeySource, HttpRecognizer, LocalUploads, S3Photos, SampleRecognizer},
-    outbox::{OutboxMailer, OutboxNotifier},
+    event_bus::QueueOrderEvents,
+    food::{ApiKeySource, HttpRecognizer, S3Photos},
     payments::FakeGateway,
     postgres::PgStore,
     ses::SesMailer,
     sns::SnsNotifier,
-    sqlite::SqliteStore,
     sqs::SqsQueue,
     Error,
 };
+#[cfg(feature = "embedded")]
+use crate::{
+    embedded_queue::EmbeddedQueue,
+    food::{LocalUploads, SampleRecognizer},
+    outbox::{OutboxMailer, OutboxNotifier},
+    sqlite::SqliteStore,
+};
+
+/// What a Lambda function's build says when its config asks for what it was built without.
+#[cfg(not(feature = "embedded"))]
+fn not_built(what: &str, feature: &str) -> Error {
+    Error::Config(format!(
+        "{what} is not in this build: it needs infra's `{feature}` feature (the `jobs` command has it)"
+    ))
+}
 
 /// The store, in whichever backend the URL names.
 #[derive(Clone)]
 pub enum Store {
     Postgres(Arc<PgStore>),
+    #[cfg(feature = "embedded")]
     Sqlite(Arc<SqliteStore>),
 }
 
 impl Store {
     pub async fn connect(database_url: &str) -> Result<Self, Error> {
-        Ok(if database_url.starts_with("sqlite:") {
-            Self::Sqlite(Arc::new(SqliteStore::connect(database_url).await?))
-        } else {
-            Self::Postgres(Arc::new(PgStore::connect(database_url).await?))
-        })
+        if database_url.starts_with("sqlite:") {
+            #[cfg(feature = "embedded")]
+            return Ok(Self::Sqlite(Arc::new(SqliteStore::connect(database_url).await?)));
+            #[cfg(not(feature = "embedded"))]
+            return Err(not_built("a SQLite database", "embedded"));
+        }
+        Ok(Self::Postgres(Arc::new(PgStore::connect(database_url).await?)))
     }
 
     /// The store the config names: its URL, or the secret holding PostgreSQL's, read now.
@@ -72,6 +89,7 @@ impl Store {
     pub async fn renew_credentials(&self) -> Result<bool, Error> {
         match self {
             Self::Postgres(s) => s.renew_credentials().await,
+            #[cfg(feature = "embedded")]
             Self::Sqlite(_) => Ok(false),
         }
     }
@@ -80,163 +98,50 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), Error> {
         match self {
             Self::Postgres(s) => s.migrate().await,
+            #[cfg(feature = "embedded")]
             Self::Sqlite(s) => s.migrate().await,
         }
     }
+}
 
-    pub fn runs(&self) -> Arc<dyn RunStore> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
+/// The store as each port: both stores implement every port, so each accessor is the same match.
+macro_rules! ports {
+    ($($name:ident: $port:ident),* $(,)?) => {
+        impl Store {
+            $(pub fn $name(&self) -> Arc<dyn $port> {
+                match self {
+                    Self::Postgres(s) => s.clone(),
+                    #[cfg(feature = "embedded")]
+                    Self::Sqlite(s) => s.clone(),
+                }
+            })*
         }
-    }
+    };
+}
 
-    pub fn ledger(&self) -> Arc<dyn Ledger> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn activity(&self) -> Arc<dyn ActivityStore> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn weekly_reports(&self) -> Arc<dyn WeeklyReports> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn monthly_reports(&self) -> Arc<dyn MonthlyReports> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn inactivity_reminders(&self) -> Arc<dyn InactivityReminders> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn challenge_notices(&self) -> Arc<dyn ChallengeNotices> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn renewals(&self) -> Arc<dyn Renewals> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn progress(&self) -> Arc<dyn Progress> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn contacts(&self) -> Arc<dyn Contacts> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn writer(&self) -> Arc<dyn AppWriter> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn shop(&self) -> Arc<dyn ShopStore> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn order_notices(&self) -> Arc<dyn OrderNotices> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn shop_writer(&self) -> Arc<dyn ShopWriter> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn history(&self) -> Arc<dyn History> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn sweeper(&self) -> Arc<dyn Sweeper> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn maintenance_writer(&self) -> Arc<dyn MaintenanceWriter> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn unsubscribes(&self) -> Arc<dyn Unsubscribes> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn boards(&self) -> Arc<dyn Boards> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn challenges(&self) -> Arc<dyn Challenges> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn stats_cache(&self) -> Arc<dyn StatsCache> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-
-    pub fn food_log(&self) -> Arc<dyn FoodLog> {
-        match self {
-            Self::Postgres(s) => s.clone(),
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
+ports! {
+    runs: RunStore,
+    ledger: Ledger,
+    activity: ActivityStore,
+    weekly_reports: WeeklyReports,
+    monthly_reports: MonthlyReports,
+    inactivity_reminders: InactivityReminders,
+    challenge_notices: ChallengeNotices,
+    renewals: Renewals,
+    progress: Progress,
+    contacts: Contacts,
+    writer: AppWriter,
+    shop: ShopStore,
+    order_notices: OrderNotices,
+    shop_writer: ShopWriter,
+    history: History,
+    sweeper: Sweeper,
+    maintenance_writer: MaintenanceWriter,
+    unsubscribes: Unsubscribes,
+    boards: Boards,
+    challenges: Challenges,
+    stats_cache: StatsCache,
+    food_log: FoodLog,
 }
 
 impl Store {
@@ -286,7 +191,7 @@ pub struct Backend {
     /// The shop's payment gateway, where one is configured.
     pub payments: Option<Arc<dyn Payments>>,
     /// `EVENT_BUS_NAME`'s bus, where one is configured.
-    bus: Option<Arc<EventBridgeBus>>,
+    bus: Option<Arc<dyn OrderEvents>>,
     /// Where the app uploads meal photos, where configured.
     pub photos: Option<Arc<dyn Photos>>,
     /// The vision model food recognition asks, where configured.
@@ -299,7 +204,7 @@ pub struct Backend {
 impl Backend {
     pub async fn connect(config: Config, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let store = Store::open(&config.database).await?;
-        if matches!(config.queue, QueueConfig::Embedded) && !matches!(store, Store::Sqlite(_)) {
+        if matches!(config.queue, QueueConfig::Embedded) && matches!(store, Store::Postgres(_)) {
             return Err(Error::Config("the embedded queue lives in a SQLite database: set QUEUE_URL".into()));
         }
         let needs_aws = matches!(config.queue, QueueConfig::Sqs { .. })
@@ -309,7 +214,10 @@ impl Backend {
             || matches!(config.food_model, Some(FoodModelConfig::Http { key: KeySource::SecretArn(_), .. }));
         let aws = if needs_aws { Some(crate::aws::sdk_config().await) } else { None };
         let (mailer, send_rate): (Arc<dyn Mailer>, _) = match &config.mail {
+            #[cfg(feature = "embedded")]
             MailConfig::Outbox(dir) => (Arc::new(OutboxMailer::new(dir)?), config.send_rate),
+            #[cfg(not(feature = "embedded"))]
+            MailConfig::Outbox(_) => return Err(not_built("the outbox (OUTBOX_DIR)", "embedded")),
             MailConfig::Ses => {
                 let ses = SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES")));
                 let send_rate = match config.send_rate {
@@ -328,7 +236,10 @@ impl Backend {
             }
         };
         let notifier: Arc<dyn Notifier> = match &config.mail {
+            #[cfg(feature = "embedded")]
             MailConfig::Outbox(dir) => Arc::new(OutboxNotifier::new(dir)?),
+            #[cfg(not(feature = "embedded"))]
+            MailConfig::Outbox(_) => unreachable!("refused with the mailer"),
             MailConfig::Ses => {
                 Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(aws.as_ref().expect("loaded for SES"))))
             }
@@ -358,18 +269,31 @@ impl Backend {
                 Some(Arc::new(FakeGateway::new(std::time::Duration::ZERO)))
             }
         };
-        let bus = match (&config.event_bus, &aws) {
-            (Some(bus), Some(aws)) => Some(EventBridgeBus::new(aws_sdk_eventbridge::Client::new(aws), bus)),
+        #[cfg(feature = "event-bus")]
+        let bus: Option<Arc<dyn OrderEvents>> = match (&config.event_bus, &aws) {
+            (Some(bus), Some(aws)) => Some(Arc::new(EventBridgeBus::new(aws_sdk_eventbridge::Client::new(aws), bus))),
             _ => None,
         };
+        #[cfg(not(feature = "event-bus"))]
+        let bus: Option<Arc<dyn OrderEvents>> = None;
         let photos: Option<Arc<dyn Photos>> = match (&config.uploads, &aws) {
             (Some(UploadsConfig::Bucket(_)), Some(aws)) => Some(Arc::new(S3Photos::new(aws_sdk_s3::Client::new(aws)))),
+            #[cfg(feature = "embedded")]
             (Some(UploadsConfig::Dir(dir)), _) => Some(Arc::new(LocalUploads::new(dir))),
+            #[cfg(not(feature = "embedded"))]
+            (Some(UploadsConfig::Dir(_)), _) => {
+                return Err(not_built("the local uploads folder (UPLOADS_DIR)", "embedded"))
+            }
             _ => None,
         };
         let recognizer: Option<Arc<dyn FoodRecognizer>> = match &config.food_model {
             None => None,
+            #[cfg(feature = "embedded")]
             Some(FoodModelConfig::Samples) => Some(Arc::new(SampleRecognizer)),
+            #[cfg(not(feature = "embedded"))]
+            Some(FoodModelConfig::Samples) => {
+                return Err(not_built("the sample model (FOOD_MODEL_URL=samples)", "embedded"))
+            }
             Some(FoodModelConfig::Http { url, model, key, timeout }) => {
                 let key = match key {
                     KeySource::Value(key) => ApiKeySource::Value(key.clone()),
@@ -391,18 +315,20 @@ impl Backend {
             payments,
             photos,
             recognizer,
-            bus: bus.map(Arc::new),
+            bus,
             sqs,
             send_rate,
         })
     }
 
     /// The task's queue: the configured SQS queue, or the task's embedded queue.
+    #[cfg_attr(not(feature = "embedded"), allow(unused_variables))]
     pub fn queue(&self, task: &str) -> Arc<dyn Queue> {
         match (&self.config.queue, &self.store, &self.sqs) {
             (QueueConfig::Sqs { url, dead_letter_url }, _, Some(client)) => {
                 Arc::new(SqsQueue::new(client.clone(), url.clone(), dead_letter_url.clone()))
             }
+            #[cfg(feature = "embedded")]
             (QueueConfig::Embedded, Store::Sqlite(store), _) => Arc::new(EmbeddedQueue::new(
                 store.pool().clone(),
                 task,
