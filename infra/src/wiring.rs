@@ -10,8 +10,8 @@ use shared::{
     ports::{
         ActivityStore, AppWriter, Boards, ChallengeNotices, Challenges, Contacts, FoodLog, FoodRecognizer, History,
         InactivityReminders, Ledger, Mailer, MaintenanceWriter, MonthlyReports, Notifier, OrderEvents, OrderNotices,
-        Payments, Photos, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Sweeper,
-        Unsubscribes, WeeklyReports,
+        Payments, Photos, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Suppressions,
+        Sweeper, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{
@@ -184,6 +184,13 @@ impl Store {
     }
 
     pub fn unsubscribes(&self) -> Arc<dyn Unsubscribes> {
+        match self {
+            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s) => s.clone(),
+        }
+    }
+
+    pub fn suppressions(&self) -> Arc<dyn Suppressions> {
         match self {
             Self::Postgres(s) => s.clone(),
             Self::Sqlite(s) => s.clone(),
