@@ -110,6 +110,9 @@ pub struct Config {
     pub mail: MailConfig,
     /// `MAIL_FROM`: the sender of every email.
     pub mail_from: String,
+    /// `MAIL_CONFIGURATION_SET`: the SES configuration set every email is sent with (its event destination
+    /// publishes bounces and complaints to mail-feedback); unset, none. The outbox ignores it.
+    pub mail_configuration_set: Option<String>,
     /// `SEND_RATE`: sends a second this process may start, across every message it works at once. Unset, SES
     /// is paced to the account's maximum send rate shared among the function's concurrent instances
     /// (`MAX_CONCURRENCY`), and the outbox is not paced.
@@ -168,6 +171,7 @@ impl Config {
             food_model: Some(FoodModelConfig::Samples),
             mail: MailConfig::Outbox(outbox),
             mail_from: "Fitness App <jobs@localhost>".into(),
+            mail_configuration_set: None,
             send_rate: None,
             max_concurrency: 1,
             links: None,
@@ -282,6 +286,7 @@ impl Config {
             queue,
             mail,
             mail_from: required("MAIL_FROM")?,
+            mail_configuration_set: lookup("MAIL_CONFIGURATION_SET"),
             send_rate,
             max_concurrency,
             links,
@@ -547,6 +552,14 @@ mod tests {
             let err = config(&[api[0], api[1], api[2], api[3], arn[3], (name, bad)]).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { name: n, .. } if n == name), "{name}: {err:?}");
         }
+    }
+
+    #[test]
+    fn the_mail_configuration_set_is_optional() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().mail_configuration_set, None);
+        let c = config(&[base[0], base[1], ("MAIL_CONFIGURATION_SET", "jobs-feedback")]).unwrap();
+        assert_eq!(c.mail_configuration_set.as_deref(), Some("jobs-feedback"));
     }
 
     #[test]

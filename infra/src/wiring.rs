@@ -298,7 +298,8 @@ impl Backend {
         let (mailer, send_rate): (Arc<dyn Mailer>, _) = match &config.mail {
             MailConfig::Outbox(dir) => (Arc::new(OutboxMailer::new(dir)?), config.send_rate),
             MailConfig::Ses => {
-                let ses = SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES")));
+                let ses = SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES")))
+                    .with_configuration_set(config.mail_configuration_set.clone());
                 let send_rate = match config.send_rate {
                     Some(rate) => rate,
                     None => {
