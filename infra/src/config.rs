@@ -149,6 +149,13 @@ pub struct UnsubscribeConfig {
     pub key: KeySource,
 }
 
+/// The mail-feedback function's configuration: only the database the suppression list is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailFeedbackConfig {
+    /// `DATABASE_URL`
+    pub database_url: Secret,
+}
+
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
@@ -310,6 +317,17 @@ impl UnsubscribeConfig {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self { database_url: Secret::new(database_url(&lookup)?), key: key_source(&lookup, "UNSUBSCRIBE_KEY")? })
+    }
+}
+
+impl MailFeedbackConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Everything it reads, in one place: the database, as every function reads it.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { database_url: Secret::new(database_url(&lookup)?) })
     }
 }
 
@@ -560,6 +578,14 @@ mod tests {
         assert_eq!(config(&base).unwrap().mail_configuration_set, None);
         let c = config(&[base[0], base[1], ("MAIL_CONFIGURATION_SET", "jobs-feedback")]).unwrap();
         assert_eq!(c.mail_configuration_set.as_deref(), Some("jobs-feedback"));
+    }
+
+    #[test]
+    fn the_mail_feedback_function_needs_only_the_database() {
+        let c = MailFeedbackConfig::from_lookup(|k| (k == "DATABASE_URL").then(|| "postgres://h/db".into())).unwrap();
+        assert_eq!(c.database_url.expose(), "postgres://h/db");
+        assert!(!format!("{c:?}").contains("postgres://"), "the URL leaked into Debug");
+        assert_eq!(MailFeedbackConfig::from_lookup(|_| None).unwrap_err(), ConfigError::Missing("DATABASE_URL"));
     }
 
     #[test]
