@@ -14,7 +14,7 @@ use infra::{config::Config, wiring::Backend};
 use jobs::{bench, demo, preview, simulate};
 use shared::{
     invocation::{Trigger, TriggerSource},
-    ports::RunRecord,
+    ports::{normalise, RunRecord, SuppressedAddress},
     runtime::{RuntimeSettings, WorkReport},
     schedule::{Schedule, ScheduleError},
     tasks,
@@ -198,11 +198,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The mail suppression list: addresses SES reported as bouncing for good or whose owner complained (the
+    /// mail-feedback function writes it), which no task mails; `remove ADDRESS` lifts one, once its owner has
+    /// fixed their mailbox.
+    Suppressions {
+        #[command(subcommand)]
+        action: Option<SuppressionsAction>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Creates or updates the database schema.
     Migrate,
     /// The measurements behind BENCHMARKS.md.
     #[command(subcommand)]
     Bench(bench::Bench),
+}
+
+#[derive(Subcommand)]
+enum SuppressionsAction {
+    /// Lifts the suppression of ADDRESS: the tasks mail it again.
+    Remove { address: String },
 }
 
 #[tokio::main]
@@ -432,6 +447,19 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Suppressions { action, json } => {
+            let suppressions = connect(Arc::new(SystemClock)).await?.store.suppressions();
+            match action {
+                Some(SuppressionsAction::Remove { address }) => {
+                    let address = normalise(&address);
+                    anyhow::ensure!(suppressions.lift(&address).await?, "{address} is not suppressed: nothing lifted");
+                    println!("{address}: suppression lifted; the tasks mail it again");
+                }
+                None if json => println!("{}", serde_json::to_string_pretty(&suppressions.suppressions().await?)?),
+                None => print_suppressions(&suppressions.suppressions().await?),
+            }
+            Ok(())
+        }
         Command::Migrate => {
             Backend::connect(local_config()?, Arc::new(SystemClock)).await?.store.migrate().await?;
             println!("schema is up to date");
@@ -582,6 +610,26 @@ fn local_config() -> Result<Config> {
         "MAIL_FROM" => set(name).or_else(|| Some("jobs@localhost".into())),
         _ => set(name),
     })?)
+}
+
+fn print_suppressions(rows: &[SuppressedAddress]) {
+    if rows.is_empty() {
+        println!("no suppressed addresses");
+        return;
+    }
+    println!("{:<40} {:<9} {:<24} {:>5}  {:<16}  last (UTC)", "address", "reason", "subtype", "count", "first (UTC)");
+    for r in rows {
+        println!(
+            "{:<40} {:<9} {:<24} {:>5}  {:<16}  {}",
+            r.address,
+            r.reason.as_str(),
+            r.subtype.as_deref().unwrap_or("-"),
+            r.count,
+            r.first_at.format("%Y-%m-%d %H:%M"),
+            r.last_at.format("%Y-%m-%d %H:%M"),
+        );
+    }
+    println!("Lift one with: jobs suppressions remove ADDRESS");
 }
 
 fn print_runs(runs: &[RunRecord]) {

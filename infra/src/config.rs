@@ -111,6 +111,9 @@ pub struct Config {
     pub mail: MailConfig,
     /// `MAIL_FROM`: the sender of every email.
     pub mail_from: String,
+    /// `MAIL_CONFIGURATION_SET`: the SES configuration set every email is sent with (its event destination
+    /// publishes bounces and complaints to mail-feedback); unset, none. The outbox ignores it.
+    pub mail_configuration_set: Option<String>,
     /// `SEND_RATE`: sends a second this process may start, across every message it works at once. Unset, SES
     /// is paced to the account's maximum send rate shared among the function's concurrent instances
     /// (`MAX_CONCURRENCY`), and the outbox is not paced.
@@ -147,6 +150,13 @@ pub struct UnsubscribeConfig {
     pub key: KeySource,
 }
 
+/// The mail-feedback function's configuration: only the database the suppression list is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailFeedbackConfig {
+    /// `DATABASE_URL` or `DATABASE_URL_SECRET_ARN`.
+    pub database: KeySource,
+}
+
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
@@ -169,6 +179,7 @@ impl Config {
             food_model: Some(FoodModelConfig::Samples),
             mail: MailConfig::Outbox(outbox),
             mail_from: "Fitness App <jobs@localhost>".into(),
+            mail_configuration_set: None,
             send_rate: None,
             max_concurrency: 1,
             links: None,
@@ -283,6 +294,7 @@ impl Config {
             queue,
             mail,
             mail_from: required("MAIL_FROM")?,
+            mail_configuration_set: lookup("MAIL_CONFIGURATION_SET"),
             send_rate,
             max_concurrency,
             links,
@@ -306,6 +318,17 @@ impl UnsubscribeConfig {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self { database: database(&lookup)?, key: key_source(&lookup, "UNSUBSCRIBE_KEY")? })
+    }
+}
+
+impl MailFeedbackConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Everything it reads, in one place: the database, as every function reads it.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { database: database(&lookup)? })
     }
 }
 
@@ -550,6 +573,22 @@ mod tests {
             let err = config(&[api[0], api[1], api[2], api[3], arn[3], (name, bad)]).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { name: n, .. } if n == name), "{name}: {err:?}");
         }
+    }
+
+    #[test]
+    fn the_mail_configuration_set_is_optional() {
+        let base = [("DATABASE_URL", "sqlite://x"), ("MAIL_FROM", "a")];
+        assert_eq!(config(&base).unwrap().mail_configuration_set, None);
+        let c = config(&[base[0], base[1], ("MAIL_CONFIGURATION_SET", "jobs-feedback")]).unwrap();
+        assert_eq!(c.mail_configuration_set.as_deref(), Some("jobs-feedback"));
+    }
+
+    #[test]
+    fn the_mail_feedback_function_needs_only_the_database() {
+        let c = MailFeedbackConfig::from_lookup(|k| (k == "DATABASE_URL").then(|| "postgres://h/db".into())).unwrap();
+        assert_eq!(c.database, KeySource::Value(Secret::new("postgres://h/db")));
+        assert!(!format!("{c:?}").contains("postgres://"), "the URL leaked into Debug");
+        assert_eq!(MailFeedbackConfig::from_lookup(|_| None).unwrap_err(), ConfigError::MissingKey("DATABASE_URL"));
     }
 
     #[test]

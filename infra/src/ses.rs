@@ -19,11 +19,19 @@ const SERVICE: &str = "ses";
 
 pub struct SesMailer {
     client: Client,
+    /// `MAIL_CONFIGURATION_SET`: the configuration set every send names, whose event destination publishes
+    /// bounces and complaints to the mail-feedback function's topic.
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client, configuration_set: None }
+    }
+
+    /// Every send names this configuration set (none: the identity's own settings apply).
+    pub fn with_configuration_set(self, configuration_set: Option<String>) -> Self {
+        Self { configuration_set, ..self }
     }
 
     /// The account's maximum sending rate in emails a second (GetSendQuota's MaxSendRate), for the runtime to
@@ -44,8 +52,14 @@ impl Mailer for SesMailer {
             .map_err(|e| job(invalid_request(SERVICE, e)))?;
         // render has parsed it already: a sender that did not parse has failed above.
         let from = email.from.parse::<Mailbox>().ok().map(|mailbox| mailbox.email);
-        let sent =
-            self.client.send_raw_email().raw_message(raw).send().await.map_err(|e| job(ses_error(e, from.as_ref())))?;
+        let sent = self
+            .client
+            .send_raw_email()
+            .raw_message(raw)
+            .set_configuration_set_name(self.configuration_set.clone())
+            .send()
+            .await
+            .map_err(|e| job(ses_error(e, from.as_ref())))?;
         Ok(sent.message_id().to_owned())
     }
 }

@@ -341,12 +341,17 @@ pub(crate) mod challenge_notifications {
 pub(crate) mod contact_rows {
     use shared::ports::{Channel, Choice, Contact, Device, Kind};
 
-    /// The users' columns, then the user's enabled devices as a JSON array of `[endpoint_arn, platform]` and
-    /// their choices as one of `[kind, channel, allowed]`, as both dialects aggregate them.
-    pub type ContactRow = (i64, String, String, Option<String>, String, bool, String, String);
+    /// The users' columns, whether their address is on the suppression list, then the user's enabled devices
+    /// as a JSON array of `[endpoint_arn, platform]` and their choices as one of `[kind, channel, allowed]`, as
+    /// both dialects aggregate them.
+    pub type ContactRow = (i64, String, String, Option<String>, String, bool, bool, String, String);
+
+    /// Whether `u`'s address is on the suppression list, as both dialects read it beside the user's row: one
+    /// primary-key probe per user, in the contacts' one statement.
+    pub const SUPPRESSED: &str = "EXISTS (SELECT 1 FROM mail_suppressions s WHERE s.address = lower(trim(u.email)))";
 
     pub fn contact(
-        (user_id, name, email, phone, time_zone, email_opt_in, devices, choices): ContactRow,
+        (user_id, name, email, phone, time_zone, email_opt_in, email_suppressed, devices, choices): ContactRow,
     ) -> Result<Contact, sqlx::Error> {
         let decode = |e: String| sqlx::Error::Decode(e.into());
         let devices: Vec<(String, String)> = serde_json::from_str(&devices).map_err(|e| decode(e.to_string()))?;
@@ -365,8 +370,54 @@ pub(crate) mod contact_rows {
             phone,
             time_zone,
             email_opt_in,
+            email_suppressed,
             devices: devices.into_iter().map(|(endpoint_arn, platform)| Device { endpoint_arn, platform }).collect(),
             choices,
+        })
+    }
+}
+
+pub(crate) mod suppression_rows {
+    use chrono::{DateTime, Utc};
+    use shared::ports::{SuppressedAddress, SuppressionReason};
+
+    /// Records one feedback on one address, in both dialects (SQLite's placeholders `?n` for `$n`): address,
+    /// reason, feedback id, subtype, time. A known address takes the feedback as its latest, widens its times
+    /// and counts one more; the feedback already recorded as its latest (SNS delivered it again) changes nothing.
+    pub const UPSERT: &str = "INSERT INTO mail_suppressions AS s
+             (address, reason, feedback_id, subtype, first_at, last_at, count)
+         VALUES ($1, $2, $3, $4, $5, $5, 1)
+         ON CONFLICT (address) DO UPDATE SET
+             reason = excluded.reason,
+             feedback_id = excluded.feedback_id,
+             subtype = excluded.subtype,
+             first_at = CASE WHEN excluded.first_at < s.first_at THEN excluded.first_at ELSE s.first_at END,
+             last_at = CASE WHEN excluded.last_at > s.last_at THEN excluded.last_at ELSE s.last_at END,
+             count = s.count + 1
+         WHERE s.feedback_id <> excluded.feedback_id";
+
+    pub const LIST: &str = "SELECT address, reason, feedback_id, subtype, first_at, last_at, count
+         FROM mail_suppressions ORDER BY address";
+
+    pub const LIFT: &str = "DELETE FROM mail_suppressions WHERE address = $1";
+
+    /// A row as both dialects read it, their times decoded.
+    pub type Row<T> = (String, String, String, Option<String>, T, T, i64);
+
+    pub fn row<T>(
+        (address, reason, feedback_id, subtype, first_at, last_at, count): Row<T>,
+        time: impl Fn(T) -> Result<DateTime<Utc>, sqlx::Error>,
+    ) -> Result<SuppressedAddress, sqlx::Error> {
+        let reason = SuppressionReason::parse(&reason)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown suppression reason {reason:?}").into()))?;
+        Ok(SuppressedAddress {
+            address,
+            reason,
+            feedback_id,
+            subtype,
+            first_at: time(first_at)?,
+            last_at: time(last_at)?,
+            count,
         })
     }
 }

@@ -10,8 +10,8 @@ use shared::{
     ports::{
         ActivityStore, AppWriter, Boards, ChallengeNotices, Challenges, Contacts, FoodLog, FoodRecognizer, History,
         InactivityReminders, Ledger, Mailer, MaintenanceWriter, MonthlyReports, Notifier, OrderEvents, OrderNotices,
-        Payments, Photos, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Sweeper,
-        Unsubscribes, WeeklyReports,
+        Payments, Photos, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Suppressions,
+        Sweeper, Unsubscribes, WeeklyReports,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{
@@ -142,6 +142,7 @@ ports! {
     challenges: Challenges,
     stats_cache: StatsCache,
     food_log: FoodLog,
+    suppressions: Suppressions,
 }
 
 impl Store {
@@ -219,7 +220,8 @@ impl Backend {
             #[cfg(not(feature = "embedded"))]
             MailConfig::Outbox(_) => return Err(not_built("the outbox (OUTBOX_DIR)", "embedded")),
             MailConfig::Ses => {
-                let ses = SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES")));
+                let ses = SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES")))
+                    .with_configuration_set(config.mail_configuration_set.clone());
                 let send_rate = match config.send_rate {
                     Some(rate) => rate,
                     None => {

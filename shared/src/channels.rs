@@ -82,13 +82,20 @@ pub enum Route {
     None(String),
 }
 
+/// Why a message went nowhere when the only channel it could have taken is email to a suppressed address.
+pub const SUPPRESSED: &str = "suppressed";
+
 /// Push first (free and immediate), then SMS, then email, among the channels the task `offered` a rendering
-/// for, the user allows for `kind`, and reach them: push needs an enabled device, SMS a valid phone number.
+/// for, the user allows for `kind`, and reach them: push needs an enabled device, SMS a valid phone number,
+/// email an address not on the suppression list. This is the one place the suppression list is enforced:
+/// every task's message is routed here. A message that could only have gone by email to a suppressed
+/// address goes nowhere with the reason `SUPPRESSED` (a skip, never retried); one with another usable
+/// channel goes by that one.
 pub fn route(contact: &Contact, kind: Kind, offered: &[Channel]) -> Route {
     let reachable = |channel: Channel| match channel {
         Channel::Push => !contact.devices.is_empty(),
         Channel::Sms => contact.phone.as_deref().is_some_and(is_e164),
-        Channel::Email => true,
+        Channel::Email => !contact.email_suppressed,
     };
     let allowed: Vec<Channel> = [Channel::Push, Channel::Sms, Channel::Email]
         .into_iter()
@@ -103,6 +110,7 @@ pub fn route(contact: &Contact, kind: Kind, offered: &[Channel]) -> Route {
             [only] => format!("opted out of {} by {}", kind.as_str(), only.as_str()),
             _ => format!("opted out of {} on every channel", kind.as_str()),
         }),
+        None if allowed.contains(&Channel::Email) && contact.email_suppressed => Route::None(SUPPRESSED.to_owned()),
         None => {
             let missing: Vec<&str> = allowed
                 .iter()
@@ -223,6 +231,7 @@ mod tests {
             phone: Some("+447700900123".into()),
             time_zone: "Europe/London".into(),
             email_opt_in: true,
+            email_suppressed: false,
             devices: vec![device(ENDPOINT)],
             choices: vec![],
         }
@@ -273,6 +282,23 @@ mod tests {
         assert_eq!(
             route(&unreachable, Kind::Reminders, &ALL),
             Route::None("cannot be reached for reminders: no enabled device for push, no valid phone for SMS".into())
+        );
+    }
+
+    #[test]
+    fn a_suppressed_address_gets_no_email_but_the_other_channels_still_go() {
+        let suppressed = Contact { email_suppressed: true, ..contact() };
+        assert_eq!(route(&suppressed, Kind::Reports, &[Channel::Email]), Route::None(SUPPRESSED.into()));
+        assert_eq!(route(&suppressed, Kind::Reminders, &ALL), send(Channel::Push, &[]), "no email fallback");
+        let no_device = Contact { devices: vec![], ..suppressed.clone() };
+        assert_eq!(route(&no_device, Kind::Reminders, &ALL), Route::None(SUPPRESSED.into()));
+        assert_eq!(route(&suppressed, Kind::Orders, &[Channel::Email]), Route::None(SUPPRESSED.into()), "even orders");
+        assert_eq!(route(&suppressed, Kind::Orders, &[Channel::Sms]), send(Channel::Sms, &[]));
+        let opted_out = Contact { email_opt_in: false, ..suppressed };
+        assert_eq!(
+            route(&opted_out, Kind::Reports, &[Channel::Email]),
+            Route::None("opted out of reports by email".into()),
+            "an opt-out says so first"
         );
     }
 

@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod error;
 pub mod invocation;
 pub mod limits;
+pub mod mail_feedback;
 pub mod memory;
 pub mod metrics;
 pub mod ports;

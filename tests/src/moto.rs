@@ -145,6 +145,35 @@ impl Moto {
         (queue.queue_url().expect("a queue URL").to_owned(), dlq_url)
     }
 
+    /// An SNS topic with an SQS queue subscribed to it (raw delivery off): what SNS delivers, the queue holds
+    /// as SNS's JSON envelope (`Type`, `MessageId`, `TopicArn`, `Message`…). Returns (topic ARN, queue URL,
+    /// subscription ARN).
+    pub async fn topic_into_queue(&self, name: &str) -> (String, String, String) {
+        let (sns, sqs) = (self.sns().await, self.sqs().await);
+        let topic = sns.create_topic().name(name).send().await.expect("create the topic");
+        let topic_arn = topic.topic_arn().expect("a topic ARN").to_owned();
+        let queue = sqs.create_queue().queue_name(format!("{name}-inbox")).send().await.expect("create the queue");
+        let queue_url = queue.queue_url().expect("a queue URL").to_owned();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("the queue's attributes");
+        let queue_arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("an ARN");
+        let subscription = sns
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe the queue");
+        let subscription_arn = subscription.subscription_arn().expect("a subscription ARN").to_owned();
+        (topic_arn, queue_url, subscription_arn)
+    }
+
     /// Every model moto keeps, by service and model name (its `/moto-api/data.json`).
     async fn data(&self) -> serde_json::Value {
         let port = self.port;

@@ -189,3 +189,34 @@ async fn the_outbox_files_a_readable_eml_per_email() {
     assert_reads_as(&raw, &email());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_configuration_set_goes_with_every_send() {
+    // moto accepts ConfigurationSetName on SendRawEmail but neither checks nor keeps it: the send is shown to
+    // work with the set created there, and the parameter is read off the wire by a stand-in for SES.
+    let moto = Moto::start().await;
+    let ses = moto.ses().await;
+    ses.verify_email_identity().email_address("coach@example.com").send().await.unwrap();
+    let set = aws_sdk_ses::types::ConfigurationSet::builder().name("jobs-feedback").build().unwrap();
+    ses.create_configuration_set().configuration_set(set).send().await.unwrap();
+    let mailer = SesMailer::new(ses).with_configuration_set(Some("jobs-feedback".into()));
+    assert!(!mailer.send(&email()).await.unwrap().is_empty());
+    assert_eq!(moto.raw_emails().await.len(), 1);
+
+    let stand_in = integration_tests::http_stand_in::StandIn::start().await;
+    let answer = "<SendRawEmailResponse xmlns=\"http://ses.amazonaws.com/doc/2010-12-01/\"><SendRawEmailResult>\
+                  <MessageId>0100-stand-in</MessageId></SendRawEmailResult><ResponseMetadata><RequestId>r</RequestId>\
+                  </ResponseMetadata></SendRawEmailResponse>";
+    for _ in 0..2 {
+        stand_in.reply(integration_tests::http_stand_in::Reply::new(200, answer).header("Content-Type", "text/xml"));
+    }
+    let config = aws_sdk_ses::config::Builder::from(&moto.sdk_config().await).endpoint_url(&stand_in.url).build();
+    let client = aws_sdk_ses::Client::from_conf(config);
+    let with = SesMailer::new(client.clone()).with_configuration_set(Some("jobs-feedback".into()));
+    assert_eq!(with.send(&email()).await.unwrap(), "0100-stand-in");
+    SesMailer::new(client).send(&email()).await.unwrap();
+    let seen = stand_in.seen();
+    assert!(seen[0].body.contains("Action=SendRawEmail"), "{}", seen[0].body);
+    assert!(seen[0].body.contains("ConfigurationSetName=jobs-feedback"), "{}", seen[0].body);
+    assert!(!seen[1].body.contains("ConfigurationSetName"), "none unless configured: {}", seen[1].body);
+}

@@ -3,15 +3,16 @@ use super::*;
 #[async_trait]
 impl Contacts for PgStore {
     async fn contacts(&self, user_ids: &[i64]) -> Result<Vec<Contact>> {
-        // One statement: each user's devices and choices aggregated beside their row.
-        let rows: Vec<contact_rows::ContactRow> = sqlx::query_as(
-            "SELECT u.id, u.name, u.email, u.phone, u.time_zone, u.email_opt_in,
+        // One statement: each user's suppression, devices and choices read beside their row.
+        let rows: Vec<contact_rows::ContactRow> = sqlx::query_as(&format!(
+            "SELECT u.id, u.name, u.email, u.phone, u.time_zone, u.email_opt_in, {},
                     coalesce((SELECT json_agg(json_build_array(d.endpoint_arn, d.platform) ORDER BY d.id)
                               FROM devices d WHERE d.user_id = u.id AND d.enabled), '[]')::text,
                     coalesce((SELECT json_agg(json_build_array(p.kind, p.channel, p.allowed))
                               FROM preferences p WHERE p.user_id = u.id), '[]')::text
              FROM users u WHERE u.id = ANY($1) ORDER BY u.id",
-        )
+            contact_rows::SUPPRESSED
+        ))
         .bind(user_ids)
         .fetch_all(&self.pool)
         .await

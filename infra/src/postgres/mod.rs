@@ -6,10 +6,11 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use shared::{
+    ports::normalise,
     ports::{
         ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Kind,
         Ledger, NewUser, NewWorkout, Progress, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
-        Unsubscribed, Unsubscribes, WorkTally,
+        SuppressedAddress, Suppression, Suppressions, Unsubscribed, Unsubscribes, WorkTally,
     },
     Result,
 };
@@ -17,7 +18,7 @@ use sqlx::{postgres::PgRow, types::Json, PgPool, Row};
 
 use crate::{
     error::job,
-    store::{activity, claims, contact_rows, run_rows},
+    store::{activity, claims, contact_rows, run_rows, suppression_rows},
     Error,
 };
 
@@ -80,4 +81,5 @@ mod progress;
 mod requests;
 mod runs;
 mod shop;
+mod suppressions;
 mod unsubscribes;

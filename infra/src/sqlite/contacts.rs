@@ -3,16 +3,17 @@ use super::*;
 #[async_trait]
 impl Contacts for SqliteStore {
     async fn contacts(&self, user_ids: &[i64]) -> Result<Vec<Contact>> {
-        // One statement: each user's devices and choices aggregated beside their row.
-        let rows: Vec<contact_rows::ContactRow> = sqlx::query_as(
-            "SELECT u.id, u.name, u.email, u.phone, u.time_zone, u.email_opt_in,
+        // One statement: each user's suppression, devices and choices read beside their row.
+        let rows: Vec<contact_rows::ContactRow> = sqlx::query_as(&format!(
+            "SELECT u.id, u.name, u.email, u.phone, u.time_zone, u.email_opt_in, {},
                     (SELECT json_group_array(json_array(d.endpoint_arn, d.platform))
                      FROM (SELECT * FROM devices WHERE user_id = u.id AND enabled ORDER BY id) d),
                     (SELECT json_group_array(json_array(p.kind, p.channel, json(CASE WHEN p.allowed THEN 'true'
                                                                                  ELSE 'false' END)))
                      FROM preferences p WHERE p.user_id = u.id)
              FROM users u WHERE u.id IN (SELECT value FROM json_each(?1)) ORDER BY u.id",
-        )
+            contact_rows::SUPPRESSED
+        ))
         .bind(json!(user_ids).to_string())
         .fetch_all(&self.pool)
         .await

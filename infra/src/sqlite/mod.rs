@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use shared::{
+    ports::normalise,
     ports::{
         ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Kind,
         Ledger, NewUser, NewWorkout, Progress, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
-        Unsubscribed, Unsubscribes, WorkTally,
+        SuppressedAddress, Suppression, Suppressions, Unsubscribed, Unsubscribes, WorkTally,
     },
     Result,
 };
@@ -22,7 +23,7 @@ use sqlx::{
 
 use crate::{
     error::job,
-    store::{activity, claims, contact_rows, run_rows},
+    store::{activity, claims, contact_rows, run_rows, suppression_rows},
     Error,
 };
 
@@ -80,6 +81,7 @@ mod progress;
 mod requests;
 mod runs;
 mod shop;
+mod suppressions;
 mod unsubscribes;
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod mail;
 mod maintenance;
 mod notify;
 mod shop;
+mod suppressions;
 mod unsubscribe;
 
 pub use fitness::*;
@@ -18,4 +19,5 @@ pub use mail::*;
 pub use maintenance::*;
 pub use notify::*;
 pub use shop::*;
+pub use suppressions::*;
 pub use unsubscribe::*;

@@ -94,6 +94,9 @@ pub struct Contact {
     pub time_zone: String,
     /// The app's account-wide email switch (`users.email_opt_in`).
     pub email_opt_in: bool,
+    /// The address is on the mail suppression list (`ports::Suppressions`): SES said it bounces for good, or
+    /// its owner complained. No email goes to it; the other channels still do.
+    pub email_suppressed: bool,
     /// Enabled devices only.
     pub devices: Vec<Device>,
     /// The user's explicit choices; a (kind, channel) absent here takes its default (`crate::channels`).

@@ -198,6 +198,7 @@ mod tests {
             phone: Some("+447700900123".into()),
             time_zone: "Europe/London".into(),
             email_opt_in: true,
+            email_suppressed: false,
             devices: vec![],
             choices: vec![],
         }

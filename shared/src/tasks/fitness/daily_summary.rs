@@ -164,6 +164,7 @@ mod tests {
             phone: None,
             time_zone: "Asia/Kolkata".into(),
             email_opt_in: true,
+            email_suppressed: false,
             devices: vec![],
             choices: vec![],
         }

@@ -226,6 +226,7 @@ mod tests {
             phone: None,
             time_zone: "Europe/London".into(),
             email_opt_in: true,
+            email_suppressed: false,
             devices: vec![],
             choices: vec![],
         }

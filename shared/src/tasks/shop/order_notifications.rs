@@ -223,6 +223,7 @@ mod tests {
             phone: Some("+447700900123".into()),
             time_zone: "Europe/London".into(),
             email_opt_in: false,
+            email_suppressed: false,
             devices: vec![],
             choices: vec![],
         }

@@ -268,6 +268,7 @@ mod tests {
             phone: Some("+447700900123".into()),
             time_zone: zone.into(),
             email_opt_in: false,
+            email_suppressed: false,
             devices: vec![],
             choices: vec![],
         }

@@ -1,0 +1,33 @@
+use super::*;
+
+#[async_trait]
+impl Suppressions for PgStore {
+    async fn suppress(&self, feedback: &[Suppression]) -> Result<()> {
+        // One statement per address (a feedback names a few), in one transaction.
+        let mut tx = self.pool.begin().await.map_err(job)?;
+        for s in feedback {
+            sqlx::query(suppression_rows::UPSERT)
+                .bind(&s.address)
+                .bind(s.reason.as_str())
+                .bind(&s.feedback_id)
+                .bind(&s.subtype)
+                .bind(s.at)
+                .execute(&mut *tx)
+                .await
+                .map_err(job)?;
+        }
+        tx.commit().await.map_err(job)
+    }
+
+    async fn suppressions(&self) -> Result<Vec<SuppressedAddress>> {
+        let rows: Vec<suppression_rows::Row<DateTime<Utc>>> =
+            sqlx::query_as(suppression_rows::LIST).fetch_all(&self.pool).await.map_err(job)?;
+        rows.into_iter().map(|row| suppression_rows::row(row, Ok).map_err(job)).collect()
+    }
+
+    async fn lift(&self, address: &str) -> Result<bool> {
+        let lifted =
+            sqlx::query(suppression_rows::LIFT).bind(normalise(address)).execute(&self.pool).await.map_err(job)?;
+        Ok(lifted.rows_affected() > 0)
+    }
+}
