@@ -1,5 +1,5 @@
 # `make test` is the one entry point of CI (.ci/run) and of a developer: the test tools in a git-ignored venv,
-# then the gates: format, clippy, the template linters, every test.
+# then the gates: format, clippy, the template linters (cfn-lint, sam validate, checkov), every test.
 
 SHELL := /bin/bash
 .DELETE_ON_ERROR:
@@ -9,6 +9,11 @@ VENV := .venv
 # Rebuilt only when tests/requirements.txt changes, so a second `make test` skips the install.
 VENV_STAMP := $(VENV)/.installed-requirements
 PYTHON ?= python3
+# checkov pins a boto3 the SAM CLI's pin excludes: it lives in a venv of its own, inside the git-ignored one.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-requirements
+# checkov does not expand Fn::ForEach: it reads the template as the SAM CLI expands it (tests/expand-template.py).
+EXPANDED_TEMPLATE := $(VENV)/template.expanded.json
 
 # The integration tests start moto from the venv and make fresh databases from DATABASE_URL.
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
@@ -31,9 +36,11 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-template-lint: $(VENV_STAMP)
+template-lint: $(VENV_STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM_ENV) $(VENV)/bin/sam validate --lint
+	$(VENV)/bin/python tests/expand-template.py template.yaml > $(EXPANDED_TEMPLATE)
+	$(CHECKOV_VENV)/bin/checkov --file $(EXPANDED_TEMPLATE) --framework cloudformation --quiet --compact --skip-download
 
 tests: $(VENV_STAMP)
 	@if cargo nextest --version >/dev/null 2>&1; then \
@@ -43,12 +50,19 @@ tests: $(VENV_STAMP)
 		set -x; DATABASE_URL='$(DATABASE_URL)' MOTO_SERVER='$(MOTO_SERVER)' cargo test --workspace; \
 	fi
 
-venv: $(VENV_STAMP)
+venv: $(VENV_STAMP) $(CHECKOV_STAMP)
 
 $(VENV_STAMP): tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r tests/requirements.txt
+	touch $@
+
+# After the main venv (order only: its rebuild does not reinstall checkov), as `python -m venv .venv` makes .venv.
+$(CHECKOV_STAMP): tests/checkov-requirements.txt | $(VENV_STAMP)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r tests/checkov-requirements.txt
 	touch $@
 
 # The whole system on this machine: SQLite, the embedded queue, an .eml outbox under .local/.

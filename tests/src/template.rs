@@ -54,11 +54,12 @@ fn to_json(value: serde_norway::Value) -> Value {
 }
 
 /// The template as CloudFormation sees it after the `AWS::LanguageExtensions` transform: each
-/// `Fn::ForEach::*` in Resources and Outputs stamped out once per item, and the intrinsics the loop leaves
-/// literal (`${Task}`, `!Ref Task`, `!FindInMap` of literals, `!Sub` with nothing left to substitute) resolved.
+/// `Fn::ForEach::*` in Conditions, Resources and Outputs stamped out once per item, and the intrinsics the loop
+/// leaves literal (`${Task}`, `!Ref Task`, `!FindInMap` of literals, `!Sub` with nothing left to substitute,
+/// `!Select` of a literal index) resolved.
 pub fn expand(mut t: Value) -> Value {
     let mappings = t.get("Mappings").cloned().unwrap_or(Value::Null);
-    for section in ["Resources", "Outputs"] {
+    for section in ["Conditions", "Resources", "Outputs"] {
         let Some(entries) = t.get_mut(section).and_then(Value::as_object_mut) else { continue };
         let loops: Vec<String> = entries.keys().filter(|k| k.starts_with("Fn::ForEach::")).cloned().collect();
         for key in loops {
@@ -90,7 +91,8 @@ fn substitute(v: &Value, identifier: &str, item: &str) -> Value {
     }
 }
 
-/// `!FindInMap` of literals, and `!Sub` whose string has nothing left to substitute, as their values.
+/// `!FindInMap` of literals, `!Sub` whose string has nothing left to substitute, and `!Select` of a literal
+/// index in a literal list, as their values.
 fn resolve(v: &Value, mappings: &Value) -> Value {
     let v = match v {
         Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, mappings)).collect()),
@@ -100,6 +102,12 @@ fn resolve(v: &Value, mappings: &Value) -> Value {
     if let Some([map, key, field]) = v.get("Fn::FindInMap").and_then(Value::as_array).map(Vec::as_slice) {
         if let (Some(map), Some(key), Some(field)) = (map.as_str(), key.as_str(), field.as_str()) {
             return mappings[map][key][field].clone();
+        }
+    }
+    if let Some([index, Value::Array(items)]) = v.get("Fn::Select").and_then(Value::as_array).map(Vec::as_slice) {
+        let index = index.as_u64().or_else(|| index.as_str().and_then(|i| i.parse().ok()));
+        if let Some(item) = index.and_then(|i| items.get(usize::try_from(i).ok()?)) {
+            return item.clone();
         }
     }
     let sub = match v.get("Fn::Sub") {
