@@ -118,6 +118,9 @@ pub struct Config {
     /// is paced to the account's maximum send rate shared among the function's concurrent instances
     /// (`MAX_CONCURRENCY`), and the outbox is not paced.
     pub send_rate: Option<f64>,
+    /// False for a function whose task sends nothing (`shared::tasks::SENDERS`): it reads no SES send quota,
+    /// which it has no permission to. True unless `lambda::serve` says otherwise.
+    pub sends: bool,
     /// `MAX_CONCURRENCY`: how many instances of the function work at once (the SQS event's MaximumConcurrency).
     pub max_concurrency: u32,
     /// Set when `UNSUBSCRIBE_URL` is, with the key then required.
@@ -181,6 +184,7 @@ impl Config {
             mail_from: "Fitness App <jobs@localhost>".into(),
             mail_configuration_set: None,
             send_rate: None,
+            sends: true,
             max_concurrency: 1,
             links: None,
             inactivity_days: DEFAULT_DAYS,
@@ -296,6 +300,7 @@ impl Config {
             mail_from: required("MAIL_FROM")?,
             mail_configuration_set: lookup("MAIL_CONFIGURATION_SET"),
             send_rate,
+            sends: true,
             max_concurrency,
             links,
             inactivity_days,

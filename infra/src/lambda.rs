@@ -21,7 +21,8 @@ use crate::{
 pub async fn serve(task: &'static str) -> Result<(), lambda_runtime::Error> {
     // JSON lines with the request id when the function's LoggingConfig says LogFormat: JSON.
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    // A task that sends nothing has no SES permission: it reads no send quota.
+    let config = Config { sends: shared::tasks::SENDERS.contains(&task), ..Config::from_env()? };
     tracing::info!(task, queue = ?config.queue, mail = ?config.mail, "starting");
     let backend = Backend::connect(config, Arc::new(SystemClock)).await?;
     let runtime = backend.runtime(task, RuntimeSettings::default())?;

@@ -222,19 +222,22 @@ impl Backend {
             MailConfig::Ses => {
                 let ses = SesMailer::new(aws_sdk_ses::Client::new(aws.as_ref().expect("loaded for SES")))
                     .with_configuration_set(config.mail_configuration_set.clone());
-                let send_rate = match config.send_rate {
-                    Some(rate) => rate,
-                    None => {
+                let send_rate = match (config.send_rate, config.sends) {
+                    (Some(rate), _) => Some(rate),
+                    (None, false) => None,
+                    (None, true) => {
                         let account = ses.max_send_rate().await.map_err(|e| {
                             Error::Config(format!(
                                 "reading SES's send rate (GetSendQuota) to pace sends: {e}; or set SEND_RATE"
                             ))
                         })?;
-                        share_of(account, config.max_concurrency)
+                        Some(share_of(account, config.max_concurrency))
                     }
                 };
-                tracing::info!(send_rate, "sends paced to this many a second");
-                (Arc::new(ses), Some(send_rate))
+                if let Some(send_rate) = send_rate {
+                    tracing::info!(send_rate, "sends paced to this many a second");
+                }
+                (Arc::new(ses), send_rate)
             }
         };
         let notifier: Arc<dyn Notifier> = match &config.mail {

@@ -55,6 +55,19 @@ pub const NAMES: &[&str] = &[
     food_recognition::NAME,
 ];
 
+/// The tasks that send email (and, some of them, SMS and push): the others have no SES permission in
+/// template.yaml (its `SendsEmail` flags; tests/tests/template.rs checks they agree), so their functions read no
+/// send quota.
+pub const SENDERS: &[&str] = &[
+    daily_summary::NAME,
+    weekly_report::NAME,
+    monthly_report::NAME,
+    inactivity_reminders::NAME,
+    challenge_notifications::NAME,
+    renewal_reminders::NAME,
+    order_notifications::NAME,
+];
+
 /// The tasks started by events rather than a schedule: template.yaml routes their events to their queue.
 pub const EVENT_DRIVEN: &[&str] = &[order_notifications::NAME, food_recognition::NAME];
 
