@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod drift;
 pub mod preview;
 pub mod requests;
 pub mod seed;

@@ -147,10 +147,20 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Every task with its schedule from template.yaml, its next five fire times, and its last run.
+    /// Every task with its schedule from template.yaml, its next five fire times, and its last run; or, with
+    /// `--deployed`, how the stack's schedules in EventBridge Scheduler differ from template.yaml's (a missing,
+    /// extra or different schedule exits non-zero).
     Schedules {
         #[arg(long)]
         json: bool,
+        #[arg(long, requires = "stack")]
+        deployed: bool,
+        /// The CloudFormation stack whose schedules to read (its schedules' names start with it).
+        #[arg(long, env = "STACK_NAME")]
+        stack: Option<String>,
+        /// The Scheduler group the stack's schedules are in.
+        #[arg(long, default_value = "default")]
+        group: String,
     },
     /// The task's dead-lettered messages with why they were dead-lettered (the default), or `--redrive` to
     /// move them back onto the task's queue (SQS StartMessageMoveTask, or a move by hand where that call is
@@ -302,7 +312,25 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Schedules { json } => {
+        Command::Schedules { json, deployed: true, stack, group } => {
+            let client = aws_sdk_scheduler::Client::new(&infra::aws::sdk_config().await);
+            let stack = stack.expect("clap requires --stack with --deployed");
+            let deployed = jobs::drift::deployed(&client, &stack, &group).await?;
+            let drifts = jobs::drift::compare(&deployed)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&drifts)?);
+            } else if drifts.is_empty() {
+                println!("{} schedules of {stack} in group {group}, as template.yaml says", deployed.len());
+            }
+            if drifts.is_empty() {
+                return Ok(());
+            }
+            if !json {
+                drifts.iter().for_each(|drift| println!("{drift}"));
+            }
+            anyhow::bail!("{} differences between template.yaml and the schedules deployed for {stack}", drifts.len())
+        }
+        Command::Schedules { json, .. } => {
             let backend = connect(Arc::new(SystemClock)).await?;
             let now = SystemClock.now();
             let mut rows = vec![];

@@ -27,10 +27,13 @@ use shared::{
 
 #[cfg(feature = "event-bus")]
 use crate::event_bus::EventBridgeBus;
+#[cfg(any(feature = "food", feature = "embedded"))]
+use crate::food::SampleRecognizer;
+#[cfg(feature = "food")]
+use crate::food::{ApiKeySource, HttpRecognizer, S3Photos};
 use crate::{
     config::{Config, FoodModelConfig, KeySource, MailConfig, PaymentsConfig, QueueConfig, UploadsConfig},
     event_bus::QueueOrderEvents,
-    food::{ApiKeySource, HttpRecognizer, S3Photos},
     payments::FakeGateway,
     postgres::PgStore,
     ses::SesMailer,
@@ -41,13 +44,13 @@ use crate::{
 #[cfg(feature = "embedded")]
 use crate::{
     embedded_queue::EmbeddedQueue,
-    food::{LocalUploads, SampleRecognizer},
+    food::LocalUploads,
     outbox::{OutboxMailer, OutboxNotifier},
     sqlite::SqliteStore,
 };
 
 /// What a Lambda function's build says when its config asks for what it was built without.
-#[cfg(not(feature = "embedded"))]
+#[cfg(not(all(feature = "embedded", feature = "food")))]
 fn not_built(what: &str, feature: &str) -> Error {
     Error::Config(format!(
         "{what} is not in this build: it needs infra's `{feature}` feature (the `jobs` command has it)"
@@ -282,7 +285,12 @@ impl Backend {
         #[cfg(not(feature = "event-bus"))]
         let bus: Option<Arc<dyn OrderEvents>> = None;
         let photos: Option<Arc<dyn Photos>> = match (&config.uploads, &aws) {
+            #[cfg(feature = "food")]
             (Some(UploadsConfig::Bucket(_)), Some(aws)) => Some(Arc::new(S3Photos::new(aws_sdk_s3::Client::new(aws)))),
+            #[cfg(not(feature = "food"))]
+            (Some(UploadsConfig::Bucket(_)), _) => {
+                return Err(not_built("the uploads bucket (UPLOADS_BUCKET)", "food"))
+            }
             #[cfg(feature = "embedded")]
             (Some(UploadsConfig::Dir(dir)), _) => Some(Arc::new(LocalUploads::new(dir))),
             #[cfg(not(feature = "embedded"))]
@@ -293,12 +301,15 @@ impl Backend {
         };
         let recognizer: Option<Arc<dyn FoodRecognizer>> = match &config.food_model {
             None => None,
-            #[cfg(feature = "embedded")]
+            #[cfg(any(feature = "food", feature = "embedded"))]
             Some(FoodModelConfig::Samples) => Some(Arc::new(SampleRecognizer)),
-            #[cfg(not(feature = "embedded"))]
+            #[cfg(not(any(feature = "food", feature = "embedded")))]
             Some(FoodModelConfig::Samples) => {
-                return Err(not_built("the sample model (FOOD_MODEL_URL=samples)", "embedded"))
+                return Err(not_built("the sample model (FOOD_MODEL_URL=samples)", "food"))
             }
+            #[cfg(not(feature = "food"))]
+            Some(FoodModelConfig::Http { .. }) => return Err(not_built("the vision model (FOOD_MODEL_URL)", "food")),
+            #[cfg(feature = "food")]
             Some(FoodModelConfig::Http { url, model, key, timeout }) => {
                 let key = match key {
                     KeySource::Value(key) => ApiKeySource::Value(key.clone()),
