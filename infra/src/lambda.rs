@@ -28,10 +28,8 @@ pub async fn serve(task: &'static str) -> Result<(), lambda_runtime::Error> {
     let runtime = backend.runtime(task, RuntimeSettings::default())?;
     let (store, runtime) = (&backend.store, &runtime);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let context = Context {
-            deadline: Deadline::from_epoch_millis(event.context.deadline, runtime.settings.deadline_margin),
-            request_id: event.context.request_id,
-        };
+        let context =
+            Context { deadline: deadline(&event.context, &runtime.settings), request_id: event.context.request_id };
         invoke(store, runtime, event.payload, &context).await.map(Handled::into_response).map_err(|e| Diagnostic {
             // What the console and the Errors metric show: whether trying again can help.
             error_type: match e {
@@ -44,6 +42,21 @@ pub async fn serve(task: &'static str) -> Result<(), lambda_runtime::Error> {
         })
     }))
     .await
+}
+
+/// The invocation's deadline, as Lambda gives it. An emulator may give one already past (`cargo lambda watch`
+/// does), which Lambda never does: then the function's timeout from now, said once, so a local run works its
+/// batches rather than putting every message back.
+fn deadline(context: &lambda_runtime::Context, settings: &RuntimeSettings) -> Deadline {
+    let given = Deadline::from_epoch_millis(context.deadline, settings.deadline_margin);
+    if !given.remaining().is_zero() {
+        return given;
+    }
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::warn!(timeout = ?settings.timeout, "the invocation's deadline had passed when it arrived (an emulator?): using the function's timeout from now");
+    });
+    Deadline::after(settings.timeout, settings.deadline_margin)
 }
 
 /// One invocation. When the database refused the credentials during it and their secret now holds new ones (a

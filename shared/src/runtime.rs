@@ -699,7 +699,9 @@ impl JobRuntime {
             self.runs.record_event(task, slot, message.part, self.clock.now()).await?;
         }
         if !context.deadline.allows_start() {
-            return Ok(self.retry(record, "not started: the invocation's deadline is near".into(), None).await);
+            let left = context.deadline.remaining().as_secs_f64();
+            let reason = format!("not started: the invocation's deadline is near ({left:.1} s left)");
+            return Ok(self.retry(record, reason, None).await);
         }
         let slot = Slot::new(message.slot, self.task.granularity());
         let part = message.part;
