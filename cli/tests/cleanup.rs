@@ -1,20 +1,8 @@
 //! `jobs cleanup`: a retention a message could outlive is refused before anything is touched; a dry run counts.
 
-use std::process::{Command, Output};
+mod common;
 
-fn jobs(args: &[&str], dir: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jobs"))
-        .args(args)
-        .env("DATABASE_URL", format!("sqlite://{}", dir.join("jobs.db").display()))
-        .env("OUTBOX_DIR", dir.join("outbox"))
-        .env_remove("JOB_HISTORY_RETENTION_DAYS")
-        .output()
-        .expect("running jobs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{jobs, text};
 
 #[test]
 fn a_retention_shorter_than_a_redelivery_or_not_positive_is_refused_and_a_dry_run_counts() {

@@ -1,25 +1,11 @@
 //! `jobs photo`, `jobs run food-recognition` and `jobs status`: a meal photo uploaded to the local uploads
 //! folder as the app would, recognised by the embedded model, and its request looked up by id and by user.
 
-use std::process::{Command, Output};
+mod common;
+
+use common::{jobs, text};
 
 use shared::ports::{AppWriter, NewUser};
-
-fn jobs(args: &[&str], dir: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jobs"))
-        .args(args)
-        .env("DATABASE_URL", format!("sqlite://{}", dir.join("jobs.db").display()))
-        .env("OUTBOX_DIR", dir.join("outbox"))
-        .env("UPLOADS_DIR", dir.join("uploads"))
-        .env_remove("QUEUE_URL")
-        .env_remove("FOOD_MODEL_URL")
-        .output()
-        .expect("running jobs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[tokio::test]
 async fn a_photo_uploaded_here_is_recognised_and_its_status_shown_by_id_and_by_user() {

@@ -1,23 +1,11 @@
 //! `jobs suppressions`: the mail suppression list shown as a table and as JSON, and one address lifted by an
 //! operator, in whatever case they type it; lifting one that is not suppressed says so and fails.
 
-use std::process::{Command, Output};
+mod common;
+
+use common::{jobs, text};
 
 use shared::ports::{Suppression, SuppressionReason, Suppressions};
-
-fn jobs(args: &[&str], dir: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jobs"))
-        .args(args)
-        .env("DATABASE_URL", format!("sqlite://{}", dir.join("jobs.db").display()))
-        .env("OUTBOX_DIR", dir.join("outbox"))
-        .env_remove("QUEUE_URL")
-        .output()
-        .expect("running jobs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[tokio::test]
 async fn suppressions_are_listed_and_one_is_lifted() {

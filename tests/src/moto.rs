@@ -125,14 +125,7 @@ impl Moto {
         let sqs = self.sqs().await;
         let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.expect("create the DLQ");
         let dlq_url = dlq.queue_url().expect("a DLQ URL").to_owned();
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("the DLQ's attributes");
-        let dlq_arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("an ARN");
+        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
         let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count });
         let queue = sqs
             .create_queue()
@@ -154,14 +147,7 @@ impl Moto {
         let topic_arn = topic.topic_arn().expect("a topic ARN").to_owned();
         let queue = sqs.create_queue().queue_name(format!("{name}-inbox")).send().await.expect("create the queue");
         let queue_url = queue.queue_url().expect("a queue URL").to_owned();
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("the queue's attributes");
-        let queue_arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("an ARN");
+        let queue_arn = queue_arn(&sqs, &queue_url).await;
         let subscription = sns
             .subscribe()
             .topic_arn(&topic_arn)
@@ -223,4 +209,16 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("the queue's attributes");
+    attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("an ARN").to_owned()
 }
