@@ -15,7 +15,8 @@ use shared::{
     invocation::{Trigger, TriggerSource},
     limits::Pace,
     memory::{MemoryNotifier, MemoryQueue, NullMailer},
-    runtime::{JobRuntime, RuntimeSettings, WorkReport},
+    ports::Queue,
+    runtime::{JobRuntime, RuntimeSettings, Task, WorkReport},
     tasks::{self, messages::Letterhead},
     time::VirtualClock,
 };
@@ -150,26 +151,12 @@ async fn subscriptions(args: SubscriptionArgs) -> Result<()> {
     let events = Arc::new(MemoryOrderEvents::default());
     let queue = Arc::new(MemoryQueue::default());
     let clock = Arc::new(VirtualClock::new(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()));
-    let mut runtimes = vec![];
-    for _ in 0..args.workers {
-        let worker = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
-        let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
-        let deps = tasks::Deps {
-            payments: Some(gateway.clone()),
-            order_events: Some(events.clone()),
-            ..worker.deps(Arc::new(NullMailer::default()), Arc::new(MemoryNotifier::default()), letterhead)
-        };
-        runtimes.push(JobRuntime {
-            task: tasks::build(NAME, &deps)?,
-            schedule: tasks::schedule(NAME)?,
-            runs: worker.runs(),
-            ledger: worker.ledger(),
-            queue: queue.clone(),
-            clock: clock.clone(),
-            pace: Pace::new(None),
-            settings: RuntimeSettings::default(),
-        });
-    }
+    let runtimes = workers(&url, args.workers, NAME, queue.clone(), &clock, |worker| {
+        let deps =
+            tasks::Deps { payments: Some(gateway.clone()), order_events: Some(events.clone()), ..null_deps(worker) };
+        tasks::build(NAME, &deps)
+    })
+    .await?;
     let started = Instant::now();
     let trigger =
         Trigger { time: shared::time::Clock::now(clock.as_ref()), source: TriggerSource::Scheduler, task: None };
@@ -285,26 +272,15 @@ async fn food(args: FoodArgs) -> Result<()> {
         latency: std::time::Duration::from_millis(args.latency_ms),
         calls: std::sync::atomic::AtomicU64::new(0),
     });
-    let mut runtimes = vec![];
-    for _ in 0..args.workers {
-        let worker = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
-        let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
+    let runtimes = workers(&url, args.workers, NAME, queue.clone(), &clock, |worker| {
         let deps = tasks::Deps {
             photos: Some(Arc::new(LocalUploads::new(&dir))),
             recognizer: Some(model.clone()),
-            ..worker.deps(Arc::new(NullMailer::default()), Arc::new(MemoryNotifier::default()), letterhead)
+            ..null_deps(worker)
         };
-        runtimes.push(JobRuntime {
-            task: tasks::build(NAME, &deps)?,
-            schedule: None,
-            runs: worker.runs(),
-            ledger: worker.ledger(),
-            queue: queue.clone(),
-            clock: clock.clone(),
-            pace: Pace::new(None),
-            settings: RuntimeSettings::default(),
-        });
-    }
+        tasks::build(NAME, &deps)
+    })
+    .await?;
     let started = Instant::now();
     let reports = futures::future::try_join_all(runtimes.iter().map(|runtime| runtime.drain())).await?;
     let seconds = started.elapsed().as_secs_f64();
@@ -401,6 +377,39 @@ async fn fresh_database(server: &str, database: &str) -> Result<(String, PgStore
     let store = PgStore::connect(&url).await?;
     store.migrate().await?;
     Ok((url, store))
+}
+
+/// `n` workers of `name` on one queue and clock, as many concurrent function instances: each its own
+/// connection pool, the task `build` makes over it, and the runtime's defaults.
+async fn workers(
+    url: &str,
+    n: usize,
+    name: &str,
+    queue: Arc<dyn Queue>,
+    clock: &Arc<VirtualClock>,
+    build: impl Fn(&Store) -> shared::Result<Arc<dyn Task>>,
+) -> Result<Vec<JobRuntime>> {
+    let mut runtimes = vec![];
+    for _ in 0..n {
+        let worker = Store::Postgres(Arc::new(PgStore::connect(url).await?));
+        runtimes.push(JobRuntime {
+            task: build(&worker)?,
+            schedule: tasks::schedule(name)?,
+            runs: worker.runs(),
+            ledger: worker.ledger(),
+            queue: queue.clone(),
+            clock: clock.clone(),
+            pace: Pace::new(None),
+            settings: RuntimeSettings::default(),
+        });
+    }
+    Ok(runtimes)
+}
+
+/// What a benchmark's task needs from `worker`, sending to nowhere.
+fn null_deps(worker: &Store) -> tasks::Deps {
+    let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
+    worker.deps(Arc::new(NullMailer::default()), Arc::new(MemoryNotifier::default()), letterhead)
 }
 
 /// `n` users named `<who> <i>` in one zone, for the benchmarks that need only someone to act for.
@@ -512,22 +521,12 @@ async fn carts(args: CartArgs) -> Result<()> {
     let queue = Arc::new(MemoryQueue::default());
     let clock = Arc::new(VirtualClock::new(slot));
     let timings = Arc::new(std::sync::Mutex::new(vec![]));
-    let mut runtimes = vec![];
-    for _ in 0..args.workers {
-        let worker = Store::Postgres(Arc::new(PgStore::connect(&url).await?));
+    let runtimes = workers(&url, args.workers, CART_CLEANUP, queue.clone(), &clock, |worker| {
         let sweeper = Arc::new(Timed { inner: worker.sweeper(), batches: timings.clone() });
         let task = Cleanup::new(CART_CLEANUP, sweeper, &Ages::default()).expect("cart-cleanup is a cleanup");
-        runtimes.push(JobRuntime {
-            task: Arc::new(Cleanup { range_rows: args.range_rows, batch_rows: args.batch_rows, ..task }),
-            schedule: tasks::schedule(CART_CLEANUP)?,
-            runs: worker.runs(),
-            ledger: worker.ledger(),
-            queue: queue.clone(),
-            clock: clock.clone(),
-            pace: Pace::new(None),
-            settings: RuntimeSettings::default(),
-        });
-    }
+        Ok(Arc::new(Cleanup { range_rows: args.range_rows, batch_rows: args.batch_rows, ..task }) as Arc<dyn Task>)
+    })
+    .await?;
     let started = Instant::now();
     let plan = runtimes[0].plan(Trigger { time: slot, source: TriggerSource::Scheduler, task: None }).await?;
     let plan_time = started.elapsed().as_secs_f64();
@@ -643,12 +642,7 @@ pub(crate) async fn bench_database(server: &str, database: &str, users: usize, d
 
 /// A task's runtime over the benchmark store: an in-memory queue, a null mailer, a virtual clock.
 pub(crate) fn bench_runtime(store: &Arc<PgStore>, task: &str, clock: Arc<VirtualClock>) -> Result<JobRuntime> {
-    let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
-    let deps = Store::Postgres(store.clone()).deps(
-        Arc::new(NullMailer::default()),
-        Arc::new(MemoryNotifier::default()),
-        letterhead,
-    );
+    let deps = null_deps(&Store::Postgres(store.clone()));
     let task = tasks::known(task)?;
     Ok(JobRuntime {
         task: tasks::build(task, &deps)?,
