@@ -91,6 +91,15 @@ async fn daily_summary_plans_and_mails_under_the_lambda_emulator() {
     ];
     let env_file = std::env::temp_dir().join(format!("watch-{}.env", uuid::Uuid::new_v4().simple()));
     std::fs::write(&env_file, env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>()).unwrap();
+    // The emulator builds the function (`cargo run --bin daily-summary` at the root) on the first invocation, and
+    // that invocation's deadline counts the build: minutes from a clean clone on a busy machine. The same build
+    // first, untimed, leaves the emulator nothing to compile.
+    let build = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["build", "--manifest-path", "Cargo.toml", "--bin", "daily-summary"])
+        .output()
+        .expect("running cargo build");
+    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log_path = std::env::temp_dir().join(format!("watch-{port}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
