@@ -6,7 +6,9 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::config::SharedHttpClient;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::{Error, Fault};
 
@@ -16,9 +18,17 @@ pub async fn sdk_config() -> SdkConfig {
     loader().load().await
 }
 
-/// The defaults with our timeouts, before the environment is read.
-fn loader() -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts())
+/// The defaults with our HTTPS client and timeouts, before the environment is read (a local emulator's tests
+/// add its endpoint and keys).
+pub fn loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).timeout_config(timeouts())
+}
+
+/// The SDK's HTTPS client on rustls with ring: the SDK's own default would link aws-lc-rs as a second crypto
+/// library (about 1 MB of each function, BENCHMARKS.md). It trusts the system's certificate store, as the
+/// default does.
+fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// The longest any SDK call may take, retries included: the runtime's deadline margin must cover it.

@@ -19,7 +19,7 @@ use shared::{
         fitness::inactivity_reminders,
         maintenance::{cleanup::Ages, job_history_retention},
         messages::Letterhead,
-        Deps,
+        Builder, Deps,
     },
     time::Clock,
     unsubscribe::Signer,
@@ -367,6 +367,11 @@ impl Backend {
 
     /// The named task's runtime over these adapters; an unknown name is a clear error.
     pub fn runtime(&self, task: &str, settings: RuntimeSettings) -> shared::Result<JobRuntime> {
+        self.runtime_of(task, tasks::builder(task)?, settings)
+    }
+
+    /// The runtime of the task `build` makes, which must be the task named.
+    pub fn runtime_of(&self, task: &str, build: Builder, settings: RuntimeSettings) -> shared::Result<JobRuntime> {
         let deps = Deps {
             inactivity_days: self.config.inactivity_days,
             payments: self.payments.clone(),
@@ -379,7 +384,10 @@ impl Backend {
             ..self.store.deps(self.mailer.clone(), self.notifier.clone(), self.letterhead.clone())
         };
         Ok(JobRuntime {
-            task: tasks::build(task, &deps)?,
+            task: match build(&deps)? {
+                built if built.name() == task => built,
+                built => return Err(shared::Error::permanent(format!("{task}'s builder built {}", built.name()))),
+            },
             schedule: tasks::schedule(task)?,
             runs: self.store.runs(),
             ledger: self.store.ledger(),

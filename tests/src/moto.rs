@@ -1,6 +1,6 @@
 //! A moto server of one's own for a test: SQS, SES, SNS and EventBridge on a free local port, gone when the `Moto` is dropped.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::io::{Read, Write};
@@ -80,7 +80,7 @@ impl Moto {
 
     /// Region us-east-1 and dummy keys: moto checks neither.
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
+        infra::aws::loader()
             .endpoint_url(self.endpoint())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "moto"))

@@ -655,6 +655,40 @@ fn the_real_template_passes_every_check() {
     assert_eq!(all_problems(&t, &crates), Vec::<String>::new());
 }
 
+/// The packages `default-members` of the workspace's Cargo.toml lists, by folder name.
+fn default_members() -> BTreeSet<String> {
+    let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+    let list = manifest.split_once("\ndefault-members = [").expect("Cargo.toml lists default-members").1;
+    let list = list.split_once(']').expect("default-members ends").0;
+    list.split(',').filter_map(|m| m.trim().trim_matches('"').strip_prefix("functions/")).map(String::from).collect()
+}
+
+/// `sam build` runs `cargo lambda build --release --bin <Binary>` in the function's CodeUri: from the root, cargo
+/// finds the binary among the default members and unifies their features; from a function's own folder, it
+/// builds that package alone. Either way the build finds the binary, and a function with features of its own
+/// (built from its folder) does not lend them to the others.
+#[test]
+fn sam_build_finds_every_function_and_builds_it_with_only_its_own_features() {
+    let (t, members) = (real_template(), default_members());
+    let mut problems = Vec::new();
+    for (id, f) in resources_of(&t, FUNCTION) {
+        let binary = f.pointer("/Metadata/BuildProperties/Binary").and_then(Value::as_str).unwrap_or_default();
+        match function_properties(&t, f).get("CodeUri").and_then(Value::as_str) {
+            Some(".") if !members.contains(binary) => {
+                problems.push(format!("{id}: built from the root, but {binary} is not in default-members"))
+            }
+            Some(".") => {}
+            Some(own) if own == format!("functions/{binary}") && !members.contains(binary) => {}
+            Some(own) => {
+                problems.push(format!("{id}: CodeUri {own} is neither . nor functions/{binary} (not a default member)"))
+            }
+            None => problems.push(format!("{id}: no CodeUri")),
+        }
+    }
+    assert_eq!(problems, Vec::<String>::new());
+    assert!(members.contains("daily-summary") && !members.contains("food-recognition"), "{members:?}");
+}
+
 #[test]
 fn every_function_of_the_real_template_has_exactly_the_permissions_its_code_needs() {
     let t = real_template();

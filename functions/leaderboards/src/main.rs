@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    infra::lambda::serve(shared::tasks::fitness::leaderboards::NAME).await
+    infra::lambda::serve(shared::tasks::fitness::leaderboards::NAME, shared::tasks::builders::leaderboards).await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    infra::lambda::serve(shared::tasks::shop::renewal_reminders::NAME).await
+    infra::lambda::serve(shared::tasks::shop::renewal_reminders::NAME, shared::tasks::builders::renewal_reminders).await
 }

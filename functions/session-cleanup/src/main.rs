@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    infra::lambda::serve(shared::tasks::maintenance::cleanup::SESSION_CLEANUP).await
+    infra::lambda::serve(shared::tasks::maintenance::cleanup::SESSION_CLEANUP, shared::tasks::builders::session_cleanup)
+        .await
 }

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    infra::lambda::serve(shared::tasks::shop::subscription_processing::NAME).await
+    infra::lambda::serve(
+        shared::tasks::shop::subscription_processing::NAME,
+        shared::tasks::builders::subscription_processing,
+    )
+    .await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    infra::lambda::serve(shared::tasks::fitness::trending::NAME).await
+    infra::lambda::serve(shared::tasks::fitness::trending::NAME, shared::tasks::builders::trending).await
 }

@@ -11,7 +11,7 @@ use shared::{
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    infra::lambda::init_logging();
     let config = UnsubscribeConfig::from_env()?;
     let store = Store::open(&config.database).await?.unsubscribes();
     let key = secrets::key(&config.key).await?;

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    infra::lambda::serve(shared::tasks::fitness::user_stats::NAME).await
+    infra::lambda::serve(shared::tasks::fitness::user_stats::NAME, shared::tasks::builders::user_stats).await
 }

@@ -78,6 +78,8 @@ pub struct HttpRecognizer {
 impl HttpRecognizer {
     /// `url` is the API's base (`https://api.openai.com/v1`); each call gives up after `timeout`.
     pub fn new(url: &str, model: &str, key: ApiKeySource, timeout: Duration) -> Result<Self, crate::Error> {
+        // reqwest takes the process's rustls provider: ring, as sqlx's and the SDK's (an Err means one is set).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))

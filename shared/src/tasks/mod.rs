@@ -120,48 +120,99 @@ pub fn known(name: &str) -> Result<&'static str> {
         .ok_or_else(|| Error::permanent(format!("unknown task {name:?}; the tasks are: {}", NAMES.join(", "))))
 }
 
-/// Builds the named task, or says which tasks there are.
+/// Builds one task over the adapters.
+pub type Builder = fn(&Deps) -> Result<Arc<dyn Task>>;
+
+/// The named task's builder, or an error that says which tasks there are.
+pub fn builder(name: &str) -> Result<Builder> {
+    Ok(match known(name)? {
+        daily_summary::NAME => builders::daily_summary,
+        weekly_report::NAME => builders::weekly_report,
+        monthly_report::NAME => builders::monthly_report,
+        inactivity_reminders::NAME => builders::inactivity_reminders,
+        challenge_notifications::NAME => builders::challenge_notifications,
+        subscription_processing::NAME => builders::subscription_processing,
+        renewal_reminders::NAME => builders::renewal_reminders,
+        order_notifications::NAME => builders::order_notifications,
+        leaderboards::NAME => builders::leaderboards,
+        trending::NAME => builders::trending,
+        food_recognition::NAME => builders::food_recognition,
+        user_stats::NAME => builders::user_stats,
+        job_history_retention::NAME => builders::job_history_retention,
+        cleanup::CART_CLEANUP => builders::cart_cleanup,
+        cleanup::TOKEN_CLEANUP => builders::token_cleanup,
+        cleanup::AUDIT_LOG_RETENTION => builders::audit_log_retention,
+        cleanup::SESSION_CLEANUP => builders::session_cleanup,
+        cleanup::TEMP_DATA_CLEANUP => builders::temp_data_cleanup,
+        other => unreachable!("{other} is in NAMES but has no builder"),
+    })
+}
+
+/// Builds the named task, or says which tasks there are (`jobs` and the tests).
 pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
-    match known(name)? {
-        daily_summary::NAME => Ok(Arc::new(daily_summary::DailySummary {
+    builder(name)?(deps)
+}
+
+/// Each task's builder, by the task's module name. A function's main hands its own to the runtime
+/// (`serve(daily_summary::NAME, builders::daily_summary)`), so its binary links no other task.
+pub mod builders {
+    use super::*;
+
+    pub fn daily_summary(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(daily_summary::DailySummary {
             store: deps.activity.clone(),
             progress: deps.progress.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             chunk_size: 500,
-        })),
-        weekly_report::NAME => Ok(Arc::new(weekly_report::WeeklyReport {
+        }))
+    }
+
+    pub fn weekly_report(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(weekly_report::WeeklyReport {
             activity: deps.activity.clone(),
             weeks: deps.weekly.clone(),
             progress: deps.progress.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             chunk_size: 500,
-        })),
-        monthly_report::NAME => Ok(Arc::new(monthly_report::MonthlyReport {
+        }))
+    }
+
+    pub fn monthly_report(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(monthly_report::MonthlyReport {
             activity: deps.activity.clone(),
             months: deps.monthly.clone(),
             progress: deps.progress.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             chunk_size: 500,
-        })),
-        inactivity_reminders::NAME => Ok(Arc::new(inactivity_reminders::InactivityReminders {
+        }))
+    }
+
+    pub fn inactivity_reminders(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(inactivity_reminders::InactivityReminders {
             store: deps.activity.clone(),
             inactive: deps.inactivity.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             days: deps.inactivity_days,
             chunk_size: 500,
-        })),
-        challenge_notifications::NAME => Ok(Arc::new(challenge_notifications::ChallengeNotifications {
+        }))
+    }
+
+    pub fn challenge_notifications(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(challenge_notifications::ChallengeNotifications {
             store: deps.activity.clone(),
             challenges: deps.challenges.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             chunk_size: 500,
-        })),
-        subscription_processing::NAME => Ok(Arc::new(subscription_processing::SubscriptionProcessing {
+        }))
+    }
+
+    pub fn subscription_processing(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(subscription_processing::SubscriptionProcessing {
             shop: deps.shop.clone(),
             payments: deps.payments.clone().ok_or_else(|| {
                 Error::permanent(format!(
@@ -177,25 +228,40 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
             })?,
             chunk_size: 200,
             concurrency: 16,
-        })),
-        renewal_reminders::NAME => Ok(Arc::new(renewal_reminders::RenewalReminders {
+        }))
+    }
+
+    pub fn renewal_reminders(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(renewal_reminders::RenewalReminders {
             renewals: deps.renewals.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             shop_url: deps.shop_url.clone(),
             chunk_size: 500,
-        })),
-        order_notifications::NAME => Ok(Arc::new(order_notifications::OrderNotifications {
+        }))
+    }
+
+    pub fn order_notifications(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(order_notifications::OrderNotifications {
             orders: deps.order_notices.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
-        })),
-        leaderboards::NAME => Ok(Arc::new(leaderboards::Leaderboards {
+        }))
+    }
+
+    pub fn leaderboards(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(leaderboards::Leaderboards {
             boards: deps.boards.clone(),
             challenges: deps.challenge_dates.clone(),
-        })),
-        trending::NAME => Ok(Arc::new(trending::Trending { boards: deps.boards.clone() })),
-        food_recognition::NAME => Ok(Arc::new(food_recognition::FoodRecognition {
+        }))
+    }
+
+    pub fn trending(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(trending::Trending { boards: deps.boards.clone() }))
+    }
+
+    pub fn food_recognition(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(food_recognition::FoodRecognition {
             photos: deps.photos.clone().ok_or_else(|| {
                 Error::permanent(format!(
                     "{} reads the uploaded photos: set UPLOADS_BUCKET (or UPLOADS_DIR locally)",
@@ -209,17 +275,44 @@ pub fn build(name: &str, deps: &Deps) -> Result<Arc<dyn Task>> {
                 ))
             })?,
             log: deps.food_log.clone(),
-        })),
-        user_stats::NAME => Ok(Arc::new(user_stats::UserStatsTask { cache: deps.stats.clone(), chunk_size: 2_000 })),
-        job_history_retention::NAME => Ok(Arc::new(job_history_retention::JobHistoryRetention {
+        }))
+    }
+
+    pub fn user_stats(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(user_stats::UserStatsTask { cache: deps.stats.clone(), chunk_size: 2_000 }))
+    }
+
+    pub fn job_history_retention(deps: &Deps) -> Result<Arc<dyn Task>> {
+        Ok(Arc::new(job_history_retention::JobHistoryRetention {
             history: deps.history.clone(),
             retention: job_history_retention::Retention::days(i64::from(deps.history_days))?,
             batch_rows: job_history_retention::BATCH_ROWS,
-        })),
-        other => match Cleanup::new(other, deps.sweeper.clone(), &deps.cleanup_ages) {
-            Some(cleanup) => Ok(Arc::new(cleanup)),
-            None => unreachable!("{other} is in NAMES but not built"),
-        },
+        }))
+    }
+
+    pub fn cart_cleanup(deps: &Deps) -> Result<Arc<dyn Task>> {
+        cleanup_task(cleanup::CART_CLEANUP, deps)
+    }
+
+    pub fn token_cleanup(deps: &Deps) -> Result<Arc<dyn Task>> {
+        cleanup_task(cleanup::TOKEN_CLEANUP, deps)
+    }
+
+    pub fn audit_log_retention(deps: &Deps) -> Result<Arc<dyn Task>> {
+        cleanup_task(cleanup::AUDIT_LOG_RETENTION, deps)
+    }
+
+    pub fn session_cleanup(deps: &Deps) -> Result<Arc<dyn Task>> {
+        cleanup_task(cleanup::SESSION_CLEANUP, deps)
+    }
+
+    pub fn temp_data_cleanup(deps: &Deps) -> Result<Arc<dyn Task>> {
+        cleanup_task(cleanup::TEMP_DATA_CLEANUP, deps)
+    }
+
+    fn cleanup_task(name: &'static str, deps: &Deps) -> Result<Arc<dyn Task>> {
+        let cleanup = Cleanup::new(name, deps.sweeper.clone(), &deps.cleanup_ages);
+        Ok(Arc::new(cleanup.unwrap_or_else(|| unreachable!("{name} is a cleanup without sweeps"))))
     }
 }
 
