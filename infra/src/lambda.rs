@@ -54,11 +54,11 @@ pub async fn serve(task: &'static str, build: Builder) -> Result<(), lambda_runt
 
 /// Every function's logs, as Lambda's logging controls say: JSON lines (with the invocation's request id, from
 /// the runtime's span) when the function's LoggingConfig has LogFormat JSON (`AWS_LAMBDA_LOG_FORMAT`), text
-/// otherwise; the level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` (`debug`, or per module:
-/// `info,infra=debug`), else INFO. No time (CloudWatch stamps each line), no colours (they would show as
-/// escape codes in the console).
+/// otherwise; the level from `RUST_LOG` (`debug`, or per module: `info,infra=debug`), an operator's setting on
+/// the function, else Lambda's `AWS_LAMBDA_LOG_LEVEL` (the LoggingConfig's ApplicationLogLevel), else INFO.
+/// No time (CloudWatch stamps each line), no colours (they would show as escape codes in the console).
 pub fn init_logging() {
-    let setting = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).ok();
+    let setting = std::env::var("RUST_LOG").or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL")).ok();
     let (filter, refused) = log_filter(setting.as_deref());
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let layer = tracing_subscriber::fmt::layer().with_target(false).without_time().with_ansi(false);
