@@ -24,7 +24,7 @@ export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 SAM_ENV := AWS_DEFAULT_REGION=us-east-1
 
-.PHONY: test lint fmt clippy template-lint tests venv build demo bench clean-local
+.PHONY: test lint fmt clippy template-lint tests venv build sizes demo bench clean-local
 
 test: lint tests
 
@@ -59,6 +59,16 @@ venv: $(VENV_STAMP) $(CHECKOV_STAMP)
 build: $(VENV_STAMP)
 	rustup target add aarch64-unknown-linux-gnu
 	PATH='$(CURDIR)/$(VENV)/bin':"$$PATH" $(SAM_ENV) $(VENV)/bin/sam build
+	$(MAKE) --no-print-directory sizes
+
+# Each function's stripped arm64 binary, and a failure when one passes 8 MiB (BENCHMARKS.md): a dependency that
+# brings a second crypto library, a regex engine or another function's clients shows here, not after a deploy.
+MAX_FUNCTION_BYTES := 8388608
+sizes:
+	@over=0; for f in .aws-sam/build/*/bootstrap; do \
+		bytes=$$(stat -c %s "$$f"); printf '%10d  %s\n' "$$bytes" "$$f"; \
+		if [ "$$bytes" -gt $(MAX_FUNCTION_BYTES) ]; then echo "$$f is over $(MAX_FUNCTION_BYTES) bytes" >&2; over=1; fi; \
+	done; [ -e "$$f" ] || { echo "no function built: run make build" >&2; exit 1; }; exit $$over
 
 $(VENV_STAMP): tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
