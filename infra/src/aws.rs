@@ -25,7 +25,7 @@ pub fn loader() -> ConfigLoader {
 }
 
 /// The SDK's HTTPS client on rustls with ring: the SDK's own default would link aws-lc-rs as a second crypto
-/// library (about 1 MB of each function, BENCHMARKS.md). It trusts the system's certificate store, as the
+/// library (0.55 MB of each function, BENCHMARKS.md). It trusts the system's certificate store, as the
 /// default does.
 fn http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
