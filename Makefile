@@ -65,10 +65,11 @@ build: $(VENV_STAMP)
 # brings a second crypto library, a regex engine or another function's clients shows here, not after a deploy.
 MAX_FUNCTION_BYTES := 8388608
 sizes:
-	@over=0; for f in .aws-sam/build/*/bootstrap; do \
+	@set -- .aws-sam/build/*/bootstrap; [ -e "$$1" ] || { echo "no function built: run make build" >&2; exit 1; }; \
+	over=0; for f; do \
 		bytes=$$(stat -c %s "$$f"); printf '%10d  %s\n' "$$bytes" "$$f"; \
 		if [ "$$bytes" -gt $(MAX_FUNCTION_BYTES) ]; then echo "$$f is over $(MAX_FUNCTION_BYTES) bytes" >&2; over=1; fi; \
-	done; [ -e "$$f" ] || { echo "no function built: run make build" >&2; exit 1; }; exit $$over
+	done; exit $$over
 
 $(VENV_STAMP): tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
