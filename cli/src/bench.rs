@@ -25,13 +25,17 @@ use sqlx::{Connection, PgConnection};
 use crate::seed::{self, SeedSpec};
 
 mod analytics;
+pub mod floor;
 
 pub use analytics::AnalyticsArgs;
+pub use floor::FloorArgs;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
     /// Users per second through plan + work, and peak memory.
     Throughput(Args),
+    /// The floor under throughput: one set-based statement computing every summary's numbers, writing nothing.
+    Floor(FloorArgs),
     /// Process start to the first poll of the runtime API.
     ColdStart(ColdStartArgs),
     /// Building a month's standings (monthly-report's ranks) over the throughput benchmark's data.
@@ -58,6 +62,7 @@ pub enum Bench {
 pub async fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Throughput(args) => throughput(args).await,
+        Bench::Floor(args) => floor::floor(args).await,
         Bench::ColdStart(args) => cold_start(args).await,
         Bench::Standings(args) => standings(args).await,
         Bench::Subscriptions(args) => subscriptions(args).await,

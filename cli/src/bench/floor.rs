@@ -1,0 +1,133 @@
+//! The floor under daily-summary's work: every number of every summary due in a window of UTC time, computed by
+//! one set-based statement that writes nothing. `jobs bench floor` times it beside `jobs bench throughput`, and
+//! a test holds the emails the task renders to its numbers, so a faster query that changes a number fails.
+//!
+//! Written apart from the task's own queries, on purpose: the zones' periods come from PostgreSQL's zone rules,
+//! not chrono-tz's, and the streak from counting islands of consecutive days, not walking an index back.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use shared::tasks::fitness::daily_summary;
+use sqlx::PgPool;
+
+/// One user's summary, as numbers.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Numbers {
+    pub user_id: i64,
+    /// The local day the summary is about.
+    pub day: NaiveDate,
+    pub workouts: i64,
+    pub minutes: i64,
+    pub calories: i64,
+    pub volume_kg: f64,
+    pub records: i64,
+    pub streak: i64,
+}
+
+/// Users whose `$3` local time falls in `($1, $2]` are due, about their local day before; of them, those with
+/// `id % $4 = $5` (one of `$4` sessions) and a workout that day have a summary.
+const SQL: &str = "
+WITH zone_days AS (
+    SELECT z.time_zone, l.today - 1 AS day
+    FROM (SELECT DISTINCT time_zone FROM users
+          WHERE time_zone IN (SELECT name FROM pg_timezone_names)) z
+    CROSS JOIN LATERAL (SELECT (($1::timestamptz AT TIME ZONE z.time_zone)::date + i) AS today
+                        FROM generate_series(0, 2) i) l
+    WHERE ((l.today + $3::time) AT TIME ZONE z.time_zone) > $1
+      AND ((l.today + $3::time) AT TIME ZONE z.time_zone) <= $2
+),
+due AS (
+    SELECT u.id AS user_id, zd.day FROM users u JOIN zone_days zd USING (time_zone) WHERE u.id % $4 = $5
+),
+day_workouts AS (
+    SELECT w.id, w.user_id, due.day, w.duration_minutes, w.calories
+    FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date = due.day
+),
+totals AS (
+    SELECT user_id, day, count(*) AS workouts, sum(duration_minutes)::bigint AS minutes,
+           sum(calories)::bigint AS calories
+    FROM day_workouts GROUP BY user_id, day
+),
+lifted AS (
+    SELECT w.user_id, sum(s.weight_kg * s.reps) AS volume_kg, count(*) FILTER (WHERE s.personal_record) AS records
+    FROM day_workouts w JOIN workout_sets s ON s.workout_id = w.id GROUP BY w.user_id
+),
+islands AS (
+    SELECT a.user_id, a.day, a.local_date,
+           a.local_date - (row_number() OVER (PARTITION BY a.user_id ORDER BY a.local_date))::int AS island
+    FROM (SELECT DISTINCT t.user_id, t.day, w.local_date
+          FROM totals t JOIN workouts w ON w.user_id = t.user_id AND w.local_date <= t.day) a
+),
+streaks AS (
+    SELECT user_id, count(*) AS streak FROM islands
+    GROUP BY user_id, day, island HAVING max(local_date) = day
+)
+SELECT t.user_id, t.day, t.workouts, t.minutes, t.calories, coalesce(l.volume_kg, 0) AS volume_kg,
+       coalesce(l.records, 0) AS records, s.streak
+FROM totals t JOIN streaks s USING (user_id) LEFT JOIN lifted l USING (user_id)
+ORDER BY t.user_id";
+
+/// The summaries of the users due in `(after, until]`, computed in `sessions` parts at once, each on a
+/// connection of its own, by user id.
+pub async fn summaries(
+    pool: &PgPool,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    sessions: i64,
+) -> Result<Vec<Numbers>> {
+    let parts = (0..sessions).map(|session| {
+        sqlx::query_as::<_, Numbers>(SQL)
+            .bind(after)
+            .bind(until)
+            .bind(daily_summary::send_at())
+            .bind(sessions)
+            .bind(session)
+            .fetch_all(pool)
+    });
+    let mut all: Vec<Numbers> =
+        futures::future::try_join_all(parts).await.context("the floor's statement")?.into_iter().flatten().collect();
+    all.sort_by_key(|n| n.user_id);
+    Ok(all)
+}
+
+#[derive(clap::Args)]
+pub struct FloorArgs {
+    /// The throughput benchmark's server, database and data (seeded if missing).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    server: String,
+    #[arg(long, default_value = "jobs_bench")]
+    database: String,
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// The UTC day whose 24 hourly slots `jobs bench throughput` runs: every user is due once in it.
+    #[arg(long, default_value = "2026-11-22")]
+    day: NaiveDate,
+    /// Connections computing a part of the users each, at once.
+    #[arg(long, default_value_t = 2)]
+    sessions: i64,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+/// Times the statement over the throughput benchmark's data and day, `runs` times.
+pub async fn floor(args: FloorArgs) -> Result<()> {
+    let store = super::bench_database(&args.server, &args.database, args.users, args.day).await?;
+    // The slots `throughput` runs, 01:00 to 24:00, cover (00:00, 24:00].
+    let after = args.day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let until = after + Duration::days(1);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(store.pool()).await?;
+    println!("daily-summary's numbers for the users due in ({after}, {until}], {} sessions:", args.sessions);
+    for _ in 0..args.runs {
+        let started = Instant::now();
+        let summaries = summaries(store.pool(), after, until, args.sessions).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "  {seconds:.2} s: {} summaries, {:.0} users/s of the {users} users",
+            summaries.len(),
+            users as f64 / seconds
+        );
+    }
+    Ok(())
+}
