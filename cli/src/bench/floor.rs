@@ -3,7 +3,8 @@
 //! a test holds the emails the task renders to its numbers, so a faster query that changes a number fails.
 //!
 //! Written apart from the task's own queries, on purpose: the zones' periods come from PostgreSQL's zone rules,
-//! not chrono-tz's, and the streak from counting islands of consecutive days, not walking an index back.
+//! not chrono-tz's; each user's numbers from one grouping of their day's workouts and sets; the streak from the
+//! first day of its run, the latest active day up to the summary's whose day before was not.
 
 use std::time::Instant;
 
@@ -27,12 +28,12 @@ pub struct Numbers {
 }
 
 /// Users whose `$3` local time falls in `($1, $2]` are due, about their local day before; of them, those with
-/// `id % $4 = $5` (one of `$4` sessions) and a workout that day have a summary.
+/// `id % $4 = $5` (one of `$4` sessions) and a workout that day have a summary. A zone PostgreSQL does not know
+/// fails the statement (the task reports its users and goes on): the benchmark's and the test's zones are real.
 const SQL: &str = "
 WITH zone_days AS (
     SELECT z.time_zone, l.today - 1 AS day
-    FROM (SELECT DISTINCT time_zone FROM users
-          WHERE time_zone IN (SELECT name FROM pg_timezone_names)) z
+    FROM (SELECT DISTINCT time_zone FROM users) z
     CROSS JOIN LATERAL (SELECT (($1::timestamptz AT TIME ZONE z.time_zone)::date + i) AS today
                         FROM generate_series(0, 2) i) l
     WHERE ((l.today + $3::time) AT TIME ZONE z.time_zone) > $1
@@ -41,32 +42,23 @@ WITH zone_days AS (
 due AS (
     SELECT u.id AS user_id, zd.day FROM users u JOIN zone_days zd USING (time_zone) WHERE u.id % $4 = $5
 ),
-day_workouts AS (
-    SELECT w.id, w.user_id, due.day, w.duration_minutes, w.calories
-    FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date = due.day
-),
 totals AS (
-    SELECT user_id, day, count(*) AS workouts, sum(duration_minutes)::bigint AS minutes,
-           sum(calories)::bigint AS calories
-    FROM day_workouts GROUP BY user_id, day
-),
-lifted AS (
-    SELECT w.user_id, sum(s.weight_kg * s.reps) AS volume_kg, count(*) FILTER (WHERE s.personal_record) AS records
-    FROM day_workouts w JOIN workout_sets s ON s.workout_id = w.id GROUP BY w.user_id
-),
-islands AS (
-    SELECT a.user_id, a.day, a.local_date,
-           a.local_date - (row_number() OVER (PARTITION BY a.user_id ORDER BY a.local_date))::int AS island
-    FROM (SELECT DISTINCT t.user_id, t.day, w.local_date
-          FROM totals t JOIN workouts w ON w.user_id = t.user_id AND w.local_date <= t.day) a
-),
-streaks AS (
-    SELECT user_id, count(*) AS streak FROM islands
-    GROUP BY user_id, day, island HAVING max(local_date) = day
+    SELECT due.user_id, due.day, count(*) AS workouts, sum(w.duration_minutes)::bigint AS minutes,
+           sum(w.calories)::bigint AS calories, coalesce(sum(l.volume_kg), 0) AS volume_kg,
+           sum(l.records)::bigint AS records
+    FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date = due.day
+    CROSS JOIN LATERAL (SELECT sum(s.weight_kg * s.reps) AS volume_kg,
+                               count(*) FILTER (WHERE s.personal_record) AS records
+                        FROM workout_sets s WHERE s.workout_id = w.id) l
+    GROUP BY due.user_id, due.day
 )
-SELECT t.user_id, t.day, t.workouts, t.minutes, t.calories, coalesce(l.volume_kg, 0) AS volume_kg,
-       coalesce(l.records, 0) AS records, s.streak
-FROM totals t JOIN streaks s USING (user_id) LEFT JOIN lifted l USING (user_id)
+SELECT t.user_id, t.day, t.workouts, t.minutes, t.calories, t.volume_kg, t.records,
+       (t.day - (SELECT max(w.local_date) FROM workouts w
+                 WHERE w.user_id = t.user_id AND w.local_date <= t.day
+                   AND NOT EXISTS (SELECT 1 FROM workouts b
+                                   WHERE b.user_id = w.user_id AND b.local_date = w.local_date - 1)) + 1)::bigint
+           AS streak
+FROM totals t
 ORDER BY t.user_id";
 
 /// The summaries of the users due in `(after, until]`, computed in `sessions` parts at once, each on a
