@@ -19,20 +19,36 @@ const DUE: &str = "WITH due (user_id, day) AS (SELECT DISTINCT * FROM UNNEST($1:
 #[async_trait]
 impl ActivityStore for PgStore {
     async fn time_zones(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT DISTINCT time_zone FROM users ORDER BY time_zone")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(job)
+        // A skip scan of the (time_zone, id) index: one probe per zone, where DISTINCT reads every user.
+        sqlx::query_scalar(
+            "WITH RECURSIVE zones (time_zone) AS (
+                 (SELECT time_zone FROM users ORDER BY time_zone LIMIT 1)
+                 UNION ALL
+                 SELECT (SELECT u.time_zone FROM users u WHERE u.time_zone > zones.time_zone
+                         ORDER BY u.time_zone LIMIT 1)
+                 FROM zones WHERE zones.time_zone IS NOT NULL)
+             SELECT time_zone FROM zones WHERE time_zone IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)
     }
 
     async fn users_in_zones(&self, zones: &[String], after: i64, limit: u32) -> Result<Vec<i64>> {
-        sqlx::query_scalar("SELECT id FROM users WHERE time_zone = ANY($1) AND id > $2 ORDER BY id LIMIT $3")
-            .bind(zones)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(job)
+        // Each zone's next ids from the (time_zone, id) index, merged: `time_zone = ANY(..) ORDER BY id` walks
+        // the primary key instead and filters out every other zone's users.
+        sqlx::query_scalar(
+            "SELECT u.id FROM UNNEST($1::text[]) AS z (time_zone)
+             CROSS JOIN LATERAL (SELECT id FROM users WHERE time_zone = z.time_zone AND id > $2
+                                 ORDER BY id LIMIT $3) u
+             ORDER BY u.id LIMIT $3",
+        )
+        .bind(zones)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)
     }
 
     async fn day_activity(&self, days: &[(i64, NaiveDate)]) -> Result<Vec<DayActivity>> {
@@ -40,10 +56,24 @@ impl ActivityStore for PgStore {
             return Ok(vec![]);
         }
         let (users, dates): (Vec<i64>, Vec<NaiveDate>) = days.iter().copied().unzip();
-        let workouts: Vec<(i64, NaiveDate, String, i32, i32, f64)> = sqlx::query_as(&format!(
-            "{DUE} SELECT w.user_id, w.local_date, w.name, w.duration_minutes, w.calories,
-                   coalesce((SELECT sum(s.weight_kg * s.reps) FROM workout_sets s WHERE s.workout_id = w.id), 0)
+        // One statement: each workout of the days with its sets' volume and personal records read beside it, and
+        // its day's streak, which runs back to where its run of active days began: the latest active day up to
+        // the day whose previous day was not active (an index walk per workout, stopping at that day).
+        type Row = (i64, NaiveDate, String, i32, i32, f64, Json<Vec<(String, f64, i64)>>, i32);
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "{DUE} SELECT w.user_id, w.local_date, w.name, w.duration_minutes, w.calories, sets.volume, sets.records,
+                   due.day - (SELECT r.local_date FROM workouts r
+                              WHERE r.user_id = due.user_id AND r.local_date <= due.day
+                                AND NOT EXISTS (SELECT 1 FROM workouts p
+                                                WHERE p.user_id = r.user_id AND p.local_date = r.local_date - 1)
+                              ORDER BY r.local_date DESC LIMIT 1) + 1
              FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date = due.day
+             CROSS JOIN LATERAL (
+                 SELECT coalesce(sum(s.weight_kg * s.reps), 0) AS volume,
+                        coalesce(json_agg(json_build_array(
+                                     (SELECT e.name FROM exercises e WHERE e.id = s.exercise_id), s.weight_kg, s.reps)
+                                 ORDER BY s.id) FILTER (WHERE s.personal_record), '[]') AS records
+                 FROM workout_sets s WHERE s.workout_id = w.id) sets
              ORDER BY w.user_id, w.local_date, w.started_at"
         ))
         .bind(&users)
@@ -51,45 +81,12 @@ impl ActivityStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(job)?;
-        let records: Vec<(i64, NaiveDate, String, f64, i32)> = sqlx::query_as(&format!(
-            "{DUE} SELECT w.user_id, w.local_date, e.name, s.weight_kg, s.reps
-             FROM due JOIN workouts w ON w.user_id = due.user_id AND w.local_date = due.day
-             JOIN workout_sets s ON s.workout_id = w.id AND s.personal_record
-             JOIN exercises e ON e.id = s.exercise_id
-             ORDER BY w.user_id, w.local_date, w.started_at, s.id"
-        ))
-        .bind(&users)
-        .bind(&dates)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(job)?;
-        // The streak runs back to where its run of active days began: the latest active day up to the day
-        // whose previous day was not active. An index walk per user, stopping at that day.
-        let streaks: Vec<(i64, NaiveDate, i64)> = sqlx::query_as(&format!(
-            "{DUE} SELECT due.user_id, due.day, (due.day - (
-                 SELECT w.local_date FROM workouts w
-                 WHERE w.user_id = due.user_id AND w.local_date <= due.day
-                   AND NOT EXISTS (SELECT 1 FROM workouts p
-                                   WHERE p.user_id = w.user_id AND p.local_date = w.local_date - 1)
-                 ORDER BY w.local_date DESC LIMIT 1) + 1)::bigint
-             FROM due
-             WHERE EXISTS (SELECT 1 FROM workouts a WHERE a.user_id = due.user_id AND a.local_date = due.day)"
-        ))
-        .bind(&users)
-        .bind(&dates)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(job)?;
-        let workouts = workouts
-            .into_iter()
-            .map(|(user, day, name, minutes, calories, volume)| {
-                (user, day, name, i64::from(minutes), i64::from(calories), volume)
-            })
-            .collect();
-        let records = records
-            .into_iter()
-            .map(|(user, day, exercise, weight, reps)| (user, day, exercise, weight, i64::from(reps)))
-            .collect();
+        let (mut workouts, mut records, mut streaks) = (vec![], vec![], vec![]);
+        for (user, day, name, minutes, calories, volume, Json(sets), streak) in rows {
+            records.extend(sets.into_iter().map(|(exercise, weight, reps)| (user, day, exercise, weight, reps)));
+            workouts.push((user, day, name, i64::from(minutes), i64::from(calories), volume));
+            streaks.push((user, day, i64::from(streak)));
+        }
         Ok(activity::assemble(workouts, records, streaks))
     }
 }

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use async_trait::async_trait;
-use chrono::{Duration, NaiveTime};
+use chrono::{Duration, NaiveDate, NaiveTime};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use crate::{
     render::{self, filters, Footer},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
     tasks::{
-        local_time::{subject, Cadence, Chunk, EveryUser, LocalTime},
+        local_time::{subject, Cadence, Chunk, Due, EveryUser, LocalTime},
         messages::{self, Letterhead, Message},
     },
     time::Slot,
@@ -76,9 +76,13 @@ impl Task for DailySummary {
     async fn work(&self, _slot: Slot, payload: Value, deliveries: &Deliveries<'_>) -> Result<WorkReport> {
         let chunk = Chunk::parse(NAME, payload)?;
         let mut report = WorkReport::default();
-        let (contacts, wanted) = messages::reachable(&self.channels, &chunk, &mut report).await?;
-        let activity = self.store.day_activity(&wanted).await?;
-        report.skip("no activity", (wanted.len() - activity.len()) as u64);
+        // Activity first: most users of a day did not train, and only those who did need their contacts read.
+        let due: Vec<(i64, NaiveDate)> = chunk.users.iter().map(|due| (due.id, due.day)).collect();
+        let activity = self.store.day_activity(&due).await?;
+        report.skip("no activity", (due.len() - activity.len()) as u64);
+        let active = Chunk { users: activity.iter().map(|day| Due { id: day.user_id, day: day.day }).collect() };
+        let (contacts, _) = messages::reachable(&self.channels, &active, &mut report).await?;
+        let activity: Vec<_> = activity.into_iter().filter(|day| contacts.contains_key(&day.user_id)).collect();
 
         let now = deliveries.clock.now();
         let messages = activity
