@@ -26,9 +26,11 @@ use crate::seed::{self, SeedSpec};
 
 mod analytics;
 pub mod floor;
+mod mailer;
 
 pub use analytics::AnalyticsArgs;
 pub use floor::FloorArgs;
+pub use mailer::MailerArgs;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -36,6 +38,9 @@ pub enum Bench {
     Throughput(Args),
     /// The floor under throughput: one set-based statement computing every summary's numbers, writing nothing.
     Floor(FloorArgs),
+    /// daily-summary against a mailer with SES's latency and rate limit, with 1, 2, … instances: sends a second,
+    /// sends in flight, refusals (none) and GB-seconds per 1,000 emails.
+    Mailer(MailerArgs),
     /// Process start to the first poll of the runtime API.
     ColdStart(ColdStartArgs),
     /// Building a month's standings (monthly-report's ranks) over the throughput benchmark's data.
@@ -63,6 +68,7 @@ pub async fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Throughput(args) => throughput(args).await,
         Bench::Floor(args) => floor::floor(args).await,
+        Bench::Mailer(args) => mailer::mailer(args).await,
         Bench::ColdStart(args) => cold_start(args).await,
         Bench::Standings(args) => standings(args).await,
         Bench::Subscriptions(args) => subscriptions(args).await,
