@@ -35,7 +35,7 @@ pub(crate) fn stamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn parse_stamp(text: &str) -> std::result::Result<DateTime<Utc>, sqlx::Error> {
+pub(crate) fn parse_stamp(text: &str) -> std::result::Result<DateTime<Utc>, sqlx::Error> {
     DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
