@@ -37,11 +37,12 @@ impl Ledger for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(job)?;
+        // The keys drive (CROSS JOIN keeps SQLite from putting them inside): one primary-key lookup per key, not
+        // a walk of every key the task ever claimed.
         let statuses: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT d.subject, d.period, d.status FROM deliveries d
-             JOIN json_each(?2) k ON d.subject = json_extract(k.value, '$[0]')
-                                 AND d.period = json_extract(k.value, '$[1]')
-             WHERE d.task = ?1",
+            "SELECT d.subject, d.period, d.status FROM json_each(?2) k
+             CROSS JOIN deliveries d ON d.task = ?1 AND d.subject = json_extract(k.value, '$[0]')
+                                   AND d.period = json_extract(k.value, '$[1]')",
         )
         .bind(task)
         .bind(&keys_param)
