@@ -100,6 +100,30 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    #[tokio::test]
+    async fn a_claim_searches_each_of_its_keys_rather_than_walk_the_tasks_ledger() {
+        let db = std::env::temp_dir().join(format!("plan-{}.db", uuid::Uuid::new_v4()));
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", ledger::CLAIM_STATUSES))
+                .bind("daily-summary")
+                .bind(r#"[["user:1","2026-01-01"]]"#)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|(.., detail)| detail.as_str()).collect();
+        assert!(steps[0].starts_with("SCAN k"), "{steps:?}");
+        assert!(
+            steps[1].starts_with("SEARCH d") && steps[1].contains("(task=? AND subject=? AND period=?)"),
+            "{steps:?}"
+        );
+        store.pool().close().await;
+        for file in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{file}", db.display()));
+        }
+    }
+
     #[test]
     fn stamps_compare_as_text_in_time_order() {
         let a = Utc.with_ymd_and_hms(2026, 11, 22, 9, 59, 59).unwrap();
