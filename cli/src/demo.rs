@@ -128,7 +128,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     let meanwhile = touch.as_ref().map(|t| t as &dyn Meanwhile);
     simulate::drive(&runtimes, &clock, (start, end), None, meanwhile, |_, _, slot| slots.extend(slot)).await?;
     let days_done = simulate::by_day(&slots);
-    for (i, (runtime, _)) in runtimes.iter().enumerate() {
+    for (i, simulate::Simulated { runtime, .. }) in runtimes.iter().enumerate() {
         if runtime.task.name() == food_recognition::NAME {
             continue; // on demand, not by slot: its own section below
         }

@@ -13,7 +13,11 @@ use std::{
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use infra::{config::Config, wiring::Backend};
+use infra::{
+    config::Config,
+    embedded_queue::EmbeddedQueue,
+    wiring::{Backend, Store},
+};
 use serde::Serialize;
 use shared::{
     invocation::{Trigger, TriggerSource},
@@ -21,7 +25,7 @@ use shared::{
     ports::{Email, Mailer, Notifier, Push, Pushed, Sms},
     runtime::{JobRuntime, PlanStatus, RuntimeSettings, WorkReport},
     tasks::{self, maintenance::cleanup},
-    time::VirtualClock,
+    time::{Clock, VirtualClock},
 };
 
 use crate::seed::{self, SeedSpec};
@@ -82,11 +86,18 @@ pub struct TaskTally {
 }
 
 /// Counts what one task sends, by channel, passing each message on; remembers each message's recipient and
-/// content (not the message) to find any sent twice.
+/// content (not the message) to find any sent twice. The totals are kept as messages go, since every slot asks.
 pub struct Counter {
     mailer: Arc<dyn Mailer>,
     notifier: Arc<dyn Notifier>,
-    seen: Mutex<HashMap<(&'static str, String, String), u64>>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    times: HashMap<(&'static str, String, String), u64>,
+    sent: Sent,
+    duplicates: u64,
 }
 
 impl Counter {
@@ -95,21 +106,23 @@ impl Counter {
     }
 
     fn count(&self, channel: &'static str, to: &str, content: &str) {
-        *self.seen.lock().expect("counter lock").entry((channel, to.to_owned(), content.to_owned())).or_default() += 1;
+        let mut seen = self.seen.lock().expect("counter lock");
+        let times = seen.times.entry((channel, to.to_owned(), content.to_owned())).or_default();
+        *times += 1;
+        if *times > 1 {
+            seen.duplicates += 1;
+        }
+        match channel {
+            "email" => seen.sent.emails += 1,
+            "sms" => seen.sent.sms += 1,
+            _ => seen.sent.pushes += 1,
+        }
     }
 
     /// What went out so far, and how many messages went more than once.
     pub fn sent(&self) -> (Sent, u64) {
         let seen = self.seen.lock().expect("counter lock");
-        let mut sent = Sent::default();
-        for ((channel, ..), n) in seen.iter() {
-            match *channel {
-                "email" => sent.emails += n,
-                "sms" => sent.sms += n,
-                _ => sent.pushes += n,
-            }
-        }
-        (sent, seen.values().map(|n| n - 1).sum())
+        (seen.sent, seen.duplicates)
     }
 }
 
@@ -139,14 +152,26 @@ impl Notifier for Counter {
     }
 }
 
-/// Every task's runtime over `backend`, each with its own counter in front of the backend's senders.
-pub fn runtimes(backend: &mut Backend) -> Result<Vec<(JobRuntime, Arc<Counter>)>> {
+/// One task as a simulation runs it: its runtime, the counter in front of its senders, and its embedded queue,
+/// read for when its next message shows.
+pub struct Simulated {
+    pub runtime: JobRuntime,
+    pub counter: Arc<Counter>,
+    queue: EmbeddedQueue,
+}
+
+/// Every task's runtime over `backend` (the embedded one), each with its own counter in front of the backend's
+/// senders.
+pub fn runtimes(backend: &mut Backend) -> Result<Vec<Simulated>> {
+    let Store::Sqlite(store) = &backend.store else { anyhow::bail!("a simulation runs on the embedded backend") };
+    let pool = store.pool().clone();
     let (mailer, notifier) = (backend.mailer.clone(), backend.notifier.clone());
     let mut runtimes = vec![];
     for name in tasks::NAMES {
         let counter = Counter::new(mailer.clone(), notifier.clone());
         (backend.mailer, backend.notifier) = (counter.clone(), counter.clone());
-        runtimes.push((backend.runtime(name, RuntimeSettings::default())?, counter));
+        let queue = EmbeddedQueue::new(pool.clone(), name, backend.clock.clone(), backend.config.max_receive_count);
+        runtimes.push(Simulated { runtime: backend.runtime(name, RuntimeSettings::default())?, counter, queue });
     }
     (backend.mailer, backend.notifier) = (mailer, notifier);
     Ok(runtimes)
@@ -173,7 +198,7 @@ pub struct SlotDone {
 /// Fires every slot of every task in `[start, end)` in time order, as Scheduler would a few seconds late, and
 /// drains each task's queue after its slot; `done` hears of each fired slot. Returns each task's tally.
 pub async fn drive(
-    runtimes: &[(JobRuntime, Arc<Counter>)],
+    runtimes: &[Simulated],
     clock: &VirtualClock,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     downtime: Option<(DateTime<Utc>, DateTime<Utc>)>,
@@ -181,17 +206,17 @@ pub async fn drive(
     mut done: impl FnMut(u64, u64, Option<SlotDone>),
 ) -> Result<Vec<TaskTally>> {
     let mut slots: Vec<(DateTime<Utc>, usize)> = vec![];
-    for (i, (runtime, _)) in runtimes.iter().enumerate() {
+    for (i, Simulated { runtime, .. }) in runtimes.iter().enumerate() {
         if let Some(schedule) = &runtime.schedule {
             let fires = schedule.fires_between(start - Duration::seconds(1), end - Duration::seconds(1));
             slots.extend(fires.map(|t| (t, i)));
         }
     }
     // Tasks started by events work what the others published, after each slot.
-    let event_driven: Vec<usize> = (0..runtimes.len()).filter(|i| runtimes[*i].0.schedule.is_none()).collect();
+    let event_driven: Vec<usize> = (0..runtimes.len()).filter(|i| runtimes[*i].runtime.schedule.is_none()).collect();
     slots.sort();
     let mut tallies: Vec<TaskTally> =
-        runtimes.iter().map(|(r, _)| TaskTally { task: r.task.name().to_string(), ..Default::default() }).collect();
+        runtimes.iter().map(|t| TaskTally { task: t.runtime.task.name().to_string(), ..Default::default() }).collect();
     let total = slots.len() as u64;
     for (n, (time, i)) in slots.into_iter().enumerate() {
         let tally = &mut tallies[i];
@@ -200,7 +225,7 @@ pub async fn drive(
             done(n as u64 + 1, total, None);
             continue;
         }
-        let (runtime, counter) = &runtimes[i];
+        let Simulated { runtime, counter, .. } = &runtimes[i];
         let before = counter.sent().0;
         // Scheduler fires within the minute; a few seconds late is typical.
         clock.set(time + Duration::seconds(3));
@@ -212,7 +237,7 @@ pub async fn drive(
         if let Some(meanwhile) = meanwhile {
             meanwhile.after_plan(runtime.task.name(), time).await?;
         }
-        let report = drain(runtime, clock, tally).await?;
+        let report = drain(&runtimes[i], clock, tally).await?;
         if cleanup::NAMES.contains(&runtime.task.name()) {
             // Rows deleted by attempts that were retried are in the run, not in the finished messages' reports.
             for planned in plan.caught_up.iter().chain([&plan]).filter(|p| p.status != PlanStatus::AlreadyPlanned) {
@@ -222,13 +247,13 @@ pub async fn drive(
             }
         }
         for &j in &event_driven {
-            let (runtime, counter) = &runtimes[j];
+            let Simulated { runtime, counter, .. } = &runtimes[j];
             let waiting = runtime.queue.depth().await?;
             if waiting == 0 {
                 continue;
             }
             let before = counter.sent().0;
-            let report = drain(runtime, clock, &mut tallies[j]).await?;
+            let report = drain(&runtimes[j], clock, &mut tallies[j]).await?;
             let sent = counter.sent().0.since(before);
             tallies[j].messages += waiting;
             let worked = SlotDone { task: j, time, new: true, planned: waiting, report, sent, errors: vec![] };
@@ -239,7 +264,7 @@ pub async fn drive(
         let slot = SlotDone { task: i, time, new, planned: plan.planned, report, sent, errors: plan.errors };
         done(n as u64 + 1, total, Some(slot));
     }
-    for (tally, (_, counter)) in tallies.iter_mut().zip(runtimes) {
+    for (tally, Simulated { counter, .. }) in tallies.iter_mut().zip(runtimes) {
         (tally.sent, tally.duplicates) = counter.sent();
     }
     Ok(tallies)
@@ -251,23 +276,33 @@ const MAX_WAIT: Duration = Duration::hours(12);
 
 /// Works the task's queue until it is empty, letting virtual time pass for messages waiting to be retried or
 /// held to the morning; the clock comes back to where it was, as the next slot is earlier than a held message.
-async fn drain(runtime: &JobRuntime, clock: &VirtualClock, tally: &mut TaskTally) -> Result<WorkReport> {
+/// Time passes in steps of `RETRY_WAIT`, straight to the first step at which a message shows: a receive at the
+/// steps before it would find nothing (and an empty queue is not received from at all).
+async fn drain(task: &Simulated, clock: &VirtualClock, tally: &mut TaskTally) -> Result<WorkReport> {
+    let runtime = &task.runtime;
     let mut total = WorkReport::default();
     let mut waited = Duration::zero();
     loop {
+        let Some(next) = task.queue.next_visible().await? else {
+            clock.advance(-waited);
+            return Ok(total);
+        };
+        let gap = next - clock.now();
+        if gap > Duration::zero() {
+            anyhow::ensure!(waited < MAX_WAIT, "{}: messages still waiting after {MAX_WAIT}", runtime.task.name());
+            let step = RETRY_WAIT.num_seconds();
+            let steps = ((gap.num_seconds() + step - 1) / step).max(1);
+            let steps = steps.min((MAX_WAIT - waited).num_seconds() / step);
+            clock.advance(RETRY_WAIT * steps as i32);
+            waited += RETRY_WAIT * steps as i32;
+            continue;
+        }
         for batch in runtime.drain().await? {
             let (retried, dead) = batch.retried_and_dead_lettered();
             tally.retries += retried;
             tally.dead_lettered += dead;
             total.merge(&batch.totals());
         }
-        if runtime.queue.depth().await? == 0 {
-            clock.advance(-waited);
-            return Ok(total);
-        }
-        anyhow::ensure!(waited < MAX_WAIT, "{}: messages still waiting after {MAX_WAIT}", runtime.task.name());
-        clock.advance(RETRY_WAIT);
-        waited += RETRY_WAIT;
     }
 }
 
@@ -277,10 +312,15 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
     for stale in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{stale}", db.display()));
     }
+    // The embedded payment gateway keeps its charges beside the outbox: a run must not find the last run's.
+    let outbox = spec.data_dir.join("outbox");
+    if outbox.exists() {
+        std::fs::remove_dir_all(&outbox).with_context(|| format!("emptying {}", outbox.display()))?;
+    }
     let start = spec.from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let end = (spec.to + Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let clock = Arc::new(VirtualClock::new(start));
-    let config = Config::embedded(&db, spec.data_dir.join("outbox"));
+    let config = Config::embedded(&db, outbox);
     let mut backend = Backend::connect(config, clock.clone()).await?;
     backend.store.migrate().await?;
     let days = (spec.to - spec.from).num_days() as u32 + 2;

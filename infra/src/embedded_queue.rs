@@ -8,6 +8,7 @@
 //! ChangeMessageVisibility does.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use shared::ports::{DeadLetter, Queue, Received};
 use shared::time::Clock;
 use shared::{Error as JobError, Result};
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::job;
-use crate::sqlite::{later, stamp};
+use crate::sqlite::{later, parse_stamp, stamp};
 use crate::sqs::MAX_VISIBILITY;
 
 /// SendMessageBatch's limit, kept here so the embedded queue refuses what SQS would.
@@ -32,6 +33,17 @@ pub struct EmbeddedQueue {
 impl EmbeddedQueue {
     pub fn new(pool: SqlitePool, queue: &str, clock: Arc<dyn Clock>, max_receive_count: u32) -> Self {
         Self { pool, queue: queue.to_owned(), clock, max_receive_count }
+    }
+
+    /// When the earliest of the queue's messages is (or was) visible, if it holds any: how far a simulation's
+    /// virtual clock may jump, since no receive before then can find anything.
+    pub async fn next_visible(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<String> = sqlx::query_scalar("SELECT min(visible_at) FROM queue_messages WHERE queue = ?")
+            .bind(&self.queue)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(job)?;
+        next.as_deref().map(parse_stamp).transpose().map_err(job)
     }
 }
 

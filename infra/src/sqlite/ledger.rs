@@ -1,5 +1,12 @@
 use super::*;
 
+/// The status of each key `?2` names (`[[subject, period], …]`) for task `?1`. The keys drive (CROSS JOIN keeps
+/// SQLite from putting them inside): one primary-key search per key, not a walk of every key the task ever
+/// claimed.
+pub(super) const CLAIM_STATUSES: &str = "SELECT d.subject, d.period, d.status FROM json_each(?2) k
+     CROSS JOIN deliveries d ON d.task = ?1 AND d.subject = json_extract(k.value, '$[0]')
+                           AND d.period = json_extract(k.value, '$[1]')";
+
 /// Keys as one JSON parameter: `[[subject, period], …]`.
 fn keys_json(keys: &[DeliveryKey]) -> String {
     json!(keys.iter().map(|k| [&k.subject, &k.period]).collect::<Vec<_>>()).to_string()
@@ -37,17 +44,8 @@ impl Ledger for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(job)?;
-        let statuses: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT d.subject, d.period, d.status FROM deliveries d
-             JOIN json_each(?2) k ON d.subject = json_extract(k.value, '$[0]')
-                                 AND d.period = json_extract(k.value, '$[1]')
-             WHERE d.task = ?1",
-        )
-        .bind(task)
-        .bind(&keys_param)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(job)?;
+        let statuses: Vec<(String, String, String)> =
+            sqlx::query_as(CLAIM_STATUSES).bind(task).bind(&keys_param).fetch_all(&self.pool).await.map_err(job)?;
         Ok(claims::states(keys, won, statuses))
     }
 

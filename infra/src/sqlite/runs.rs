@@ -231,9 +231,13 @@ impl RunStore for SqliteStore {
 
     async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>> {
         let slot: Option<String> =
-            sqlx::query_scalar("SELECT max(slot) FROM job_runs WHERE task = ? AND status <> 'planning'")
-                .bind(task)
-                .fetch_one(&self.pool)
+            // Down the primary key from the newest slot, stopping at the first not `planning`: max(slot) with
+            // the status filter would read every run of the task.
+            sqlx::query_scalar(
+                "SELECT slot FROM job_runs WHERE task = ? AND status <> 'planning' ORDER BY slot DESC LIMIT 1",
+            )
+            .bind(task)
+            .fetch_optional(&self.pool)
                 .await
                 .map_err(job)?;
         slot.as_deref().map(parse_stamp).transpose().map_err(job)
