@@ -88,9 +88,10 @@ $(CHECKOV_STAMP): tests/checkov-requirements.txt | $(VENV_STAMP)
 demo:
 	cargo run -p jobs -- demo
 
-# Placeholder until the benchmark lands: see BENCHMARKS.md for what is measured and how.
+# daily-summary's throughput and its floor on local PostgreSQL (BENCHMARKS.md has the other benchmarks).
 bench:
-	cargo run --release -p jobs -- bench throughput
+	cargo run --profile perf -p jobs -- bench throughput
+	cargo run --profile perf -p jobs -- bench floor
 
 clean-local:
 	rm -rf .local
