@@ -83,8 +83,9 @@ pub async fn run(bench: Bench) -> Result<()> {
     }
 }
 
+/// The throughput benchmark's data, which `floor` computes over too.
 #[derive(clap::Args)]
-pub struct Args {
+pub struct Data {
     /// The PostgreSQL server; the benchmark makes and keeps its own database there.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     server: String,
@@ -95,6 +96,19 @@ pub struct Args {
     /// The last day of the seeded workouts, and the UTC day the run's slots start at.
     #[arg(long, default_value = "2026-11-22")]
     day: NaiveDate,
+}
+
+impl Data {
+    /// The database, seeded if missing, its job tables emptied and vacuumed.
+    async fn store(&self) -> Result<Arc<PgStore>> {
+        bench_database(&self.server, &self.database, self.users, self.day).await
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: Data,
     /// The task whose slots are run.
     #[arg(long, default_value = "daily-summary")]
     task: String,
@@ -669,9 +683,9 @@ pub(crate) fn bench_runtime(store: &Arc<PgStore>, task: &str, clock: Arc<Virtual
 }
 
 async fn throughput(args: Args) -> Result<()> {
-    let store = bench_database(&args.server, &args.database, args.users, args.day).await?;
+    let store = args.data.store().await?;
     let mailer = Arc::new(NullMailer::default());
-    let start = args.day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let start = args.data.day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let clock = Arc::new(VirtualClock::new(start));
     let letterhead = Letterhead { from: "bench@localhost".into(), signer: None, preferences: None };
     let deps = Store::Postgres(store.clone()).deps(mailer.clone(), Arc::new(MemoryNotifier::default()), letterhead);

@@ -86,16 +86,9 @@ pub async fn summaries(
 
 #[derive(clap::Args)]
 pub struct FloorArgs {
-    /// The throughput benchmark's server, database and data (seeded if missing).
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
-    server: String,
-    #[arg(long, default_value = "jobs_bench")]
-    database: String,
-    #[arg(long, default_value_t = 100_000)]
-    users: usize,
-    /// The UTC day whose 24 hourly slots `jobs bench throughput` runs: every user is due once in it.
-    #[arg(long, default_value = "2026-11-22")]
-    day: NaiveDate,
+    /// The data and day of `jobs bench throughput`, whose 24 hourly slots cover every user once.
+    #[command(flatten)]
+    data: super::Data,
     /// Connections computing a part of the users each, at once.
     #[arg(long, default_value_t = 2)]
     sessions: i64,
@@ -105,9 +98,9 @@ pub struct FloorArgs {
 
 /// Times the statement over the throughput benchmark's data and day, `runs` times.
 pub async fn floor(args: FloorArgs) -> Result<()> {
-    let store = super::bench_database(&args.server, &args.database, args.users, args.day).await?;
+    let store = args.data.store().await?;
     // The slots `throughput` runs, 01:00 to 24:00, cover (00:00, 24:00].
-    let after = args.day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let after = args.data.day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let until = after + Duration::days(1);
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(store.pool()).await?;
     println!("daily-summary's numbers for the users due in ({after}, {until}], {} sessions:", args.sessions);
