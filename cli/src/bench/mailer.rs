@@ -177,7 +177,9 @@ pub async fn mailer(args: MailerArgs) -> Result<()> {
             .fetch_one(store.pool())
             .await?;
         anyhow::ensure!(done as u64 == emails, "the ledger recorded {done} sends, the mailer took {emails}");
-        anyhow::ensure!(total.retry.is_none() || mailer.refused.load(Ordering::SeqCst) > 0, "{:?}", total.retry);
+        if let (Some(retry), 0) = (&total.retry, mailer.refused.load(Ordering::SeqCst)) {
+            anyhow::bail!("a message was left to retry with no send refused: {retry}");
+        }
     }
     Ok(())
 }
