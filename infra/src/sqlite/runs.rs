@@ -230,16 +230,15 @@ impl RunStore for SqliteStore {
     }
 
     async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>> {
-        let slot: Option<String> =
-            // Down the primary key from the newest slot, stopping at the first not `planning`: max(slot) with
-            // the status filter would read every run of the task.
-            sqlx::query_scalar(
-                "SELECT slot FROM job_runs WHERE task = ? AND status <> 'planning' ORDER BY slot DESC LIMIT 1",
-            )
-            .bind(task)
-            .fetch_optional(&self.pool)
-                .await
-                .map_err(job)?;
+        // Down the primary key from the newest slot, stopping at the first not `planning`: max(slot) with the
+        // status filter would read every run of the task.
+        let slot: Option<String> = sqlx::query_scalar(
+            "SELECT slot FROM job_runs WHERE task = ? AND status <> 'planning' ORDER BY slot DESC LIMIT 1",
+        )
+        .bind(task)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(job)?;
         slot.as_deref().map(parse_stamp).transpose().map_err(job)
     }
 
