@@ -107,6 +107,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
              and {reminders} inactivity reminders' keys, which are kept whatever their age.",
             job_history_retention::DEFAULT_DAYS
         );
+        simulate::analyzed(&backend).await?;
         photographers = seeded.user_ids[..3].to_vec();
         let carts = old.iter().step_by(old.len().div_ceil(5).max(1)).take(5).copied().collect();
         touch = Some(TouchCarts { app, clock: clock.clone(), carts: std::sync::Mutex::new(carts) });

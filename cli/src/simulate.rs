@@ -329,11 +329,18 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
     seed::seed_shop(backend.store.shop_writer().as_ref(), &seeded.user_ids, spec.from, days, 42).await?;
     seed::seed_maintenance(backend.store.maintenance_writer().as_ref(), &seeded.user_ids, spec.from, spec.to, 42)
         .await?;
+    analyzed(&backend).await?;
     // Nothing is written: the counters count, a null mailer and a memory notifier take the messages.
     backend.mailer = Arc::new(NullMailer::default());
     backend.notifier = Arc::new(shared::memory::MemoryNotifier::default());
     let runtimes = runtimes(&mut backend)?;
     drive(&runtimes, &clock, (start, end), spec.downtime, None, |n, total, _| on_slot(n, total)).await
+}
+
+/// The embedded store's statistics after the seed: a simulation and the demo bulk-load a fresh database.
+pub async fn analyzed(backend: &Backend) -> Result<()> {
+    let Store::Sqlite(store) = &backend.store else { anyhow::bail!("a simulation runs on the embedded backend") };
+    Ok(store.analyze().await?)
 }
 
 pub fn print(tallies: &[TaskTally]) {

@@ -7,7 +7,7 @@ use super::{runs::count_in_run, *};
 /// Each table's bounded delete: the rows picked by age, in batches of at most `?2`, and deleted with the age
 /// re-checked. `?1` is the cutoff; `?3` is, for the runs, the floor (a plan left `planning` before it could never
 /// be resumed: it goes too), and for the delivery keys, the tasks whose keys may go (a JSON array).
-const DELETES: [&str; 4] = [
+pub(super) const DELETES: [&str; 4] = [
     "DELETE FROM job_runs WHERE rowid IN (
          SELECT rowid FROM job_runs WHERE slot < ?1 OR (status = 'planning' AND slot < ?3) LIMIT ?2)
      AND (slot < ?1 OR (status = 'planning' AND slot < ?3))",

@@ -6,6 +6,50 @@ use shared::ports::{StatsCache, UserStats};
 use super::*;
 use crate::store::user_stats::StatsRow;
 
+/// A chunk's stats in one upsert: `?1` the users (a JSON array), `?2`..`?3` the window, `?4` now. As on
+/// PostgreSQL; the best set of an exercise is its first by weight, then reps (no array_agg here). The sets are
+/// read through the window's workouts (CROSS JOIN fixes that order): SQLite otherwise scans every set ever logged
+/// against a Bloom filter of them (a year of the simulation's sets: 63 ms a chunk of 300 users, 53 ms so).
+const REFRESH: &str = "WITH chunk AS (SELECT u.id AS user_id FROM users u JOIN json_each(?1) j ON u.id = j.value),
+     trained AS MATERIALIZED (
+         SELECT w.id, w.user_id, w.duration_minutes
+         FROM chunk c JOIN workouts w ON w.user_id = c.user_id AND w.local_date BETWEEN ?2 AND ?3),
+     days AS (
+         SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes FROM trained GROUP BY user_id),
+     ranked_sets AS (
+         SELECT t.user_id, s.exercise_id, s.weight_kg, s.reps, s.personal_record,
+                row_number() OVER (PARTITION BY t.user_id, s.exercise_id
+                                   ORDER BY s.weight_kg DESC, s.reps DESC) AS nth
+         FROM trained t CROSS JOIN workout_sets s ON s.workout_id = t.id),
+     per_exercise AS (
+         SELECT user_id, exercise_id, max(CASE WHEN nth = 1 THEN weight_kg END) AS best_weight_kg,
+                max(CASE WHEN nth = 1 THEN reps END) AS best_reps, sum(personal_record) AS pr_sets,
+                sum(weight_kg * reps) AS volume_kg
+         FROM ranked_sets GROUP BY user_id, exercise_id),
+     lifted AS (
+         SELECT p.user_id, sum(p.volume_kg) AS volume_kg, sum(p.pr_sets) AS pr_sets,
+                json_group_array(json_object('exercise_id', p.exercise_id, 'exercise', e.name,
+                                             'best_weight_kg', p.best_weight_kg, 'best_reps', p.best_reps,
+                                             'pr_sets', p.pr_sets)
+                                 ORDER BY e.name, e.id) AS records
+         FROM per_exercise p JOIN exercises e ON e.id = p.exercise_id
+         GROUP BY p.user_id)
+     INSERT INTO user_stats (user_id, window_start, window_end, workouts, workouts_per_week, minutes,
+                             volume_kg, pr_sets, records, computed_at)
+     SELECT c.user_id, ?2, ?3, coalesce(d.workouts, 0),
+            coalesce(d.workouts, 0) * 7.0 / (julianday(?3) - julianday(?2) + 1), coalesce(d.minutes, 0),
+            coalesce(l.volume_kg, 0.0), coalesce(l.pr_sets, 0), coalesce(l.records, '[]'), ?4
+     FROM chunk c
+     LEFT JOIN days d ON d.user_id = c.user_id
+     LEFT JOIN lifted l ON l.user_id = c.user_id
+     WHERE true
+     ON CONFLICT (user_id) DO UPDATE SET
+         window_start = excluded.window_start, window_end = excluded.window_end,
+         workouts = excluded.workouts, workouts_per_week = excluded.workouts_per_week,
+         minutes = excluded.minutes, volume_kg = excluded.volume_kg, pr_sets = excluded.pr_sets,
+         records = excluded.records, computed_at = excluded.computed_at
+     WHERE user_stats.window_end < excluded.window_end";
+
 #[async_trait]
 impl StatsCache for SqliteStore {
     async fn stats_due(
@@ -53,56 +97,15 @@ impl StatsCache for SqliteStore {
             return Ok(0);
         }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
-        // As on PostgreSQL; the best set of an exercise is its first by weight, then reps (no array_agg here).
-        let written = sqlx::query(
-            "WITH chunk AS (SELECT u.id AS user_id FROM users u JOIN json_each(?1) j ON u.id = j.value),
-             trained AS MATERIALIZED (
-                 SELECT w.id, w.user_id, w.duration_minutes
-                 FROM chunk c JOIN workouts w ON w.user_id = c.user_id AND w.local_date BETWEEN ?2 AND ?3),
-             days AS (
-                 SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes FROM trained GROUP BY user_id),
-             ranked_sets AS (
-                 SELECT t.user_id, s.exercise_id, s.weight_kg, s.reps, s.personal_record,
-                        row_number() OVER (PARTITION BY t.user_id, s.exercise_id
-                                           ORDER BY s.weight_kg DESC, s.reps DESC) AS nth
-                 FROM trained t JOIN workout_sets s ON s.workout_id = t.id),
-             per_exercise AS (
-                 SELECT user_id, exercise_id, max(CASE WHEN nth = 1 THEN weight_kg END) AS best_weight_kg,
-                        max(CASE WHEN nth = 1 THEN reps END) AS best_reps, sum(personal_record) AS pr_sets,
-                        sum(weight_kg * reps) AS volume_kg
-                 FROM ranked_sets GROUP BY user_id, exercise_id),
-             lifted AS (
-                 SELECT p.user_id, sum(p.volume_kg) AS volume_kg, sum(p.pr_sets) AS pr_sets,
-                        json_group_array(json_object('exercise_id', p.exercise_id, 'exercise', e.name,
-                                                     'best_weight_kg', p.best_weight_kg, 'best_reps', p.best_reps,
-                                                     'pr_sets', p.pr_sets)
-                                         ORDER BY e.name, e.id) AS records
-                 FROM per_exercise p JOIN exercises e ON e.id = p.exercise_id
-                 GROUP BY p.user_id)
-             INSERT INTO user_stats (user_id, window_start, window_end, workouts, workouts_per_week, minutes,
-                                     volume_kg, pr_sets, records, computed_at)
-             SELECT c.user_id, ?2, ?3, coalesce(d.workouts, 0),
-                    coalesce(d.workouts, 0) * 7.0 / (julianday(?3) - julianday(?2) + 1), coalesce(d.minutes, 0),
-                    coalesce(l.volume_kg, 0.0), coalesce(l.pr_sets, 0), coalesce(l.records, '[]'), ?4
-             FROM chunk c
-             LEFT JOIN days d ON d.user_id = c.user_id
-             LEFT JOIN lifted l ON l.user_id = c.user_id
-             WHERE true
-             ON CONFLICT (user_id) DO UPDATE SET
-                 window_start = excluded.window_start, window_end = excluded.window_end,
-                 workouts = excluded.workouts, workouts_per_week = excluded.workouts_per_week,
-                 minutes = excluded.minutes, volume_kg = excluded.volume_kg, pr_sets = excluded.pr_sets,
-                 records = excluded.records, computed_at = excluded.computed_at
-             WHERE user_stats.window_end < excluded.window_end",
-        )
-        .bind(json!(users).to_string())
-        .bind(window_start)
-        .bind(window_end)
-        .bind(stamp(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(job)?
-        .rows_affected();
+        let written = sqlx::query(REFRESH)
+            .bind(json!(users).to_string())
+            .bind(window_start)
+            .bind(window_end)
+            .bind(stamp(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?
+            .rows_affected();
         crate::sqlite::runs::count_in_run(&mut tx, task, run, written as i64, 0).await?;
         tx.commit().await.map_err(job)?;
         Ok(written)
@@ -120,5 +123,25 @@ impl StatsCache for SqliteStore {
         .await
         .map_err(job)?;
         rows.into_iter().map(UserStats::try_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sqlite::tests::plan;
+
+    #[tokio::test]
+    async fn the_sets_are_read_through_the_windows_workouts() {
+        // The statistics of the simulation's year (300 users), which made SQLite scan every set.
+        let year = [
+            ("workouts", "workouts_local_date", "51837 142"),
+            ("workouts", "workouts_user_day", "51837 180 1"),
+            ("workout_sets", "workout_sets_workout", "138688 5"),
+            ("users", "users_time_zone_id", "300 28 1"),
+        ];
+        let args = ["[1]", "2026-06-01", "2026-06-30", "2026-07-01T00:00:00.000000Z"];
+        let steps = plan(super::REFRESH, &args, &year).await;
+        assert!(steps.iter().any(|s| s.starts_with("SEARCH s USING INDEX workout_sets_workout")), "{steps:?}");
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN s")), "{steps:?}");
     }
 }
