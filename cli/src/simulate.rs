@@ -233,11 +233,13 @@ pub async fn drive(
         tally.fired += 1;
         tally.caught_up += plan.caught_up.len() as u64;
         tally.skipped += plan.skipped_slots.len() as u64;
-        tally.messages += plan.messages + plan.caught_up.iter().map(|r| r.messages).sum::<u64>();
+        let queued = plan.messages + plan.caught_up.iter().map(|r| r.messages).sum::<u64>();
+        tally.messages += queued;
         if let Some(meanwhile) = meanwhile {
             meanwhile.after_plan(runtime.task.name(), time).await?;
         }
-        let report = drain(&runtimes[i], clock, tally).await?;
+        // Each drain empties the task's queue: a plan that queued nothing leaves nothing to work.
+        let report = if queued == 0 { WorkReport::default() } else { drain(&runtimes[i], clock, tally).await? };
         if cleanup::NAMES.contains(&runtime.task.name()) {
             // Rows deleted by attempts that were retried are in the run, not in the finished messages' reports.
             for planned in plan.caught_up.iter().chain([&plan]).filter(|p| p.status != PlanStatus::AlreadyPlanned) {
@@ -246,7 +248,8 @@ pub async fn drive(
                 }
             }
         }
-        for &j in &event_driven {
+        // Events are published by work: the events' queues, empty since the last slot, stay so when none was done.
+        for &j in event_driven.iter().filter(|_| queued > 0) {
             let Simulated { runtime, counter, .. } = &runtimes[j];
             let waiting = runtime.queue.depth().await?;
             if waiting == 0 {
