@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use infra::{
     config::Config,
     embedded_queue::EmbeddedQueue,
+    sqlite::SqliteStore,
     wiring::{Backend, Store},
 };
 use serde::Serialize;
@@ -163,8 +164,7 @@ pub struct Simulated {
 /// Every task's runtime over `backend` (the embedded one), each with its own counter in front of the backend's
 /// senders.
 pub fn runtimes(backend: &mut Backend) -> Result<Vec<Simulated>> {
-    let Store::Sqlite(store) = &backend.store else { anyhow::bail!("a simulation runs on the embedded backend") };
-    let pool = store.pool().clone();
+    let pool = embedded(backend)?.pool().clone();
     let (mailer, notifier) = (backend.mailer.clone(), backend.notifier.clone());
     let mut runtimes = vec![];
     for name in tasks::NAMES {
@@ -342,8 +342,13 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
 
 /// The embedded store's statistics after the seed: a simulation and the demo bulk-load a fresh database.
 pub async fn analyzed(backend: &Backend) -> Result<()> {
+    Ok(embedded(backend)?.analyze().await?)
+}
+
+/// The backend's SQLite store: what a simulation runs on.
+fn embedded(backend: &Backend) -> Result<&SqliteStore> {
     let Store::Sqlite(store) = &backend.store else { anyhow::bail!("a simulation runs on the embedded backend") };
-    Ok(store.analyze().await?)
+    Ok(store)
 }
 
 pub fn print(tallies: &[TaskTally]) {

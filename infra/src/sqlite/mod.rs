@@ -46,6 +46,11 @@ pub(crate) fn later(now: DateTime<Utc>, by: Duration) -> String {
 /// Prepared statements kept per connection: more than the store and the queue have.
 const STATEMENT_CACHE: usize = 512;
 
+/// `PRAGMA optimize`'s mask: planner statistics for every table that lacks them or has grown since, each
+/// analysed within a bounded effort (0x10000 checks all tables, not only those this connection used; 0x02 runs
+/// ANALYZE where it would help).
+const OPTIMIZE: &str = "0x10002";
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -66,9 +71,8 @@ impl SqliteStore {
             // Sorts and temporary b-trees in memory, and 16 MiB of page cache (2 MiB by default).
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-16384")
-            // SQLite's advice for a connection that lives: planner statistics for the tables that lack them or
-            // have grown since, within a bounded effort (a no-op on a fresh file).
-            .pragma("optimize", "0x10002");
+            // SQLite's advice for a connection that lives (a no-op on a fresh file).
+            .pragma("optimize", OPTIMIZE);
         // One connection: SQLite lets one writer in at a time, and a second connection's write waits in SQLite's
         // busy handler, which sleeps (1 ms, 2 ms, 5 ms…) rather than being woken. Through one connection the
         // process's statements take turns without sleeping; other processes still wait on the busy timeout.
@@ -85,7 +89,7 @@ impl SqliteStore {
     /// volume board scanned every set of the simulation's year (26 ms a board; 4.6 ms through the week's
     /// workouts, with them). Tables still empty get none, and are planned as before.
     pub async fn analyze(&self) -> std::result::Result<(), Error> {
-        sqlx::query("PRAGMA optimize=0x10002").execute(&self.pool).await?;
+        sqlx::query(&format!("PRAGMA optimize={OPTIMIZE}")).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -116,9 +120,7 @@ pub(crate) mod tests {
     /// statistics are `stats` (table, index, `sqlite_stat1`'s numbers), as `PRAGMA optimize` would have gathered
     /// them from data; none is a database before its first analysis.
     pub(crate) async fn plan(sql: &str, args: &[&str], stats: &[(&str, &str, &str)]) -> Vec<String> {
-        let db = std::env::temp_dir().join(format!("plan-{}.db", uuid::Uuid::new_v4()));
-        let store = SqliteStore::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        store.migrate().await.unwrap();
+        let (db, store) = scratch().await;
         if !stats.is_empty() {
             sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
             for (table, index, stat) in stats {
@@ -131,11 +133,23 @@ pub(crate) mod tests {
         let explain = format!("EXPLAIN QUERY PLAN {sql}");
         let query = args.iter().fold(sqlx::query_as(&explain), |query, arg| query.bind(*arg));
         let rows: Vec<(i64, i64, i64, String)> = query.fetch_all(store.pool()).await.unwrap();
+        discard(db, store).await;
+        rows.into_iter().map(|(.., detail)| detail).collect()
+    }
+
+    /// A migrated database in a file of its own, and its path.
+    async fn scratch() -> (std::path::PathBuf, SqliteStore) {
+        let db = std::env::temp_dir().join(format!("scratch-{}.db", uuid::Uuid::new_v4()));
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        store.migrate().await.unwrap();
+        (db, store)
+    }
+
+    async fn discard(db: std::path::PathBuf, store: SqliteStore) {
         store.pool().close().await;
         for file in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{file}", db.display()));
         }
-        rows.into_iter().map(|(.., detail)| detail).collect()
     }
 
     #[tokio::test]
@@ -160,9 +174,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn a_bulk_load_leaves_the_planner_statistics_of_what_it_loaded() {
-        let db = std::env::temp_dir().join(format!("analyze-{}.db", uuid::Uuid::new_v4()));
-        let store = SqliteStore::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        store.migrate().await.unwrap();
+        let (db, store) = scratch().await;
         sqlx::query(
             "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
              INSERT INTO users (id, name, email, time_zone) SELECT i, 'u', 'u' || i || '@x', 'UTC' FROM n",
@@ -177,10 +189,7 @@ pub(crate) mod tests {
                 .await
                 .unwrap();
         assert!(stats.iter().any(|(idx, stat)| idx == "users_time_zone_id" && stat.starts_with("2000 ")), "{stats:?}");
-        store.pool().close().await;
-        for file in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{file}", db.display()));
-        }
+        discard(db, store).await;
     }
 
     #[test]
