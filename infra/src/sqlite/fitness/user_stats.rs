@@ -7,25 +7,26 @@ use super::*;
 use crate::store::user_stats::StatsRow;
 
 /// A chunk's stats in one upsert: `?1` the users (a JSON array), `?2`..`?3` the window, `?4` now. As on
-/// PostgreSQL; the best set of an exercise is its first by weight, then reps (no array_agg here). The sets are
-/// read through the window's workouts (CROSS JOIN fixes that order): SQLite otherwise scans every set ever logged
-/// against a Bloom filter of them (a year of the simulation's sets: 63 ms a chunk of 300 users, 53 ms so).
+/// PostgreSQL but for the best set of an exercise (its first by weight, then reps), found by two GROUP BYs rather
+/// than a window: the most reps at each weight, then the heaviest weight, whose `reps` SQLite takes from the row
+/// `max()` chose (one row per weight: no tie). 15 ms a chunk of the simulation's year rather than 19 ms. The sets
+/// are read through the window's workouts (CROSS JOIN fixes that order): SQLite otherwise scans every set ever
+/// logged against a Bloom filter of them (a year of the simulation's sets: 63 ms a chunk of 300 users, 53 ms so).
 const REFRESH: &str = "WITH chunk AS (SELECT u.id AS user_id FROM users u JOIN json_each(?1) j ON u.id = j.value),
      trained AS MATERIALIZED (
          SELECT w.id, w.user_id, w.duration_minutes
          FROM chunk c JOIN workouts w ON w.user_id = c.user_id AND w.local_date BETWEEN ?2 AND ?3),
      days AS (
          SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes FROM trained GROUP BY user_id),
-     ranked_sets AS (
-         SELECT t.user_id, s.exercise_id, s.weight_kg, s.reps, s.personal_record,
-                row_number() OVER (PARTITION BY t.user_id, s.exercise_id
-                                   ORDER BY s.weight_kg DESC, s.reps DESC) AS nth
-         FROM trained t CROSS JOIN workout_sets s ON s.workout_id = t.id),
+     by_weight AS (
+         SELECT t.user_id, s.exercise_id, s.weight_kg, max(s.reps) AS reps, sum(s.personal_record) AS pr_sets,
+                sum(s.weight_kg * s.reps) AS volume_kg
+         FROM trained t CROSS JOIN workout_sets s ON s.workout_id = t.id
+         GROUP BY t.user_id, s.exercise_id, s.weight_kg),
      per_exercise AS (
-         SELECT user_id, exercise_id, max(CASE WHEN nth = 1 THEN weight_kg END) AS best_weight_kg,
-                max(CASE WHEN nth = 1 THEN reps END) AS best_reps, sum(personal_record) AS pr_sets,
-                sum(weight_kg * reps) AS volume_kg
-         FROM ranked_sets GROUP BY user_id, exercise_id),
+         SELECT user_id, exercise_id, max(weight_kg) AS best_weight_kg, reps AS best_reps,
+                sum(pr_sets) AS pr_sets, sum(volume_kg) AS volume_kg
+         FROM by_weight GROUP BY user_id, exercise_id),
      lifted AS (
          SELECT p.user_id, sum(p.volume_kg) AS volume_kg, sum(p.pr_sets) AS pr_sets,
                 json_group_array(json_object('exercise_id', p.exercise_id, 'exercise', e.name,
