@@ -6,7 +6,9 @@ use super::{runs::count_in_run, *};
 
 /// Each table's bounded delete: the rows picked by age, in batches of at most `$2`, and deleted with the age
 /// re-checked. `$1` is the cutoff; `$3` is, for the runs, the floor (a plan left `planning` before it could never
-/// be resumed: it goes too), and for the delivery keys, the tasks whose keys may go.
+/// be resumed: it goes too), and for the delivery keys, the tasks whose keys may go. The delivery keys go oldest
+/// first, read through their index by (task, updated_at): without the order PostgreSQL, taking the matching keys
+/// to be spread evenly, scanned the table for any 500, through every key kept (BENCHMARKS.md).
 const DELETES: [&str; 4] = [
     "DELETE FROM job_runs r USING (
          SELECT task, slot FROM job_runs WHERE slot < $1 OR (status = 'planning' AND slot < $3) LIMIT $2) old
@@ -14,7 +16,8 @@ const DELETES: [&str; 4] = [
     "DELETE FROM run_messages m USING (SELECT task, slot, part FROM run_messages WHERE slot < $1 LIMIT $2) old
      WHERE m.task = old.task AND m.slot = old.slot AND m.part = old.part AND m.slot < $1",
     "DELETE FROM deliveries d USING (
-         SELECT task, subject, period FROM deliveries WHERE updated_at < $1 AND task = ANY($3) LIMIT $2) old
+         SELECT task, subject, period FROM deliveries WHERE updated_at < $1 AND task = ANY($3)
+         ORDER BY updated_at LIMIT $2) old
      WHERE d.task = old.task AND d.subject = old.subject AND d.period = old.period AND d.updated_at < $1",
     "DELETE FROM job_requests r USING (SELECT id FROM job_requests WHERE updated_at < $1 LIMIT $2) old
      WHERE r.id = old.id AND r.updated_at < $1",
