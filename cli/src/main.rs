@@ -235,7 +235,7 @@ fn main() {
     let serial = matches!(cli.command, Command::Demo { .. } | Command::Simulate { .. });
     if serial {
         // Before the runtime's threads and the database's start: they inherit it.
-        one_core();
+        serial_threads();
     }
     tokio::runtime::Runtime::new().expect("a tokio runtime").block_on(run_main(cli, serial));
 }
@@ -248,11 +248,11 @@ fn main() {
 /// - `SCHED_BATCH`: a thread woken by another does not preempt it. sqlx's thread wakes the runtime's at every
 ///   row it hands over; normally the runtime's thread then preempts it, takes the row and waits again, a switch
 ///   both ways per row. So each thread runs until it waits: 4.4 million preemptions in a year of simulation
-///   became 20,000, and the year took 7% less time.
+///   became about a thousand, and the year took 7% less time.
 ///
 /// Linux only; elsewhere the scheduler decides. Threads inherit both from the thread that starts them, and this
 /// runs first. On failure (a container forbidding it) the process runs as the scheduler puts it, only slower.
-fn one_core() {
+fn serial_threads() {
     #[cfg(target_os = "linux")]
     {
         use thread_priority::{

@@ -103,9 +103,9 @@ impl SqliteStore {
 
     /// For a database nobody keeps (the simulation's, deleted when the next run starts): neither the commits nor
     /// the checkpoints are synced to disk, so nothing waits on the disk. A killed process still loses nothing;
-    /// a power cut can leave the file corrupt. A year of `jobs simulate` waited 8 s of its 66 s on checkpoints'
-    /// fsyncs (BENCHMARKS.md). Set on the pool's one connection: should the pool open another (after 30 minutes),
-    /// that one syncs as usual, which is only slower.
+    /// a power cut can leave the file corrupt. A year of `jobs simulate` waited about 9 s of its 66 s on
+    /// checkpoints' fsyncs (BENCHMARKS.md). Set on the pool's one connection: should the pool open another
+    /// (after 30 minutes), that one syncs as usual, which is only slower.
     pub async fn unsynced(&self) -> std::result::Result<(), Error> {
         sqlx::query("PRAGMA synchronous = OFF").execute(&self.pool).await?;
         Ok(())
