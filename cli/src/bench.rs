@@ -655,7 +655,7 @@ pub(crate) async fn bench_database(server: &str, database: &str, users: usize, d
         );
     }
     sqlx::query(
-        "TRUNCATE job_runs, run_messages, deliveries, leases, progress, month_standings, standings_months,
+        "TRUNCATE job_runs, run_messages, deliveries, leases, period_plans, month_standings, standings_months,
                   boards_current, board_entries, board_versions, user_stats",
     )
     .execute(store.pool())
@@ -693,10 +693,10 @@ async fn throughput(args: Args) -> Result<()> {
     // The null mailer is this one, so that its count can be shown.
     let runtime = JobRuntime { task: tasks::build(task, &deps)?, ..bench_runtime(&store, task, clock.clone())? };
 
-    // A day of production finds the ledger and the plan's progress full of the days before, with statistics to
+    // A day of production finds the ledger full of the days before, with statistics to
     // match: the same hours of the day before run first, untimed, and are analysed.
     let warm = Slots::run(&runtime, &clock, start - Duration::days(1), start).await?;
-    sqlx::query("ANALYZE deliveries, progress, job_runs, run_messages").execute(store.pool()).await?;
+    sqlx::query("ANALYZE deliveries, job_runs, run_messages").execute(store.pool()).await?;
     // From here the peak is the timed run's own, not the seeding's (Linux: "5" resets VmHWM).
     let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let slots = Slots::run(&runtime, &clock, start, start + Duration::hours(args.hours)).await?;

@@ -10,8 +10,8 @@ use shared::{
     ports::{
         ActivityStore, AppWriter, Boards, ChallengeNotices, Challenges, Contacts, FoodLog, FoodRecognizer, History,
         InactivityReminders, Ledger, Mailer, MaintenanceWriter, MonthlyReports, Notifier, OrderEvents, OrderNotices,
-        Payments, Photos, Progress, Queue, Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Suppressions,
-        Sweeper, Unsubscribes, WeeklyReports,
+        Payments, Photos, Queue, Renewals, RunStore, ShopStore, ShopWriter, StatsCache, Suppressions, Sweeper,
+        Unsubscribes, WeeklyReports, ZoneMoves,
     },
     runtime::{JobRuntime, RuntimeSettings},
     tasks::{
@@ -131,7 +131,7 @@ ports! {
     inactivity_reminders: InactivityReminders,
     challenge_notices: ChallengeNotices,
     renewals: Renewals,
-    progress: Progress,
+    zone_moves: ZoneMoves,
     contacts: Contacts,
     writer: AppWriter,
     shop: ShopStore,
@@ -154,7 +154,7 @@ impl Store {
     pub fn deps(&self, mailer: Arc<dyn Mailer>, notifier: Arc<dyn Notifier>, letterhead: Letterhead) -> Deps {
         Deps {
             activity: self.activity(),
-            progress: self.progress(),
+            moves: self.zone_moves(),
             weekly: self.weekly_reports(),
             monthly: self.monthly_reports(),
             inactivity: self.inactivity_reminders(),

@@ -213,11 +213,6 @@ impl Fanout<'_> {
         Ok(())
     }
 
-    /// Whether every chunk pushed so far is on the queue (none waits in the buffer).
-    pub fn is_flushed(&self) -> bool {
-        self.buffer.is_empty()
-    }
-
     /// Notes something wrong the plan passed over (a user with an unknown time zone…): it goes into the run.
     pub fn error(&mut self, error: String) {
         tracing::warn!(task = self.task, slot = %self.slot, %error, "planning passed over");

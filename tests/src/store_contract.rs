@@ -6,15 +6,15 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use shared::ports::{
     ActivityStore, AppWriter, ChallengeEdge, ChallengeNotices, Channel, Choice, ClaimState, Contacts, DeliveryKey,
-    Device, Inactive, InactivityReminders, Kind, Ledger, MonthlyReports, NewSet, NewUser, NewWorkout, Progress,
-    RunPart, RunStart, RunStore, Settled, Settlement, SkippedSlot, WeeklyReports, WorkTally,
+    Device, Inactive, InactivityReminders, Kind, Ledger, MonthlyReports, NewSet, NewUser, NewWorkout, RunPart,
+    RunStart, RunStore, Settled, Settlement, SkippedSlot, WeeklyReports, WorkTally, ZoneMoves,
 };
 
 /// One backend's ports, all over the same database.
 #[derive(Clone)]
 pub struct Stores {
     pub runs: Arc<dyn RunStore>,
-    pub progress: Arc<dyn Progress>,
+    pub moves: Arc<dyn ZoneMoves>,
     pub ledger: Arc<dyn Ledger>,
     pub activity: Arc<dyn ActivityStore>,
     pub writer: Arc<dyn AppWriter>,
@@ -23,13 +23,15 @@ pub struct Stores {
     pub inactivity: Arc<dyn InactivityReminders>,
     pub challenges: Arc<dyn ChallengeNotices>,
     pub contacts: Arc<dyn Contacts>,
+    /// The store itself, for what no port does (moving the database's own stamps into the past).
+    pub store: infra::wiring::Store,
 }
 
 impl From<infra::wiring::Store> for Stores {
     fn from(store: infra::wiring::Store) -> Self {
         Self {
             runs: store.runs(),
-            progress: store.progress(),
+            moves: store.zone_moves(),
             ledger: store.ledger(),
             activity: store.activity(),
             writer: store.writer(),
@@ -38,6 +40,7 @@ impl From<infra::wiring::Store> for Stores {
             inactivity: store.inactivity_reminders(),
             challenges: store.challenge_notices(),
             contacts: store.contacts(),
+            store,
         }
     }
 }
@@ -350,20 +353,72 @@ pub async fn concurrent_claims_of_one_key_have_one_winner(s: Stores) {
     assert_eq!(won, 1);
 }
 
-pub async fn progress_moves_forward_only_per_task_and_subject(s: Stores) {
-    let subjects = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    assert!(s.progress.planned_through("t", &subjects(&["user:1"])).await.unwrap().is_empty());
-    s.progress.plan_through("t", &subjects(&["user:1", "user:2"]), "2026-11-21").await.unwrap();
-    s.progress.plan_through("t", &subjects(&["user:1"]), "2026-11-22").await.unwrap();
-    // A backfill of an older day does not move a subject back.
-    s.progress.plan_through("t", &subjects(&["user:2", "user:1"]), "2026-11-20").await.unwrap();
-    s.progress.plan_through("other", &subjects(&["user:1"]), "2026-12-01").await.unwrap();
-    let mut through = s.progress.planned_through("t", &subjects(&["user:1", "user:2", "user:3"])).await.unwrap();
-    through.sort();
-    assert_eq!(
-        through,
-        [("user:1".to_string(), "2026-11-22".to_string()), ("user:2".to_string(), "2026-11-21".to_string())]
-    );
+/// A plan counts a user's move from its period's first plan on, less a commit's slack, both on the database's
+/// clock: who moved well before was in their new zone for every plan of the period. A period never planned (from
+/// before this release, or forgotten) counts every move.
+pub async fn moves_count_from_a_periods_first_plan(s: Stores) {
+    let ids = s
+        .writer
+        .add_users(&[
+            user("Ana", "Asia/Kolkata", true),
+            user("Bo", "Asia/Kolkata", true),
+            user("Cy", "Asia/Kolkata", true),
+        ])
+        .await
+        .unwrap();
+    let (ana, cy) = (ids[0], ids[2]);
+    let moved = |task: &'static str, period: &'static str| {
+        let (moves, ids) = (s.moves.clone(), ids.clone());
+        async move {
+            let mut moved = moves.moved_since(task, period, &ids).await.unwrap();
+            moved.sort();
+            moved
+        }
+    };
+    assert_eq!(moved("t", "2026-11-21").await, [] as [i64; 0]);
+    s.writer.set_time_zone(&[ana], "America/New_York").await.unwrap();
+    s.writer.set_time_zone(&ids[1..2], "Asia/Kolkata").await.unwrap(); // the same zone: no move
+    assert_eq!(moved("t", "2026-11-21").await, [ana], "never planned: every move counts");
+    backdate(&s.store, 60).await;
+    s.moves.planning("t", "2026-11-20", "2026-11-18").await.unwrap();
+    s.moves.planning("t", "2026-11-21", "2026-11-19").await.unwrap();
+    assert_eq!(moved("t", "2026-11-21").await, [] as [i64; 0], "Ana moved an hour before the first plan");
+    s.writer.set_time_zone(&[cy], "Europe/London").await.unwrap();
+    assert_eq!(moved("t", "2026-11-21").await, [cy]);
+    backdate(&s.store, 60).await;
+    // Planned again an hour later: still counted from the first plan.
+    s.moves.planning("t", "2026-11-21", "2026-11-19").await.unwrap();
+    assert_eq!(moved("t", "2026-11-21").await, [cy]);
+    s.moves.planning("other", "2026-11-21", "2026-11-19").await.unwrap();
+    assert_eq!(moved("other", "2026-11-21").await, [] as [i64; 0], "another task's first plan is its own");
+    assert_eq!(moved("t", "2026-11-20").await, [cy]);
+    // The 22nd's first plan forgets the periods before the 21st: the 20th counts every move again.
+    s.moves.planning("t", "2026-11-22", "2026-11-21").await.unwrap();
+    assert_eq!(moved("t", "2026-11-20").await, [ana, cy]);
+    assert_eq!(moved("t", "2026-11-21").await, [cy], "kept");
+}
+
+/// Moves every stamp of a move or a period's plan `minutes` back, as if made that long ago.
+async fn backdate(store: &infra::wiring::Store, minutes: i64) {
+    use infra::wiring::Store;
+    for (table, column) in [("zone_moves", "moved_at"), ("period_plans", "started_at")] {
+        match store {
+            Store::Postgres(pg) => {
+                sqlx::query(&format!("UPDATE {table} SET {column} = {column} - make_interval(mins => $1::int)"))
+                    .bind(minutes as i32)
+                    .execute(pg.pool())
+                    .await
+                    .unwrap();
+            }
+            Store::Sqlite(lite) => {
+                sqlx::query(&format!("UPDATE {table} SET {column} = {column} - ?1 / 1440.0"))
+                    .bind(minutes)
+                    .execute(lite.pool())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
 }
 
 pub async fn a_user_moves_to_another_zone(s: Stores) {

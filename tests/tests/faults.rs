@@ -308,7 +308,7 @@ impl Stack {
         let runtime = JobRuntime {
             task: Arc::new(daily_summary::DailySummary {
                 store: store.activity(),
-                progress: store.progress(),
+                moves: store.zone_moves(),
                 channels: Channels {
                     mailer: mailer.clone(),
                     notifier: Arc::new(MemoryNotifier::default()),

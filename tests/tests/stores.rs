@@ -48,7 +48,7 @@ on_both_stores!(
     concurrent_claims_of_one_key_have_one_winner,
     users_are_paged_by_zone_and_read_back,
     a_user_moves_to_another_zone,
-    progress_moves_forward_only_per_task_and_subject,
+    moves_count_from_a_periods_first_plan,
     a_days_activity_adds_up_with_its_records_and_streak,
     a_weeks_report_adds_up_monday_to_sunday_with_eight_weeks_of_minutes,
     a_months_standings_are_built_once_and_ties_share_a_rank,

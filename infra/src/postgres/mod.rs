@@ -9,8 +9,8 @@ use shared::{
     ports::normalise,
     ports::{
         ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Kind,
-        Ledger, NewUser, NewWorkout, Progress, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
-        SuppressedAddress, Suppression, Suppressions, Unsubscribed, Unsubscribes, WorkTally,
+        Ledger, NewUser, NewWorkout, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, SuppressedAddress,
+        Suppression, Suppressions, Unsubscribed, Unsubscribes, WorkTally, ZoneMoves, MOVE_COMMIT_SLACK,
     },
     Result,
 };
@@ -77,9 +77,9 @@ mod fitness;
 mod history;
 mod ledger;
 mod maintenance;
-mod progress;
 mod requests;
 mod runs;
 mod shop;
 mod suppressions;
 mod unsubscribes;
+mod zone_moves;

@@ -11,8 +11,8 @@ use shared::{
     ports::normalise,
     ports::{
         ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Kind,
-        Ledger, NewUser, NewWorkout, Progress, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
-        SuppressedAddress, Suppression, Suppressions, Unsubscribed, Unsubscribes, WorkTally,
+        Ledger, NewUser, NewWorkout, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, SuppressedAddress,
+        Suppression, Suppressions, Unsubscribed, Unsubscribes, WorkTally, ZoneMoves, MOVE_COMMIT_SLACK,
     },
     Result,
 };
@@ -122,12 +122,12 @@ mod fitness;
 mod history;
 mod ledger;
 mod maintenance;
-mod progress;
 mod requests;
 mod runs;
 mod shop;
 mod suppressions;
 mod unsubscribes;
+mod zone_moves;
 
 #[cfg(test)]
 pub(crate) mod tests {

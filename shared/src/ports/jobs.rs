@@ -1,4 +1,4 @@
-//! The job runtime's own ports: queues, runs and leases, the delivery ledger, per-subject progress.
+//! The job runtime's own ports: queues, runs and leases, the delivery ledger, who moved zone.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -371,13 +371,22 @@ pub trait Ledger: Send + Sync {
     async fn settle(&self, task: &str, run: RunPart, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64>;
 }
 
-/// How far each subject's periodic side effect has been planned (`progress (task, subject, period)`): what lets
-/// a task notice a period a subject fell between two plans of (a user who moved east past their 06:00).
-/// Periods compare as text (ISO dates do).
+/// Who moved zone since a task first planned a period: what lets a plan notice a period a user fell between two
+/// zones' plans of (a user who moved east past their 06:00). The app's writes record the moves (a trigger on
+/// `users` fills `zone_moves`) and each period's first plan records when it started (`period_plans`), both by
+/// the database's clock, so the two compare whatever clock the jobs run on. Periods compare as text (ISO dates).
+/// How much older than a period's first plan a move may be stamped and still count: the stamp is taken as the
+/// app's transaction commits, and others see the move a moment later (PostgreSQL: the commit's write; SQLite: the
+/// rest of the transaction). Counting an older move costs only a key the ledger finds done.
+pub const MOVE_COMMIT_SLACK: Duration = Duration::from_secs(600);
+
 #[async_trait]
-pub trait Progress: Send + Sync {
-    /// The latest period planned for each of `subjects` that has one.
-    async fn planned_through(&self, task: &str, subjects: &[String]) -> Result<Vec<(String, String)>>;
-    /// Records `period` as planned for `subjects`; a subject already planned further stays where it is.
-    async fn plan_through(&self, task: &str, subjects: &[String], period: &str) -> Result<()>;
+pub trait ZoneMoves: Send + Sync {
+    /// Records that `task` has started planning `period`, unless it had; the first time, forgets the periods
+    /// before `forget_before` (no plan asks about them any more).
+    async fn planning(&self, task: &str, period: &str, forget_before: &str) -> Result<()>;
+    /// Those of `users` whose latest move is no older than `task`'s first plan of `period`, less
+    /// `MOVE_COMMIT_SLACK` (a move is stamped as its transaction commits, a moment before others see it);
+    /// every one who ever moved if `task` has no record of planning `period`.
+    async fn moved_since(&self, task: &str, period: &str, users: &[i64]) -> Result<Vec<i64>>;
 }

@@ -4,17 +4,18 @@
 //!
 //! A user who changes zone gets each period's message once and loses none: moving west, the new zone plans a
 //! period already sent, which the delivery key skips; moving east past the local time, no plan picks them for
-//! the period in between, so the next plan, seeing they were planned through the period before it
-//! (`Progress`), plans that period too.
+//! the period in between. So a plan takes the period before its own too for each user who moved since that
+//! period's first plan started (`ZoneMoves`): those who fell between two zones' plans get it now, and for the
+//! others the ledger finds the key done. Nothing is written per user: the app's move is the only record.
 
 use async_trait::async_trait;
 use chrono::{Datelike, Duration, Months, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 
 use crate::{
-    ports::{ActivityStore, Progress},
+    ports::{ActivityStore, ZoneMoves},
     runtime::Fanout,
     time::{reached_in, Slot},
     Error, Result,
@@ -107,7 +108,7 @@ pub struct LocalTime<'a> {
     pub users: &'a dyn ActivityStore,
     /// Set when a period a zone move skipped must be caught (reports); unset when a missed period does not
     /// matter (a reminder is about today).
-    pub progress: Option<&'a dyn Progress>,
+    pub moves: Option<&'a dyn ZoneMoves>,
     /// Users per queued message.
     pub chunk_size: u32,
 }
@@ -164,41 +165,32 @@ impl LocalTime<'_> {
         fanout: &mut Fanout<'_>,
     ) -> Result<()> {
         let previous = self.cadence.previous(period);
-        let (label, gap) = (period.to_string(), self.cadence.previous(previous).to_string());
-        // Users whose chunks are sent: their progress is recorded only once the queue has them.
-        let mut sent = vec![];
+        let (previous_period, before) = (previous.to_string(), self.cadence.previous(previous).to_string());
+        if let Some(moves) = self.moves {
+            // Stamped before any user is read, so that the next period's plans count every move since.
+            moves.planning(self.task, &period.to_string(), &before).await?;
+        }
         let mut after_id = 0;
         loop {
             let ids = audience.page(zones, period, after_id, self.chunk_size).await?;
             let Some(&last) = ids.last() else { break };
             after_id = last;
-            let subjects: Vec<String> = ids.iter().map(|&id| subject(id)).collect();
-            let through: HashMap<String, String> = match self.progress {
-                Some(progress) => progress.planned_through(self.task, &subjects).await?.into_iter().collect(),
-                None => HashMap::new(),
+            // Read after the page: a move the page saw is one this sees.
+            let moved: HashSet<i64> = match self.moves {
+                Some(moves) => moves.moved_since(self.task, &previous_period, &ids).await?.into_iter().collect(),
+                None => HashSet::new(),
             };
             let mut users = Vec::with_capacity(ids.len());
-            for (&id, subject) in ids.iter().zip(&subjects) {
-                // Planned through the period before the previous one: they moved east past the local time.
-                if through.get(subject) == Some(&gap) {
+            for &id in &ids {
+                if moved.contains(&id) {
                     users.push(Due { id, day: previous });
                 }
                 users.push(Due { id, day: period });
             }
             let chunk = serde_json::to_value(Chunk { users }).expect("a chunk serialises");
             fanout.push(chunk, ids.len() as u64).await?;
-            if let Some(progress) = self.progress {
-                sent.extend(subjects);
-                if fanout.is_flushed() {
-                    progress.plan_through(self.task, &std::mem::take(&mut sent), &label).await?;
-                }
-            }
         }
-        fanout.flush().await?;
-        if let (Some(progress), false) = (self.progress, sent.is_empty()) {
-            progress.plan_through(self.task, &sent, &label).await?;
-        }
-        Ok(())
+        fanout.flush().await
     }
 }
 

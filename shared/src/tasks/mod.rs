@@ -6,8 +6,8 @@ use crate::{
     channels::Channels,
     ports::{
         ActivityStore, Boards, ChallengeNotices, Challenges, FoodLog, FoodRecognizer, History, InactivityReminders,
-        MonthlyReports, OrderEvents, OrderNotices, Payments, Photos, Progress, Renewals, ShopStore, StatsCache,
-        Sweeper, WeeklyReports,
+        MonthlyReports, OrderEvents, OrderNotices, Payments, Photos, Renewals, ShopStore, StatsCache, Sweeper,
+        WeeklyReports, ZoneMoves,
     },
     runtime::Task,
     schedule::Schedule,
@@ -75,7 +75,7 @@ pub const EVENT_DRIVEN: &[&str] = &[order_notifications::NAME, food_recognition:
 #[derive(Clone)]
 pub struct Deps {
     pub activity: Arc<dyn ActivityStore>,
-    pub progress: Arc<dyn Progress>,
+    pub moves: Arc<dyn ZoneMoves>,
     pub weekly: Arc<dyn WeeklyReports>,
     pub monthly: Arc<dyn MonthlyReports>,
     pub inactivity: Arc<dyn InactivityReminders>,
@@ -161,7 +161,7 @@ pub mod builders {
     pub fn daily_summary(deps: &Deps) -> Result<Arc<dyn Task>> {
         Ok(Arc::new(daily_summary::DailySummary {
             store: deps.activity.clone(),
-            progress: deps.progress.clone(),
+            moves: deps.moves.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             chunk_size: 500,
@@ -172,7 +172,7 @@ pub mod builders {
         Ok(Arc::new(weekly_report::WeeklyReport {
             activity: deps.activity.clone(),
             weeks: deps.weekly.clone(),
-            progress: deps.progress.clone(),
+            moves: deps.moves.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             chunk_size: 500,
@@ -183,7 +183,7 @@ pub mod builders {
         Ok(Arc::new(monthly_report::MonthlyReport {
             activity: deps.activity.clone(),
             months: deps.monthly.clone(),
-            progress: deps.progress.clone(),
+            moves: deps.moves.clone(),
             channels: deps.channels.clone(),
             letterhead: deps.letterhead.clone(),
             chunk_size: 500,
@@ -322,13 +322,15 @@ pub mod builders {
 pub fn keys_reused_within(name: &str) -> Option<chrono::Duration> {
     use chrono::Duration;
     match name {
-        // The user's local day: its 06:00 reached in one zone or, if they moved, another, a day apart at most.
-        daily_summary::NAME => Some(Duration::days(2)),
-        // The user's ISO week, sent on its Monday: the Mondays of every zone lie within two days; a week and a
-        // day covers a zone change too.
-        weekly_report::NAME => Some(Duration::days(8)),
-        // The user's month, sent on the 1st: the same, with a whole month's room.
-        monthly_report::NAME => Some(Duration::days(32)),
+        // The user's local day: its 06:00 reached in one zone, then planned again with the next day's wherever the
+        // user moved to since (`tasks::local_time`): a day, plus the 26 hours between the zones' 06:00s, plus
+        // an hour's slot.
+        daily_summary::NAME => Some(Duration::days(3)),
+        // The user's ISO week, sent on its Monday, and planned again with the next week's if the user moved: a
+        // week, plus the zones' 26 hours and a slot.
+        weekly_report::NAME => Some(Duration::days(9)),
+        // The user's month, sent on the 1st: the same, with a month of 31 days.
+        monthly_report::NAME => Some(Duration::days(33)),
         // (subscription, delivery date): reminded only by the slot of the day before that date.
         renewal_reminders::NAME => Some(Duration::days(2)),
         // One per stretch without a workout, however long it lasts; one per challenge and edge, whatever dates

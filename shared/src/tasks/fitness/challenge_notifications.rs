@@ -87,7 +87,7 @@ impl Task for ChallengeNotifications {
             cadence: Cadence::DayAfter,
             users: self.store.as_ref(),
             // A notice a zone move skipped would come on the day it announces as "tomorrow": better none.
-            progress: None,
+            moves: None,
             chunk_size: self.chunk_size,
         };
         local.plan(slot, self.granularity(), &Participants(self.challenges.as_ref()), fanout).await

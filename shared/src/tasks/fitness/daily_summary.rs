@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::{
     channels::{Channels, Rendered},
     deliveries::Deliveries,
-    ports::{ActivityStore, Contact, DayActivity, DeliveryKey, Email, Kind, Progress},
+    ports::{ActivityStore, Contact, DayActivity, DeliveryKey, Email, Kind, ZoneMoves},
     render::{self, filters, Footer},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
     tasks::{
@@ -31,7 +31,7 @@ pub fn send_at() -> NaiveTime {
 
 pub struct DailySummary {
     pub store: Arc<dyn ActivityStore>,
-    pub progress: Arc<dyn Progress>,
+    pub moves: Arc<dyn ZoneMoves>,
     pub channels: Channels,
     pub letterhead: Letterhead,
     /// Users per queued message.
@@ -67,7 +67,7 @@ impl Task for DailySummary {
             at: send_at(),
             cadence: Cadence::DayBefore,
             users: self.store.as_ref(),
-            progress: Some(self.progress.as_ref()),
+            moves: Some(self.moves.as_ref()),
             chunk_size: self.chunk_size,
         };
         local.plan(slot, self.granularity(), &EveryUser(self.store.as_ref()), fanout).await

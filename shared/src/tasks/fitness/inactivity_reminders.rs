@@ -76,7 +76,7 @@ impl Task for InactivityReminders {
             users: self.store.as_ref(),
             // A day a zone move skipped needs no reminder of its own: the stretch is still there the next
             // evening, and its key is the stretch's first day, not the day planned.
-            progress: None,
+            moves: None,
             chunk_size: self.chunk_size,
         };
         local.plan(slot, self.granularity(), &EveryUser(self.store.as_ref()), fanout).await

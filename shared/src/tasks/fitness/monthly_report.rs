@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::{
     channels::{Channels, Rendered},
     deliveries::Deliveries,
-    ports::{ActivityStore, Contact, DeliveryKey, Email, Kind, MonthActivity, MonthlyReports, Progress, Standing},
+    ports::{ActivityStore, Contact, DeliveryKey, Email, Kind, MonthActivity, MonthlyReports, Standing, ZoneMoves},
     render::{self, filters, Footer},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
     tasks::{
@@ -34,7 +34,7 @@ pub struct MonthlyReport {
     /// Users by zone.
     pub activity: Arc<dyn ActivityStore>,
     pub months: Arc<dyn MonthlyReports>,
-    pub progress: Arc<dyn Progress>,
+    pub moves: Arc<dyn ZoneMoves>,
     pub channels: Channels,
     pub letterhead: Letterhead,
     /// Users per queued message.
@@ -48,7 +48,7 @@ impl MonthlyReport {
             at: send_at(),
             cadence: Cadence::MonthBefore,
             users: self.activity.as_ref(),
-            progress: Some(self.progress.as_ref()),
+            moves: Some(self.moves.as_ref()),
             chunk_size: self.chunk_size,
         }
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::{
     channels::{Channels, Rendered},
     deliveries::Deliveries,
-    ports::{ActivityStore, Contact, DeliveryKey, Email, Kind, Progress, WeekActivity, WeeklyReports},
+    ports::{ActivityStore, Contact, DeliveryKey, Email, Kind, WeekActivity, WeeklyReports, ZoneMoves},
     render::{self, filters, Footer},
     runtime::{CatchUp, Fanout, Overlap, Task, WorkReport},
     tasks::{
@@ -36,7 +36,7 @@ pub struct WeeklyReport {
     /// Users by zone, and each best day's minutes.
     pub activity: Arc<dyn ActivityStore>,
     pub weeks: Arc<dyn WeeklyReports>,
-    pub progress: Arc<dyn Progress>,
+    pub moves: Arc<dyn ZoneMoves>,
     pub channels: Channels,
     pub letterhead: Letterhead,
     /// Users per queued message.
@@ -72,7 +72,7 @@ impl Task for WeeklyReport {
             at: send_at(),
             cadence: Cadence::WeekBefore,
             users: self.activity.as_ref(),
-            progress: Some(self.progress.as_ref()),
+            moves: Some(self.moves.as_ref()),
             chunk_size: self.chunk_size,
         };
         local.plan(slot, self.granularity(), &EveryUser(self.activity.as_ref()), fanout).await

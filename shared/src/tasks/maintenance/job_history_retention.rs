@@ -11,7 +11,7 @@
 //! retention asked for:
 //!
 //! 1. **Only keys with a known reuse window go.** Each task says how far apart two slots can be that claim the
-//!    same key (`tasks::keys_reused_within`): a day or two for a daily summary, a month for a monthly report.
+//!    same key (`tasks::keys_reused_within`): three days for a daily summary, a month and two days for a monthly report.
 //!    A task whose keys can come back at any time (one inactivity reminder per stretch without a workout,
 //!    however long it lasts; a challenge's notice, whatever dates the challenge is moved to; an order event an
 //!    operator may publish again) says `None`, and its keys are never deleted.

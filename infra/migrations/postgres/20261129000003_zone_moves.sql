@@ -1,0 +1,34 @@
+-- Who moved zone, and when each task first planned each period, both by the database's clock: a plan of a
+-- period takes the period before it too for the users who moved since that period's first plan, who may have
+-- fallen between two zones' plans of it (moved east past the local time); the ledger skips the keys of those who
+-- did not. This replaces `progress`, which every plan rewrote for each of its users (a row a user, a day and a
+-- task). `progress` is no longer read or written; it stays until a later release, since migrations only add and
+-- the functions of the release before may still run while this one deploys.
+
+-- A user's latest move. The row goes with the user.
+CREATE TABLE zone_moves (
+    user_id  BIGINT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    moved_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE FUNCTION record_zone_move() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO zone_moves (user_id, moved_at) VALUES (NEW.id, clock_timestamp())
+    ON CONFLICT (user_id) DO UPDATE SET moved_at = excluded.moved_at;
+    RETURN NULL;
+END
+$$;
+
+-- Deferred, so the stamp is taken as the app's transaction commits, not when it changed the row: a transaction
+-- open for a while would otherwise stamp its move long before a plan could see it.
+CREATE CONSTRAINT TRIGGER users_zone_moved AFTER UPDATE OF time_zone ON users
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (OLD.time_zone IS DISTINCT FROM NEW.time_zone) EXECUTE FUNCTION record_zone_move();
+
+-- When a task started planning a period, the first time. A task keeps the last three periods' rows.
+CREATE TABLE period_plans (
+    task       TEXT NOT NULL,
+    period     TEXT NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (task, period)
+);

@@ -1,0 +1,38 @@
+use super::*;
+
+#[async_trait]
+impl ZoneMoves for PgStore {
+    async fn planning(&self, task: &str, period: &str, forget_before: &str) -> Result<()> {
+        let started = sqlx::query("INSERT INTO period_plans (task, period) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(task)
+            .bind(period)
+            .execute(&self.pool)
+            .await
+            .map_err(job)?;
+        if started.rows_affected() > 0 {
+            sqlx::query("DELETE FROM period_plans WHERE task = $1 AND period < $2")
+                .bind(task)
+                .bind(forget_before)
+                .execute(&self.pool)
+                .await
+                .map_err(job)?;
+        }
+        Ok(())
+    }
+
+    async fn moved_since(&self, task: &str, period: &str, users: &[i64]) -> Result<Vec<i64>> {
+        sqlx::query_scalar(
+            "SELECT user_id FROM zone_moves
+             WHERE user_id = ANY($3) AND moved_at >= coalesce(
+                 (SELECT started_at FROM period_plans WHERE task = $1 AND period = $2) - make_interval(secs => $4),
+                 '-infinity')",
+        )
+        .bind(task)
+        .bind(period)
+        .bind(users)
+        .bind(MOVE_COMMIT_SLACK.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)
+    }
+}
