@@ -699,7 +699,9 @@ async fn throughput(args: Args) -> Result<()> {
     sqlx::query("ANALYZE deliveries, job_runs, run_messages").execute(store.pool()).await?;
     // From here the peak is the timed run's own, not the seeding's (Linux: "5" resets VmHWM).
     let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let cpu_before = Cpu::now();
     let slots = Slots::run(&runtime, &clock, start, start + Duration::hours(args.hours)).await?;
+    let cpu = Cpu::now().map(|after| after.since(cpu_before));
     let seconds = slots.plan_time + slots.work_time;
     println!("{task} over the slots of ({start}, {}], PostgreSQL, null mailer:", start + Duration::hours(args.hours));
     println!("  (the day before ran first, untimed: {} users, {} emails)", warm.planned, warm.total.sent);
@@ -709,6 +711,11 @@ async fn throughput(args: Args) -> Result<()> {
     println!("  plan            {:.2} s", slots.plan_time);
     println!("  work            {:.2} s", slots.work_time);
     println!("  throughput      {:.0} users/s through plan + work", slots.planned as f64 / seconds);
+    if let Some(Cpu { process, machine, busy }) = cpu.flatten() {
+        println!(
+            "  CPU             this process {process:.2} s; the machine {busy:.2} s busy of {machine:.2} s (all cores)"
+        );
+    }
     let scope = if peak_reset { "the timed run only" } else { "seeding included: could not reset it" };
     println!("  peak RSS        {} MiB (VmHWM of this process, {scope})", peak_rss_mib());
     Ok(())
@@ -774,6 +781,37 @@ async fn existing_users(server: &str, database: &str, wanted: usize, url: &str) 
             Ok(0)
         }
         None => Ok(0),
+    }
+}
+
+/// CPU time, from Linux's /proc: this process's (its threads' time on a CPU), and the whole machine's, busy and
+/// in all (every core's; PostgreSQL's share is most of the difference).
+#[derive(Clone, Copy)]
+struct Cpu {
+    process: f64,
+    machine: f64,
+    busy: f64,
+}
+
+impl Cpu {
+    fn now() -> Option<Cpu> {
+        let process = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+        let process = process.split_whitespace().next()?.parse::<f64>().ok()? / 1e9;
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        // "cpu user nice system idle iowait irq softirq steal …", in USER_HZ (100 a second on Linux).
+        let ticks: Vec<f64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
+        let machine = ticks.iter().take(8).sum::<f64>() / 100.0;
+        let idle = (ticks.get(3)? + ticks.get(4)?) / 100.0;
+        Some(Cpu { process, machine, busy: machine - idle })
+    }
+
+    fn since(self, before: Option<Cpu>) -> Option<Cpu> {
+        let before = before?;
+        Some(Cpu {
+            process: self.process - before.process,
+            machine: self.machine - before.machine,
+            busy: self.busy - before.busy,
+        })
     }
 }
 
