@@ -15,16 +15,27 @@ impl Ledger for PgStore {
         }
         let subjects: Vec<&str> = unique.iter().map(|k| k.subject.as_str()).collect();
         let periods: Vec<&str> = unique.iter().map(|k| k.period.as_str()).collect();
-        let won: Vec<(String, String, i32)> = sqlx::query_as(
-            "INSERT INTO deliveries (task, subject, period, status, attempts, expires_at, updated_at)
-             SELECT $1, k.subject, k.period, 'in_progress', 1, $2, $3
+        // One statement: the claim, and each key's status as the statement found it. Both parts read one
+        // snapshot; the claim's conflict check reads the latest row. So a key another worker inserted or settled
+        // just now may be unknown to the snapshot or older in it: not won, and not done or failed there, it
+        // counts as busy and its message comes back. Done and failed never change, so when the snapshot says
+        // so, it is so.
+        let rows: Vec<(String, String, Option<i32>, Option<String>)> = sqlx::query_as(
+            "WITH won AS (
+                 INSERT INTO deliveries (task, subject, period, status, attempts, expires_at, updated_at)
+                 SELECT $1, k.subject, k.period, 'in_progress', 1, $2, $3
+                 FROM UNNEST($4::text[], $5::text[]) AS k (subject, period)
+                 ON CONFLICT (task, subject, period) DO UPDATE SET
+                     status = 'in_progress', attempts = deliveries.attempts + 1,
+                     expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                 WHERE deliveries.status = 'retryable'
+                    OR (deliveries.status = 'in_progress' AND deliveries.expires_at <= $3)
+                 RETURNING subject, period, attempts)
+             SELECT k.subject, k.period, won.attempts, d.status
              FROM UNNEST($4::text[], $5::text[]) AS k (subject, period)
-             ON CONFLICT (task, subject, period) DO UPDATE SET
-                 status = 'in_progress', attempts = deliveries.attempts + 1,
-                 expires_at = excluded.expires_at, updated_at = excluded.updated_at
-             WHERE deliveries.status = 'retryable'
-                OR (deliveries.status = 'in_progress' AND deliveries.expires_at <= $3)
-             RETURNING subject, period, attempts",
+             LEFT JOIN won ON won.subject = k.subject AND won.period = k.period
+             LEFT JOIN deliveries d ON won.subject IS NULL AND d.task = $1 AND d.subject = k.subject
+                                   AND d.period = k.period",
         )
         .bind(task)
         .bind(later(now, hold))
@@ -34,18 +45,14 @@ impl Ledger for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(job)?;
-        let statuses: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT d.subject, d.period, d.status
-             FROM deliveries d JOIN UNNEST($2::text[], $3::text[]) AS k (subject, period)
-               ON d.subject = k.subject AND d.period = k.period
-             WHERE d.task = $1",
-        )
-        .bind(task)
-        .bind(&subjects)
-        .bind(&periods)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(job)?;
+        let (mut won, mut statuses) = (vec![], vec![]);
+        for (subject, period, attempt, status) in rows {
+            match (attempt, status) {
+                (Some(attempt), _) => won.push((subject, period, attempt)),
+                (None, Some(status)) => statuses.push((subject, period, status)),
+                (None, None) => {}
+            }
+        }
         Ok(claims::states(keys, won, statuses))
     }
 
@@ -63,20 +70,28 @@ impl Ledger for PgStore {
             statuses.push(status);
             errors.push(error);
         }
-        let mut tx = self.pool.begin().await.map_err(job)?;
         // An upsert whose rows always exist (the claim made them): the conflict finds each by its key, whatever
         // the table's statistics, and locks them in the keys' order, as a claim does, so the two never deadlock.
-        // Fenced: only the claim this caller holds, still in progress at the attempt it won.
-        let settled: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO deliveries AS d (task, subject, period, status, attempts, expires_at, last_error, updated_at)
-             SELECT $1, o.subject, o.period, o.status, o.attempt, $2, o.error, $2
-             FROM UNNEST($3::text[], $4::text[], $5::int[], $6::text[], $7::text[])
-                  AS o (subject, period, attempt, status, error)
-             ON CONFLICT (task, subject, period) DO UPDATE SET status = excluded.status,
-                 last_error = coalesce(excluded.last_error, d.last_error), updated_at = excluded.updated_at
-             WHERE d.status = 'in_progress' AND d.attempts = excluded.attempts
-             RETURNING d.status",
-        )
+        // Fenced: only the claim this caller holds, still in progress at the attempt it won. The rows it settles
+        // as done or failed are counted into the run's message by the same statement: one round trip and one
+        // commit, all or nothing.
+        let count = super::runs::count_in_run_sql(
+            "SELECT $1, $8, $9, count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed')
+             FROM settled HAVING count(*) FILTER (WHERE status IN ('done', 'failed')) > 0",
+        );
+        let settled: Vec<String> = sqlx::query_scalar(&format!(
+            "WITH settled AS (
+                 INSERT INTO deliveries AS d (task, subject, period, status, attempts, expires_at, last_error, updated_at)
+                 SELECT $1, o.subject, o.period, o.status, o.attempt, $2, o.error, $2
+                 FROM UNNEST($3::text[], $4::text[], $5::int[], $6::text[], $7::text[])
+                      AS o (subject, period, attempt, status, error)
+                 ON CONFLICT (task, subject, period) DO UPDATE SET status = excluded.status,
+                     last_error = coalesce(excluded.last_error, d.last_error), updated_at = excluded.updated_at
+                 WHERE d.status = 'in_progress' AND d.attempts = excluded.attempts
+                 RETURNING d.status),
+             counted AS ({count})
+             SELECT status FROM settled"
+        ))
         .bind(task)
         .bind(now)
         .bind(&subjects)
@@ -84,14 +99,11 @@ impl Ledger for PgStore {
         .bind(&attempts)
         .bind(&statuses)
         .bind(&errors)
-        .fetch_all(&mut *tx)
+        .bind(run.slot)
+        .bind(run.part as i64)
+        .fetch_all(&self.pool)
         .await
         .map_err(job)?;
-        let (done, failed) = claims::done_and_failed(settled.iter().map(String::as_str));
-        if done + failed > 0 {
-            super::runs::count_in_run(&mut tx, task, run, done, failed).await?;
-        }
-        tx.commit().await.map_err(job)?;
         Ok(settled.len() as u64)
     }
 }

@@ -26,6 +26,16 @@ fn run_record(row: &PgRow) -> std::result::Result<RunRecord, sqlx::Error> {
     })
 }
 
+/// The upsert that adds to a run message's counts the one row of (task, slot, part, sent, failed) that `rows`
+/// gives (a `VALUES`, or a `SELECT` over what a statement just settled).
+pub(crate) fn count_in_run_sql(rows: &str) -> String {
+    format!(
+        "INSERT INTO run_messages (task, slot, part, sent, failed) {rows}
+         ON CONFLICT (task, slot, part) DO UPDATE
+         SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed"
+    )
+}
+
 /// Counts side effects done and failed for good into `run`'s message, on the caller's connection: in the
 /// transaction that performs or records them, so a worker killed after its commit still has them counted. Returns
 /// the message's sent count after this one, every delivery of the message included.
@@ -36,20 +46,15 @@ pub(crate) async fn count_in_run(
     sent: i64,
     failed: i64,
 ) -> Result<u64> {
-    let total: i64 = sqlx::query_scalar(
-        "INSERT INTO run_messages (task, slot, part, sent, failed) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (task, slot, part) DO UPDATE
-         SET sent = run_messages.sent + excluded.sent, failed = run_messages.failed + excluded.failed
-         RETURNING sent",
-    )
-    .bind(task)
-    .bind(run.slot)
-    .bind(run.part as i64)
-    .bind(sent)
-    .bind(failed)
-    .fetch_one(conn)
-    .await
-    .map_err(job)?;
+    let total: i64 = sqlx::query_scalar(&format!("{} RETURNING sent", count_in_run_sql("VALUES ($1, $2, $3, $4, $5)")))
+        .bind(task)
+        .bind(run.slot)
+        .bind(run.part as i64)
+        .bind(sent)
+        .bind(failed)
+        .fetch_one(conn)
+        .await
+        .map_err(job)?;
     Ok(total as u64)
 }
 
