@@ -8,7 +8,7 @@ use common::{jobs, text};
 fn a_retention_shorter_than_a_redelivery_or_not_positive_is_refused_and_a_dry_run_counts() {
     let dir = std::env::temp_dir().join(format!("jobs-cleanup-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for (days, why) in [("10", "shorter than the 53 days"), ("0", "every job's history"), ("-1", "every job's history")]
+    for (days, why) in [("10", "shorter than the 54 days"), ("0", "every job's history"), ("-1", "every job's history")]
     {
         let out = jobs(&["cleanup", "--days", days], &dir);
         assert!(!out.status.success(), "--days {days} was accepted");

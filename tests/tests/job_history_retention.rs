@@ -125,7 +125,7 @@ async fn an_old_slot_does_not_run_again_once_its_history_is_deleted(backend: Bac
     assert_eq!(stack.mailer.sent().len(), 1);
 
     stack.set_clock("2027-01-30T05:00:00Z");
-    let cutoff = Retention::days(53).unwrap().cutoff(stack.clock.now());
+    let cutoff = Retention::days(Retention::minimum().num_days()).unwrap().cutoff(stack.clock.now());
     let history = stack.store.history();
     let (deleted, finished) =
         job_history_retention::delete(history.as_ref(), &cutoff, 100, None, || true).await.unwrap();
@@ -153,7 +153,7 @@ async fn a_plan_left_unfinished_before_the_floor_blocks_no_later_plan(backend: B
     let stack = Stack::start(daily_summary::NAME, backend, utc("2027-01-30T05:00:00Z")).await;
     let dead = utc("2026-12-10T06:00:00Z");
     stack.store.runs().begin_run(daily_summary::NAME, dead, dead, false).await.unwrap();
-    let cutoff = Retention::days(53).unwrap().cutoff(stack.clock.now());
+    let cutoff = Retention::days(Retention::minimum().num_days()).unwrap().cutoff(stack.clock.now());
     assert!(cutoff.before < dead && dead < cutoff.floor, "{cutoff:?}");
     let history = stack.store.history();
     assert_eq!(history.count_history(&cutoff).await.unwrap().runs, 1);
@@ -174,7 +174,7 @@ async fn a_long_stretch_without_a_workout_gets_one_reminder_whatever_the_retenti
     assert_eq!(stack.mailer.sent().len(), 1);
 
     stack.set_clock("2027-06-10T18:00:00Z");
-    let cutoff = Retention::days(53).unwrap().cutoff(stack.clock.now());
+    let cutoff = Retention::days(Retention::minimum().num_days()).unwrap().cutoff(stack.clock.now());
     let history = stack.store.history();
     job_history_retention::delete(history.as_ref(), &cutoff, 100, None, || true).await.unwrap();
     stack.plan("2027-06-10T18:00:00Z").await;
