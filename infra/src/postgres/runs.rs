@@ -152,43 +152,34 @@ impl RunStore for PgStore {
 
     async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()> {
         let part = tally.part as i64;
+        type Counts = (i64, i64, i64, i64, i64, bool);
+        let lock = "SELECT sent, failed, reported_sent, reported_failed, skipped, finished FROM run_messages
+                    WHERE task = $1 AND slot = $2 AND part = $3 FOR UPDATE";
         let mut tx = self.pool.begin().await.map_err(job)?;
-        sqlx::query("INSERT INTO run_messages (task, slot, part) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(task)
-            .bind(slot)
-            .bind(part)
-            .execute(&mut *tx)
-            .await
-            .map_err(job)?;
-        let (sent, failed, reported_sent, reported_failed, skipped, finished): (i64, i64, i64, i64, i64, bool) =
-            sqlx::query_as(
-                "SELECT sent, failed, reported_sent, reported_failed, skipped, finished FROM run_messages
-                 WHERE task = $1 AND slot = $2 AND part = $3 FOR UPDATE",
-            )
-            .bind(task)
-            .bind(slot)
-            .bind(part)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(job)?;
+        // The message's row, locked. Its first settlement made it; a message that settled nothing makes it here.
+        let found: Option<Counts> =
+            sqlx::query_as(lock).bind(task).bind(slot).bind(part).fetch_optional(&mut *tx).await.map_err(job)?;
+        let (sent, failed, reported_sent, reported_failed, skipped, finished) = match found {
+            Some(counts) => counts,
+            None => {
+                sqlx::query("INSERT INTO run_messages (task, slot, part) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(task)
+                    .bind(slot)
+                    .bind(part)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(job)?;
+                sqlx::query_as(lock).bind(task).bind(slot).bind(part).fetch_one(&mut *tx).await.map_err(job)?
+            }
+        };
         let before = run_rows::MessageCounts { sent, failed, reported_sent, reported_failed, skipped, finished };
         let (after, delta) = run_rows::after_attempt(before, tally);
-        sqlx::query(
-            "UPDATE run_messages SET reported_sent = $4, reported_failed = $5, skipped = $6, finished = $7
-             WHERE task = $1 AND slot = $2 AND part = $3",
-        )
-        .bind(task)
-        .bind(slot)
-        .bind(part)
-        .bind(after.reported_sent)
-        .bind(after.reported_failed)
-        .bind(after.skipped)
-        .bind(after.finished)
-        .execute(&mut *tx)
-        .await
-        .map_err(job)?;
+        // The message's row and its run's, in one statement.
         let query = format!(
-            "UPDATE job_runs SET sent = sent + $7, failed = failed + $8, skipped = skipped + $1,
+            "WITH message AS (
+                 UPDATE run_messages SET reported_sent = $10, reported_failed = $11, skipped = $12, finished = $13
+                 WHERE task = $5 AND slot = $6 AND part = $9)
+             UPDATE job_runs SET sent = sent + $7, failed = failed + $8, skipped = skipped + $1,
                  messages_done = messages_done + $2, errors = {},
                  status = CASE WHEN status = 'planned' AND messages_done + $2 >= messages THEN 'done' ELSE status END,
                  finished_at = CASE WHEN status = 'planned' AND messages_done + $2 >= messages THEN $4
@@ -205,6 +196,11 @@ impl RunStore for PgStore {
             .bind(slot)
             .bind(delta.sent)
             .bind(delta.failed)
+            .bind(part)
+            .bind(after.reported_sent)
+            .bind(after.reported_failed)
+            .bind(after.skipped)
+            .bind(after.finished)
             .execute(&mut *tx)
             .await
             .map_err(job)?;
