@@ -138,3 +138,62 @@ mod postgres_errors_of_the_moment {
         assert!(matches!(code.as_deref(), Some("57P01") | None), "{code:?}");
     }
 }
+
+/// The trigger that stamps a user's move runs inside the app's own transactions: it must never make one fail.
+mod the_zone_move_trigger {
+    use integration_tests::db;
+    use sqlx::{Connection, PgConnection};
+
+    /// A fresh migrated database, a connection to it, and a user in Kolkata.
+    async fn user() -> (PgConnection, i64) {
+        let mut conn = PgConnection::connect(&db::fresh_postgres_url().await).await.unwrap();
+        let id = sqlx::query_scalar(
+            "INSERT INTO users (name, email, time_zone) VALUES ('Ana', 'ana@example.com', 'Asia/Kolkata') RETURNING id",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        (conn, id)
+    }
+
+    async fn moves(conn: &mut PgConnection) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM zone_moves").fetch_one(conn).await.unwrap()
+    }
+
+    /// The app's role may update users without any grant on zone_moves: the trigger runs as its owner.
+    #[tokio::test]
+    async fn the_apps_role_needs_no_grant_of_its_own() {
+        let (mut conn, id) = user().await;
+        let role = format!("jobs_test_app_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        for statement in [
+            format!("CREATE ROLE {role}"),
+            format!("GRANT SELECT, UPDATE ON users TO {role}"),
+            format!("SET ROLE {role}"),
+        ] {
+            sqlx::query(&statement).execute(&mut conn).await.unwrap();
+        }
+        let moved =
+            sqlx::query("UPDATE users SET time_zone = 'Europe/London' WHERE id = $1").bind(id).execute(&mut conn).await;
+        for statement in ["RESET ROLE".to_owned(), format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+            sqlx::query(&statement).execute(&mut conn).await.unwrap();
+        }
+        moved.unwrap();
+        assert_eq!(moves(&mut conn).await, 1);
+    }
+
+    /// A user who moves and is deleted in one transaction: the stamp, taken at the commit, is skipped, not a
+    /// broken foreign key that would undo the app's commit.
+    #[tokio::test]
+    async fn a_user_moved_and_deleted_in_one_transaction_commits() {
+        let (mut conn, id) = user().await;
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("UPDATE users SET time_zone = 'Europe/London' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(moves(&mut conn).await, 0);
+    }
+}

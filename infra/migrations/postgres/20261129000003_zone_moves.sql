@@ -11,9 +11,14 @@ CREATE TABLE zone_moves (
     moved_at TIMESTAMPTZ NOT NULL
 );
 
-CREATE FUNCTION record_zone_move() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Runs as its owner (the role that migrates, which owns zone_moves), so the app's role needs no grant on it, with
+-- the search path of its creation. A user deleted later in the same transaction is not recorded: the row would
+-- break the app's commit on its foreign key.
+CREATE FUNCTION record_zone_move() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
+AS $$
 BEGIN
-    INSERT INTO zone_moves (user_id, moved_at) VALUES (NEW.id, clock_timestamp())
+    INSERT INTO zone_moves (user_id, moved_at)
+    SELECT NEW.id, clock_timestamp() WHERE EXISTS (SELECT 1 FROM users WHERE id = NEW.id)
     ON CONFLICT (user_id) DO UPDATE SET moved_at = excluded.moved_at;
     RETURN NULL;
 END
