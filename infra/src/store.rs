@@ -135,15 +135,6 @@ pub(crate) mod claims {
         sorted
     }
 
-    /// How many of the settled rows' new statuses are done, and how many failed for good.
-    pub fn done_and_failed<'a>(statuses: impl IntoIterator<Item = &'a str>) -> (i64, i64) {
-        statuses.into_iter().fold((0, 0), |(done, failed), status| match status {
-            "done" => (done + 1, failed),
-            "failed" => (done, failed + 1),
-            _ => (done, failed),
-        })
-    }
-
     /// The status and last error a settlement writes.
     pub fn settled(settlement: &Settlement) -> (&'static str, Option<&str>) {
         match settlement {
