@@ -357,15 +357,7 @@ pub async fn concurrent_claims_of_one_key_have_one_winner(s: Stores) {
 /// clock: who moved well before was in their new zone for every plan of the period. A period never planned (from
 /// before this release, or forgotten) counts every move.
 pub async fn moves_count_from_a_periods_first_plan(s: Stores) {
-    let ids = s
-        .writer
-        .add_users(&[
-            user("Ana", "Asia/Kolkata", true),
-            user("Bo", "Asia/Kolkata", true),
-            user("Cy", "Asia/Kolkata", true),
-        ])
-        .await
-        .unwrap();
+    let ids = users(&s, &["Ana", "Bo", "Cy"]).await;
     let (ana, cy) = (ids[0], ids[2]);
     let moved = |task: &'static str, period: &'static str| {
         let (moves, ids) = (s.moves.clone(), ids.clone());
@@ -490,15 +482,7 @@ pub async fn users_are_paged_by_zone_and_read_back(s: Stores) {
 }
 
 pub async fn a_days_activity_adds_up_with_its_records_and_streak(s: Stores) {
-    let ids = s
-        .writer
-        .add_users(&[
-            user("Ana", "Asia/Kolkata", true),
-            user("Bo", "Asia/Kolkata", true),
-            user("Cy", "Asia/Kolkata", true),
-        ])
-        .await
-        .unwrap();
+    let ids = users(&s, &["Ana", "Bo", "Cy"]).await;
     let (ana, bo, cy) = (ids[0], ids[1], ids[2]);
     let ex = s.writer.add_exercises(&["Squat".into(), "Bench".into()]).await.unwrap();
     s.writer
