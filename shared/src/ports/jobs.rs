@@ -371,15 +371,15 @@ pub trait Ledger: Send + Sync {
     async fn settle(&self, task: &str, run: RunPart, outcomes: &[Settled], now: DateTime<Utc>) -> Result<u64>;
 }
 
-/// Who moved zone since a task first planned a period: what lets a plan notice a period a user fell between two
-/// zones' plans of (a user who moved east past their 06:00). The app's writes record the moves (a trigger on
-/// `users` fills `zone_moves`) and each period's first plan records when it started (`period_plans`), both by
-/// the database's clock, so the two compare whatever clock the jobs run on. Periods compare as text (ISO dates).
 /// How much older than a period's first plan a move may be stamped and still count: the stamp is taken as the
 /// app's transaction commits, and others see the move a moment later (PostgreSQL: the commit's write; SQLite: the
 /// rest of the transaction). Counting an older move costs only a key the ledger finds done.
 pub const MOVE_COMMIT_SLACK: Duration = Duration::from_secs(600);
 
+/// Who moved zone since a task first planned a period: what lets a plan notice a period a user fell between two
+/// zones' plans of (a user who moved east past their 06:00). The app's writes record the moves (a trigger on
+/// `users` fills `zone_moves`) and each period's first plan records when it started (`period_plans`), both by
+/// the database's clock, so the two compare whatever clock the jobs run on. Periods compare as text (ISO dates).
 #[async_trait]
 pub trait ZoneMoves: Send + Sync {
     /// Records that `task` has started planning `period`, unless it had; the first time, forgets the periods
