@@ -701,7 +701,7 @@ async fn throughput(args: Args) -> Result<()> {
     let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let cpu_before = Cpu::now();
     let slots = Slots::run(&runtime, &clock, start, start + Duration::hours(args.hours)).await?;
-    let cpu = Cpu::now().map(|after| after.since(cpu_before));
+    let cpu = cpu_before.zip(Cpu::now()).map(|(before, after)| after.since(before));
     let seconds = slots.plan_time + slots.work_time;
     println!("{task} over the slots of ({start}, {}], PostgreSQL, null mailer:", start + Duration::hours(args.hours));
     println!("  (the day before ran first, untimed: {} users, {} emails)", warm.planned, warm.total.sent);
@@ -711,7 +711,7 @@ async fn throughput(args: Args) -> Result<()> {
     println!("  plan            {:.2} s", slots.plan_time);
     println!("  work            {:.2} s", slots.work_time);
     println!("  throughput      {:.0} users/s through plan + work", slots.planned as f64 / seconds);
-    if let Some(Cpu { process, machine, busy }) = cpu.flatten() {
+    if let Some(Cpu { process, machine, busy }) = cpu {
         println!(
             "  CPU             this process {process:.2} s; the machine {busy:.2} s busy of {machine:.2} s (all cores)"
         );
@@ -805,13 +805,12 @@ impl Cpu {
         Some(Cpu { process, machine, busy: machine - idle })
     }
 
-    fn since(self, before: Option<Cpu>) -> Option<Cpu> {
-        let before = before?;
-        Some(Cpu {
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
             process: self.process - before.process,
             machine: self.machine - before.machine,
             busy: self.busy - before.busy,
-        })
+        }
     }
 }
 
