@@ -229,6 +229,33 @@ async fn a_batch_of_delivery_keys_takes_the_oldest_first(backend: Backend) {
     assert_eq!(kept, [false, false, true, true, true, true], "the two oldest keys went");
 }
 
+/// A key's age counts from its last claim. Its settlement leaves the stamp (on PostgreSQL that keeps the
+/// settlement's update heap-only, writing no index entry: BENCHMARKS.md), and a claim taken again renews it.
+/// A settlement two days after its claim is far-fetched; it makes the difference show.
+async fn a_keys_age_counts_from_its_last_claim(backend: Backend) {
+    let now = utc("2026-11-28T05:00:00Z");
+    let stack = Stack::start(job_history_retention::NAME, backend, now).await;
+    let (ledger, history) = (stack.store.ledger(), stack.store.history());
+    let cutoff = Retention::days(90).unwrap().cutoff(now);
+    let key = DeliveryKey { subject: "user:1".into(), period: "2026-08-28".into() };
+    let (claimed, settled) = (now - chrono::Duration::days(91), now - chrono::Duration::days(89));
+    let claim = |at| {
+        let (ledger, key) = (ledger.clone(), key.clone());
+        async move { ledger.claim(daily_summary::NAME, &[key], at, Duration::from_secs(60)).await.unwrap()[0].1 }
+    };
+    let settle = |attempt, at| {
+        let (ledger, key) = (ledger.clone(), key.clone());
+        let outcome = Settled { key, attempt, settlement: Settlement::Retry("throttled".into()) };
+        async move { ledger.settle(daily_summary::NAME, RunPart { slot: at, part: 0 }, &[outcome], at).await.unwrap() }
+    };
+
+    assert_eq!(claim(claimed).await, ClaimState::Won(1));
+    assert_eq!(settle(1, settled).await, 1);
+    assert_eq!(history.count_history(&cutoff).await.unwrap().deliveries, 1, "the settlement renewed the key's age");
+    assert_eq!(claim(settled).await, ClaimState::Won(2));
+    assert_eq!(history.count_history(&cutoff).await.unwrap().deliveries, 0, "a new claim did not renew it");
+}
+
 /// The delivery keys' index of age is by task first: the retention deletes some tasks' keys and keeps the
 /// others', and reads only the keys it may delete. On PostgreSQL it was built concurrently, and is valid.
 async fn delivery_keys_are_indexed_by_task_then_age(backend: Backend) {
@@ -283,6 +310,7 @@ async fn requests_not_changed_for_the_retention_are_deleted(backend: Backend) {
 
 integration_tests::on_both_stores!(
     a_batch_of_delivery_keys_takes_the_oldest_first,
+    a_keys_age_counts_from_its_last_claim,
     delivery_keys_are_indexed_by_task_then_age,
     requests_not_changed_for_the_retention_are_deleted,
     deletes_what_is_older_than_the_retention_and_never_a_key_that_can_come_back,

@@ -62,14 +62,14 @@ impl Ledger for SqliteStore {
             .collect();
         let mut tx = self.pool.begin().await.map_err(job)?;
         // As on PostgreSQL: an upsert finds each claimed row by its key. Fenced: only the claim this caller holds,
-        // still in progress at the attempt it won.
+        // still in progress at the attempt it won, leaving `updated_at` at the claim's time.
         let settled: Vec<String> = sqlx::query_scalar(
             "INSERT INTO deliveries AS d (task, subject, period, status, attempts, expires_at, last_error, updated_at)
              SELECT ?1, json_extract(o.value, '$[0]'), json_extract(o.value, '$[1]'), json_extract(o.value, '$[3]'),
                     json_extract(o.value, '$[2]'), ?2, json_extract(o.value, '$[4]'), ?2
              FROM json_each(?3) o WHERE true
              ON CONFLICT (task, subject, period) DO UPDATE SET status = excluded.status,
-                 last_error = coalesce(excluded.last_error, d.last_error), updated_at = excluded.updated_at
+                 last_error = coalesce(excluded.last_error, d.last_error)
              WHERE d.status = 'in_progress' AND d.attempts = excluded.attempts
              RETURNING status",
         )

@@ -260,7 +260,7 @@ pub trait RunStore: Send + Sync {
 /// What job-history retention may delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryCutoff {
-    /// Runs of slots before this, and delivery keys last touched before it.
+    /// Runs of slots before this, and delivery keys last claimed before it (a settlement leaves the stamp).
     pub before: DateTime<Utc>,
     /// The history floor to raise first: every slot that could claim a deleted key is before it.
     pub floor: DateTime<Utc>,
