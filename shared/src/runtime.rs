@@ -189,7 +189,10 @@ impl WorkReport {
     }
 }
 
-/// Buffers a planner's chunks and sends them ten to a SendMessageBatch call.
+/// Messages per SendMessageBatch call: SQS's most.
+pub const SEND_BATCH: usize = 10;
+
+/// Buffers a planner's chunks and sends them `SEND_BATCH` to a SendMessageBatch call.
 pub struct Fanout<'a> {
     queue: &'a dyn Queue,
     task: &'static str,
@@ -207,7 +210,7 @@ impl Fanout<'_> {
         let message = JobMessage { task: self.task.to_owned(), slot: self.slot.time(), part, payload };
         self.buffer.push(serde_json::to_string(&message).expect("a JSON value serialises"));
         self.subjects += subjects;
-        if self.buffer.len() == 10 {
+        if self.buffer.len() == SEND_BATCH {
             self.flush().await?;
         }
         Ok(())
@@ -614,7 +617,7 @@ impl JobRuntime {
             queue: self.queue.as_ref(),
             task,
             slot,
-            buffer: Vec::with_capacity(10),
+            buffer: Vec::with_capacity(SEND_BATCH),
             messages: 0,
             subjects: 0,
             errors: vec![],

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::{
     ports::{ActivityStore, ZoneMoves},
-    runtime::Fanout,
+    runtime::{Fanout, SEND_BATCH},
     time::{reached_in, Slot},
     Error, Result,
 };
@@ -170,9 +170,12 @@ impl LocalTime<'_> {
             // Stamped before any user is read, so that the next period's plans count every move since.
             moves.planning(self.task, &period.to_string(), &before).await?;
         }
+        // A page is a SendMessageBatch's worth of chunks: one read of users and one of moves per ten messages.
+        let chunk_size = self.chunk_size.max(1);
+        let page_size = chunk_size * SEND_BATCH as u32;
         let mut after_id = 0;
         loop {
-            let ids = audience.page(zones, period, after_id, self.chunk_size).await?;
+            let ids = audience.page(zones, period, after_id, page_size).await?;
             let Some(&last) = ids.last() else { break };
             after_id = last;
             // Read after the page: a move the page saw is one this sees.
@@ -180,15 +183,17 @@ impl LocalTime<'_> {
                 Some(moves) => moves.moved_since(self.task, &previous_period, &ids).await?.into_iter().collect(),
                 None => HashSet::new(),
             };
-            let mut users = Vec::with_capacity(ids.len());
-            for &id in &ids {
-                if moved.contains(&id) {
-                    users.push(Due { id, day: previous });
+            for ids in ids.chunks(chunk_size as usize) {
+                let mut users = Vec::with_capacity(ids.len());
+                for &id in ids {
+                    if moved.contains(&id) {
+                        users.push(Due { id, day: previous });
+                    }
+                    users.push(Due { id, day: period });
                 }
-                users.push(Due { id, day: period });
+                let chunk = serde_json::to_value(Chunk { users }).expect("a chunk serialises");
+                fanout.push(chunk, ids.len() as u64).await?;
             }
-            let chunk = serde_json::to_value(Chunk { users }).expect("a chunk serialises");
-            fanout.push(chunk, ids.len() as u64).await?;
         }
         fanout.flush().await
     }
