@@ -654,6 +654,11 @@ pub(crate) async fn bench_database(server: &str, database: &str, users: usize, d
             started.elapsed().as_secs_f64()
         );
     }
+    if !in_time_order(&store).await? {
+        let started = Instant::now();
+        lay_out_in_time_order(&store).await?;
+        println!("laid the workouts and their sets out in time order in {:.1} s", started.elapsed().as_secs_f64());
+    }
     sqlx::query(
         "TRUNCATE job_runs, run_messages, deliveries, leases, period_plans, month_standings, standings_months,
                   boards_current, board_entries, board_versions, user_stats",
@@ -664,6 +669,47 @@ pub(crate) async fn bench_database(server: &str, database: &str, users: usize, d
     // and a visibility map, without which no index-only scan is (seeding updates every user once).
     sqlx::query("VACUUM ANALYZE").execute(store.pool()).await?;
     Ok(store)
+}
+
+/// Whether the workouts sit on disk in time order, as the statistics of the last analysis saw them (a database
+/// seeded before its layout was, or never analysed, is not).
+async fn in_time_order(store: &PgStore) -> Result<bool> {
+    let correlation: Option<f32> = sqlx::query_scalar(
+        "SELECT correlation FROM pg_stats WHERE schemaname = 'public' AND tablename = 'workouts'
+         AND attname = 'started_at'",
+    )
+    .fetch_optional(store.pool())
+    .await?
+    .flatten();
+    Ok(correlation.is_some_and(|c| c > 0.99))
+}
+
+/// Lays the workouts and their sets out as the app writes them, as they happen: a day's workouts, and their
+/// sets, together on disk and in the indexes of their ids. The seed writes them user by user, so a day's were
+/// spread over every page of both tables and of the sets' index, and a day's work read most of them (from the
+/// OS's cache, past a default `shared_buffers`). Every value stays; ids are given again in time order (each
+/// workout's sets keep their order).
+async fn lay_out_in_time_order(store: &PgStore) -> Result<()> {
+    let mut tx = store.pool().begin().await?;
+    for statement in [
+        "CREATE TEMP TABLE renumbered ON COMMIT DROP AS
+         SELECT id AS old, row_number() OVER (ORDER BY started_at, id) AS new FROM workouts",
+        "CREATE INDEX ON renumbered (old)",
+        "CREATE TEMP TABLE new_workouts ON COMMIT DROP AS
+         SELECT r.new AS id, w.user_id, w.name, w.started_at, w.local_date, w.duration_minutes, w.calories
+         FROM workouts w JOIN renumbered r ON r.old = w.id",
+        "CREATE TEMP TABLE new_sets ON COMMIT DROP AS
+         SELECT row_number() OVER (ORDER BY r.new, s.id) AS id, r.new AS workout_id, s.exercise_id, s.weight_kg,
+                s.reps, s.personal_record
+         FROM workout_sets s JOIN renumbered r ON r.old = s.workout_id",
+        "TRUNCATE workouts, workout_sets",
+        "INSERT INTO workouts SELECT * FROM new_workouts ORDER BY id",
+        "INSERT INTO workout_sets SELECT * FROM new_sets ORDER BY id",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A task's runtime over the benchmark store: an in-memory queue, a null mailer, a virtual clock.
