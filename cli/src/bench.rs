@@ -746,8 +746,15 @@ async fn throughput(args: Args) -> Result<()> {
     // From here the peak is the timed run's own, not the seeding's (Linux: "5" resets VmHWM).
     let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let cpu_before = Cpu::now();
+    // The WAL the run wrote (its writes, and the full-page images of the checkpoints they caused): a count
+    // that does not move with the machine's speed, as timings here do.
+    let wal_before: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text").fetch_one(store.pool()).await?;
     let slots = Slots::run(&runtime, &clock, start, start + Duration::hours(args.hours)).await?;
     let cpu = cpu_before.zip(Cpu::now()).map(|(before, after)| after.since(before));
+    let wal: f64 = sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8")
+        .bind(&wal_before)
+        .fetch_one(store.pool())
+        .await?;
     let seconds = slots.plan_time + slots.work_time;
     println!("{task} over the slots of ({start}, {}], PostgreSQL, null mailer:", start + Duration::hours(args.hours));
     println!("  (the day before ran first, untimed: {} users, {} emails)", warm.planned, warm.total.sent);
@@ -762,6 +769,7 @@ async fn throughput(args: Args) -> Result<()> {
             "  CPU             this process {process:.2} s; the machine {busy:.2} s busy of {machine:.2} s (all cores)"
         );
     }
+    println!("  WAL written     {:.1} MiB", wal / (1024.0 * 1024.0));
     let scope = if peak_reset { "the timed run only" } else { "seeding included: could not reset it" };
     println!("  peak RSS        {} MiB (VmHWM of this process, {scope})", peak_rss_mib());
     Ok(())
