@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shared::ports::{DeadLetter, Queue, Received};
+use shared::ports::{DeadLetter, Queue, Received, MAX_QUEUE_BATCH};
 use shared::time::Clock;
 use shared::{Error as JobError, Result};
 use sqlx::SqlitePool;
@@ -19,9 +19,6 @@ use std::time::Duration;
 use crate::error::job;
 use crate::sqlite::{later, parse_stamp, stamp};
 use crate::sqs::MAX_VISIBILITY;
-
-/// SendMessageBatch's limit, kept here so the embedded queue refuses what SQS would.
-const MAX_BATCH: usize = 10;
 
 pub struct EmbeddedQueue {
     pool: SqlitePool,
@@ -50,9 +47,10 @@ impl EmbeddedQueue {
 #[async_trait]
 impl Queue for EmbeddedQueue {
     async fn send_batch(&self, bodies: &[String]) -> Result<()> {
-        if bodies.len() > MAX_BATCH {
+        // SQS's limit, so that the embedded queue refuses what SQS would.
+        if bodies.len() > MAX_QUEUE_BATCH {
             return Err(JobError::permanent(format!(
-                "embedded queue {}: {} messages in one batch, at most {MAX_BATCH}",
+                "embedded queue {}: {} messages in one batch, at most {MAX_QUEUE_BATCH}",
                 self.queue,
                 bodies.len()
             )));
@@ -114,7 +112,7 @@ impl Queue for EmbeddedQueue {
         .bind(&self.queue)
         .bind(&now_text)
         .bind(&hidden_until)
-        .bind(max.min(MAX_BATCH as u32))
+        .bind(max.min(MAX_QUEUE_BATCH as u32))
         .fetch_all(&mut *tx)
         .await
         .map_err(job)?;

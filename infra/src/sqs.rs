@@ -6,7 +6,7 @@ use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
-use shared::ports::{DeadLetter, Queue, Received};
+use shared::ports::{DeadLetter, Queue, Received, MAX_QUEUE_BATCH};
 use shared::Result;
 use std::time::Duration;
 
@@ -183,12 +183,12 @@ impl Queue for SqsQueue {
 }
 
 impl SqsQueue {
-    /// A ReceiveMessage of up to `max` (at most ten) from `url`, hidden for `visibility_secs`, without waiting.
+    /// A ReceiveMessage of up to `max` (at most `MAX_QUEUE_BATCH`) from `url`, hidden for `visibility_secs`, without waiting.
     fn receive_from(&self, url: &str, max: u32, visibility_secs: i32) -> ReceiveMessageFluentBuilder {
         self.client
             .receive_message()
             .queue_url(url)
-            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .max_number_of_messages(max.clamp(1, MAX_QUEUE_BATCH as u32) as i32)
             .visibility_timeout(visibility_secs)
             .wait_time_seconds(0)
     }
@@ -233,7 +233,7 @@ impl SqsQueue {
         let mut moved = 0;
         loop {
             let letters = self
-                .receive_from(&self.dead_letter_url, 10, 60)
+                .receive_from(&self.dead_letter_url, MAX_QUEUE_BATCH as u32, 60)
                 .send()
                 .await
                 .map_err(|e| job(aws_error(SERVICE, e)))?;

@@ -17,7 +17,7 @@ use crate::{
     metrics,
     ports::{
         Ledger, Queue, Received, Request, RequestOutcome, RequestStart, RunPart, RunStart, RunStore, SkippedSlot,
-        WorkTally,
+        WorkTally, MAX_QUEUE_BATCH,
     },
     schedule::Schedule,
     time::{Clock, Slot},
@@ -189,10 +189,7 @@ impl WorkReport {
     }
 }
 
-/// Messages per SendMessageBatch call: SQS's most.
-pub const SEND_BATCH: usize = 10;
-
-/// Buffers a planner's chunks and sends them `SEND_BATCH` to a SendMessageBatch call.
+/// Buffers a planner's chunks and sends them `MAX_QUEUE_BATCH` to a SendMessageBatch call.
 pub struct Fanout<'a> {
     queue: &'a dyn Queue,
     task: &'static str,
@@ -210,7 +207,7 @@ impl Fanout<'_> {
         let message = JobMessage { task: self.task.to_owned(), slot: self.slot.time(), part, payload };
         self.buffer.push(serde_json::to_string(&message).expect("a JSON value serialises"));
         self.subjects += subjects;
-        if self.buffer.len() == SEND_BATCH {
+        if self.buffer.len() == MAX_QUEUE_BATCH {
             self.flush().await?;
         }
         Ok(())
@@ -617,7 +614,7 @@ impl JobRuntime {
             queue: self.queue.as_ref(),
             task,
             slot,
-            buffer: Vec::with_capacity(SEND_BATCH),
+            buffer: Vec::with_capacity(MAX_QUEUE_BATCH),
             messages: 0,
             subjects: 0,
             errors: vec![],
@@ -884,7 +881,7 @@ impl JobRuntime {
     pub async fn drain(&self) -> Result<Vec<BatchReport>> {
         let mut reports = vec![];
         loop {
-            let received = self.queue.receive(10, self.settings.visibility).await?;
+            let received = self.queue.receive(MAX_QUEUE_BATCH as u32, self.settings.visibility).await?;
             if received.is_empty() {
                 return Ok(reports);
             }

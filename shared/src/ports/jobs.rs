@@ -25,13 +25,16 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+/// The most messages one `Queue` call sends or receives: SQS's limit for SendMessageBatch and ReceiveMessage.
+pub const MAX_QUEUE_BATCH: usize = 10;
+
 /// A task's queue with SQS semantics: visibility timeout, receive count, and a dead-letter queue that takes a
 /// message after `max_receive_count` receives.
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Sends at most ten bodies in one call (SendMessageBatch); fails whole if any entry fails.
+    /// Sends at most `MAX_QUEUE_BATCH` bodies in one call (SendMessageBatch); fails whole if any entry fails.
     async fn send_batch(&self, bodies: &[String]) -> Result<()>;
-    /// Receives up to `max` visible messages (at most ten) and hides them for `visibility`.
+    /// Receives up to `max` visible messages (at most `MAX_QUEUE_BATCH`) and hides them for `visibility`.
     async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>>;
     async fn delete(&self, receipt: &str) -> Result<()>;
     async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<()>;

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
 use crate::{
-    ports::{ActivityStore, ZoneMoves},
-    runtime::{Fanout, SEND_BATCH},
+    ports::{ActivityStore, ZoneMoves, MAX_QUEUE_BATCH},
+    runtime::Fanout,
     time::{reached_in, Slot},
     Error, Result,
 };
@@ -172,7 +172,7 @@ impl LocalTime<'_> {
         }
         // A page is a SendMessageBatch's worth of chunks: one read of users and one of moves per ten messages.
         let chunk_size = self.chunk_size.max(1);
-        let page_size = chunk_size * SEND_BATCH as u32;
+        let page_size = chunk_size * MAX_QUEUE_BATCH as u32;
         let mut after_id = 0;
         loop {
             let ids = audience.page(zones, period, after_id, page_size).await?;
