@@ -164,13 +164,13 @@ pub struct Simulated {
 /// Every task's runtime over `backend` (the embedded one), each with its own counter in front of the backend's
 /// senders.
 pub fn runtimes(backend: &mut Backend) -> Result<Vec<Simulated>> {
-    let pool = embedded(backend)?.pool().clone();
+    let db = embedded(backend)?.db().clone();
     let (mailer, notifier) = (backend.mailer.clone(), backend.notifier.clone());
     let mut runtimes = vec![];
     for name in tasks::NAMES {
         let counter = Counter::new(mailer.clone(), notifier.clone());
         (backend.mailer, backend.notifier) = (counter.clone(), counter.clone());
-        let queue = EmbeddedQueue::new(pool.clone(), name, backend.clock.clone(), backend.config.max_receive_count);
+        let queue = EmbeddedQueue::new(db.clone(), name, backend.clock.clone(), backend.config.max_receive_count);
         runtimes.push(Simulated { runtime: backend.runtime(name, RuntimeSettings::default())?, counter, queue });
     }
     (backend.mailer, backend.notifier) = (mailer, notifier);

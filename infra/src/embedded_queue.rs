@@ -12,24 +12,24 @@ use chrono::{DateTime, Utc};
 use shared::ports::{DeadLetter, Queue, Received, MAX_QUEUE_BATCH};
 use shared::time::Clock;
 use shared::{Error as JobError, Result};
-use sqlx::SqlitePool;
+use sqlx::Connection;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::job;
-use crate::sqlite::{later, parse_stamp, stamp};
+use crate::sqlite::{later, parse_stamp, stamp, Db};
 use crate::sqs::MAX_VISIBILITY;
 
 pub struct EmbeddedQueue {
-    pool: SqlitePool,
+    db: Db,
     queue: String,
     clock: Arc<dyn Clock>,
     max_receive_count: u32,
 }
 
 impl EmbeddedQueue {
-    pub fn new(pool: SqlitePool, queue: &str, clock: Arc<dyn Clock>, max_receive_count: u32) -> Self {
-        Self { pool, queue: queue.to_owned(), clock, max_receive_count }
+    pub fn new(db: Db, queue: &str, clock: Arc<dyn Clock>, max_receive_count: u32) -> Self {
+        Self { db, queue: queue.to_owned(), clock, max_receive_count }
     }
 
     /// When the earliest of the queue's messages is (or was) visible, if it holds any: how far a simulation's
@@ -37,7 +37,7 @@ impl EmbeddedQueue {
     pub async fn next_visible(&self) -> Result<Option<DateTime<Utc>>> {
         let next: Option<String> = sqlx::query_scalar("SELECT min(visible_at) FROM queue_messages WHERE queue = ?")
             .bind(&self.queue)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await
             .map_err(job)?;
         next.as_deref().map(parse_stamp).transpose().map_err(job)
@@ -56,7 +56,8 @@ impl Queue for EmbeddedQueue {
             )));
         }
         let now = stamp(self.clock.now());
-        let mut tx = self.pool.begin().await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin().await.map_err(job)?;
         for body in bodies {
             sqlx::query(
                 "INSERT INTO queue_messages (id, queue, body, receive_count, visible_at, sent_at)
@@ -79,7 +80,8 @@ impl Queue for EmbeddedQueue {
         let (now_text, hidden_until) = (stamp(now), later(now, visibility.min(MAX_VISIBILITY)));
         // Every statement writes, so the transaction holds SQLite's write lock from its first statement on:
         // two receivers never see the same visible message.
-        let mut tx = self.pool.begin().await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin().await.map_err(job)?;
         // Redrive: a visible message already received max_receive_count times goes to the dead letters
         // instead of out again.
         sqlx::query(
@@ -134,7 +136,7 @@ impl Queue for EmbeddedQueue {
         sqlx::query("DELETE FROM queue_messages WHERE queue = ? AND receipt = ?")
             .bind(&self.queue)
             .bind(receipt)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -145,7 +147,7 @@ impl Queue for EmbeddedQueue {
             .bind(later(self.clock.now(), visibility.min(MAX_VISIBILITY)))
             .bind(&self.queue)
             .bind(receipt)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         if changed.rows_affected() == 0 {
@@ -167,7 +169,7 @@ impl Queue for EmbeddedQueue {
         .bind(body)
         .bind(reason)
         .bind(stamp(self.clock.now()))
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         Ok(())
@@ -178,7 +180,7 @@ impl Queue for EmbeddedQueue {
             sqlx::query_as("SELECT id, body, reason FROM dead_letters WHERE queue = ? ORDER BY dead_at, rowid LIMIT ?")
                 .bind(&self.queue)
                 .bind(max)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await
                 .map_err(job)?;
         Ok(rows.into_iter().map(|(message_id, body, reason)| DeadLetter { message_id, body, reason }).collect())
@@ -186,7 +188,8 @@ impl Queue for EmbeddedQueue {
 
     async fn redrive(&self) -> Result<u64> {
         let now = stamp(self.clock.now());
-        let mut tx = self.pool.begin().await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin().await.map_err(job)?;
         let moved = sqlx::query(
             "INSERT INTO queue_messages (id, queue, body, receive_count, visible_at, sent_at)
              SELECT lower(hex(randomblob(16))), queue, body, 0, ?2, ?2 FROM dead_letters WHERE queue = ?1
@@ -210,7 +213,7 @@ impl Queue for EmbeddedQueue {
     async fn depth(&self) -> Result<u64> {
         let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM queue_messages WHERE queue = ?")
             .bind(&self.queue)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await
             .map_err(job)?;
         Ok(count as u64)

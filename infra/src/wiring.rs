@@ -346,7 +346,7 @@ impl Backend {
             }
             #[cfg(feature = "embedded")]
             (QueueConfig::Embedded, Store::Sqlite(store), _) => Arc::new(EmbeddedQueue::new(
-                store.pool().clone(),
+                store.db().clone(),
                 task,
                 self.clock.clone(),
                 self.config.max_receive_count,

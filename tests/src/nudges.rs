@@ -39,7 +39,7 @@ impl Stack {
     /// The task's runtime with its clock at `now`.
     pub async fn start(task: &str, backend: Backend, now: DateTime<Utc>) -> Stack {
         let sqlite = db::fresh_sqlite().await;
-        let queue_pool = sqlite.pool().clone();
+        let queue_db = sqlite.db().clone();
         let store = match backend {
             Backend::Sqlite => Store::Sqlite(Arc::new(sqlite)),
             Backend::Postgres => Store::Postgres(Arc::new(db::fresh_postgres().await)),
@@ -53,7 +53,7 @@ impl Stack {
             schedule: tasks::schedule(task).unwrap(),
             runs: store.runs(),
             ledger: store.ledger(),
-            queue: Arc::new(EmbeddedQueue::new(queue_pool, task, clock.clone(), 3)),
+            queue: Arc::new(EmbeddedQueue::new(queue_db, task, clock.clone(), 3)),
             clock: clock.clone(),
             pace: Pace::new(None),
             settings: RuntimeSettings::default(),

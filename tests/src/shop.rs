@@ -29,7 +29,7 @@ pub struct ShopStack {
     pub gateway: Arc<FakeGateway>,
     pub events: Arc<MemoryOrderEvents>,
     pub clock: Arc<VirtualClock>,
-    queue_pool: sqlx::SqlitePool,
+    queue_db: infra::sqlite::Db,
 }
 
 impl ShopStack {
@@ -40,7 +40,7 @@ impl ShopStack {
     /// A stack whose gateway takes `latency` per request.
     pub async fn with_gateway(backend: Backend, now: &str, latency: Duration) -> Self {
         let sqlite = db::fresh_sqlite().await;
-        let queue_pool = sqlite.pool().clone();
+        let queue_db = sqlite.db().clone();
         let store = match backend {
             Backend::Sqlite => Store::Sqlite(Arc::new(sqlite)),
             Backend::Postgres => Store::Postgres(Arc::new(db::fresh_postgres().await)),
@@ -51,7 +51,7 @@ impl ShopStack {
             gateway: Arc::new(FakeGateway::new(latency)),
             events: Arc::new(MemoryOrderEvents::default()),
             clock: Arc::new(VirtualClock::new(now.parse().unwrap())),
-            queue_pool,
+            queue_db,
         }
     }
 
@@ -82,7 +82,7 @@ impl ShopStack {
             schedule: tasks::schedule(NAME).unwrap(),
             runs: self.store.runs(),
             ledger: self.store.ledger(),
-            queue: Arc::new(EmbeddedQueue::new(self.queue_pool.clone(), NAME, self.clock.clone(), 10)),
+            queue: Arc::new(EmbeddedQueue::new(self.queue_db.clone(), NAME, self.clock.clone(), 10)),
             clock: self.clock.clone(),
             pace: Pace::new(None),
             settings: RuntimeSettings { backoff: Backoff { base: one_second, cap: one_second }, ..Default::default() },
@@ -101,7 +101,7 @@ impl ShopStack {
             schedule: tasks::schedule(name).unwrap(),
             runs: self.store.runs(),
             ledger: self.store.ledger(),
-            queue: Arc::new(EmbeddedQueue::new(self.queue_pool.clone(), name, self.clock.clone(), 4)),
+            queue: Arc::new(EmbeddedQueue::new(self.queue_db.clone(), name, self.clock.clone(), 4)),
             clock: self.clock.clone(),
             pace: Pace::new(None),
             settings: RuntimeSettings::default(),

@@ -405,7 +405,7 @@ async fn backdate(store: &infra::wiring::Store, minutes: i64) {
             Store::Sqlite(lite) => {
                 sqlx::query(&format!("UPDATE {table} SET {column} = {column} - ?1 / 1440.0"))
                     .bind(minutes)
-                    .execute(lite.pool())
+                    .execute(lite.db())
                     .await
                     .unwrap();
             }

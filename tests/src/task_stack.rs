@@ -53,7 +53,7 @@ impl TaskStack {
     pub async fn embedded(task: &str) -> Self {
         let store = db::fresh_sqlite().await;
         let clock = Arc::new(VirtualClock::new(SystemClock.now()));
-        let queue = Arc::new(EmbeddedQueue::new(store.pool().clone(), task, clock.clone(), MAX_RECEIVES));
+        let queue = Arc::new(EmbeddedQueue::new(store.db().clone(), task, clock.clone(), MAX_RECEIVES));
         Self::over(task, Store::Sqlite(Arc::new(store)), queue, Arc::new(MemoryMailer::default()), clock, None)
     }
 

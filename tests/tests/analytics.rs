@@ -66,7 +66,7 @@ where
     T: for<'r> sqlx::FromRow<'r, PgRow> + for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
 {
     match store {
-        Store::Sqlite(s) => sqlx::query_as(sql).fetch_all(s.pool()).await,
+        Store::Sqlite(s) => sqlx::query_as(sql).fetch_all(s.db()).await,
         Store::Postgres(s) => sqlx::query_as(sql).fetch_all(s.pool()).await,
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"))

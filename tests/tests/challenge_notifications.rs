@@ -21,7 +21,7 @@ fn d(s: &str) -> NaiveDate {
 async fn move_challenge(store: &Store, id: i64, starts_on: &str) {
     let sql = format!("UPDATE challenges SET starts_on = '{starts_on}' WHERE id = {id}");
     match store {
-        Store::Sqlite(s) => sqlx::query(&sql).execute(s.pool()).await.map(drop),
+        Store::Sqlite(s) => sqlx::query(&sql).execute(s.db()).await.map(drop),
         Store::Postgres(s) => sqlx::query(&sql).execute(s.pool()).await.map(drop),
     }
     .unwrap();

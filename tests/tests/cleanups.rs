@@ -15,6 +15,7 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use infra::sqlite::Db;
 use infra::{config::Config, embedded_queue::EmbeddedQueue, wiring::Store};
 use integration_tests::{db, nudges::Backend};
 use shared::{
@@ -38,7 +39,6 @@ use shared::{
     time::VirtualClock,
     Result,
 };
-use sqlx::SqlitePool;
 
 fn utc(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -57,19 +57,19 @@ struct Cleanups {
     store: Store,
     app: Arc<dyn MaintenanceWriter>,
     clock: Arc<VirtualClock>,
-    queue_pool: SqlitePool,
+    queue_db: Db,
 }
 
 impl Cleanups {
     async fn start(backend: Backend) -> Self {
         let sqlite = db::fresh_sqlite().await;
-        let queue_pool = sqlite.pool().clone();
+        let queue_db = sqlite.db().clone();
         let store = match backend {
             Backend::Sqlite => Store::Sqlite(Arc::new(sqlite)),
             Backend::Postgres => Store::Postgres(Arc::new(db::fresh_postgres().await)),
         };
         let app = store.maintenance_writer();
-        Cleanups { store, app, clock: Arc::new(VirtualClock::new(utc(SLOT))), queue_pool }
+        Cleanups { store, app, clock: Arc::new(VirtualClock::new(utc(SLOT))), queue_db }
     }
 
     /// The task as the registry builds it, with these ages.
@@ -95,7 +95,7 @@ impl Cleanups {
             schedule: tasks::schedule(name).unwrap(),
             runs: self.store.runs(),
             ledger: self.store.ledger(),
-            queue: Arc::new(EmbeddedQueue::new(self.queue_pool.clone(), name, self.clock.clone(), 5)),
+            queue: Arc::new(EmbeddedQueue::new(self.queue_db.clone(), name, self.clock.clone(), 5)),
             clock: self.clock.clone(),
             pace: Pace::new(None),
             settings: RuntimeSettings {
@@ -162,7 +162,7 @@ impl Cleanups {
     async fn items(&self) -> i64 {
         let sql = "SELECT count(*) FROM cart_items";
         match &self.store {
-            Store::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap(),
+            Store::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.db()).await.unwrap(),
             Store::Postgres(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap(),
         }
     }

@@ -145,8 +145,7 @@ impl Embedded {
         let store = db::fresh_sqlite().await;
         seed(&store).await;
         let clock = Arc::new(VirtualClock::new(utc("2026-11-22T01:00:05Z")));
-        let queue =
-            Arc::new(EmbeddedQueue::new(store.pool().clone(), daily_summary::NAME, clock.clone(), MAX_RECEIVES));
+        let queue = Arc::new(EmbeddedQueue::new(store.db().clone(), daily_summary::NAME, clock.clone(), MAX_RECEIVES));
         let memory = Arc::new(MemoryMailer::default());
         let mailer =
             Arc::new(Flaky { inner: memory.clone(), failing: AtomicU64::new(0), latency_ms: AtomicU64::new(0) });

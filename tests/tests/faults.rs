@@ -16,6 +16,7 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
+use infra::sqlite::Db;
 use infra::{embedded_queue::EmbeddedQueue, wiring::Store};
 use integration_tests::db;
 use shared::{
@@ -29,7 +30,6 @@ use shared::{
     time::{wall_clock_instant, Clock, VirtualClock},
     Error,
 };
-use sqlx::SqlitePool;
 
 /// The function's timeout, the queue's visibility timeout and maxReceiveCount, as template.yaml deploys them.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -283,19 +283,19 @@ impl Stack {
     async fn start(backend: Backend, faults: Option<Arc<Faults>>) -> Self {
         let clock = Arc::new(VirtualClock::new(utc("2026-11-22T00:00:00Z")));
         // The embedded queue lives in a SQLite database: the store's own, or one of its own beside PostgreSQL.
-        let (store, queue_pool): (Store, SqlitePool) = match backend {
+        let (store, queue_db): (Store, Db) = match backend {
             Backend::Sqlite => {
                 let store = db::fresh_sqlite().await;
-                let pool = store.pool().clone();
-                (Store::Sqlite(Arc::new(store)), pool)
+                let db = store.db().clone();
+                (Store::Sqlite(Arc::new(store)), db)
             }
             Backend::Postgres => {
                 let queue_db = db::fresh_sqlite().await;
-                (Store::Postgres(Arc::new(db::fresh_postgres().await)), queue_db.pool().clone())
+                (Store::Postgres(Arc::new(db::fresh_postgres().await)), queue_db.db().clone())
             }
         };
         seed(store.writer().as_ref()).await;
-        let queue = Arc::new(EmbeddedQueue::new(queue_pool, daily_summary::NAME, clock.clone(), MAX_RECEIVES));
+        let queue = Arc::new(EmbeddedQueue::new(queue_db, daily_summary::NAME, clock.clone(), MAX_RECEIVES));
         let outbox = Arc::new(MemoryMailer::default());
         let mailer =
             Arc::new(FaultyMailer { inner: outbox.clone(), faults: faults.clone(), tripwire: Tripwire::default() });
@@ -344,7 +344,7 @@ impl Stack {
     async fn ledger_done(&self) -> i64 {
         let query = "SELECT count(*) FROM deliveries WHERE status = 'done'";
         match &self.store {
-            Store::Sqlite(s) => sqlx::query_scalar(query).fetch_one(s.pool()).await.unwrap(),
+            Store::Sqlite(s) => sqlx::query_scalar(query).fetch_one(s.db()).await.unwrap(),
             Store::Postgres(s) => sqlx::query_scalar(query).fetch_one(s.pool()).await.unwrap(),
         }
     }

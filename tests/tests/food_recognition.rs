@@ -72,7 +72,7 @@ impl FoodStack {
 
     async fn with_timeout(backend: Backend, timeout: Duration) -> FoodStack {
         let sqlite = db::fresh_sqlite().await;
-        let queue_pool = sqlite.pool().clone();
+        let queue_db = sqlite.db().clone();
         let store = match backend {
             Backend::Sqlite => Store::Sqlite(Arc::new(sqlite)),
             Backend::Postgres => Store::Postgres(Arc::new(db::fresh_postgres().await)),
@@ -98,7 +98,7 @@ impl FoodStack {
             schedule: tasks::schedule(NAME).unwrap(),
             runs: store.runs(),
             ledger: store.ledger(),
-            queue: Arc::new(EmbeddedQueue::new(queue_pool, NAME, clock.clone(), RECEIVES)),
+            queue: Arc::new(EmbeddedQueue::new(queue_db, NAME, clock.clone(), RECEIVES)),
             clock: clock.clone(),
             pace: Pace::new(None),
             settings: RuntimeSettings { max_receive_count: RECEIVES, ..RuntimeSettings::default() },

@@ -271,7 +271,7 @@ async fn delivery_keys_are_indexed_by_task_then_age(backend: Backend) {
         infra::wiring::Store::Sqlite(lite) => sqlx::query_as(
             "SELECT name, true FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' ORDER BY 1",
         )
-        .fetch_all(lite.pool())
+        .fetch_all(lite.db())
         .await
         .unwrap(),
     };

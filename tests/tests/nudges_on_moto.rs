@@ -80,7 +80,7 @@ async fn a_push_an_sms_and_an_email_reach_sns_and_ses_once_each() {
         schedule: tasks::schedule(NAME).unwrap(),
         runs: store.runs(),
         ledger: store.ledger(),
-        queue: Arc::new(EmbeddedQueue::new(queue_store.pool().clone(), NAME, clock.clone(), 3)),
+        queue: Arc::new(EmbeddedQueue::new(queue_store.db().clone(), NAME, clock.clone(), 3)),
         clock: clock.clone(),
         pace: Pace::new(None),
         settings: RuntimeSettings::default(),

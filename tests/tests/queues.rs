@@ -5,31 +5,31 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
+use infra::sqlite::SqliteStore;
 use infra::{embedded_queue::EmbeddedQueue, sqs::SqsQueue};
 use integration_tests::{
     moto::Moto,
-    queue_contract::{QueueUnderTest, MAX_RECEIVES, SHORT},
+    queue_contract::{QueueUnderTest, LONG, MAX_RECEIVES, SHORT},
 };
 use shared::{ports::Queue, time::VirtualClock};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-/// A fresh SQLite file with the schema, removed again on drop.
+/// A fresh SQLite file with the schema, removed again on drop, and the store's connection to it.
 struct TempDb {
     path: PathBuf,
-    pool: SqlitePool,
+    store: SqliteStore,
 }
 
 impl TempDb {
     async fn new() -> Self {
         let path = std::env::temp_dir().join(format!("queues-{}.db", uuid::Uuid::new_v4()));
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.unwrap();
-        infra::sqlite::MIGRATOR.run(&pool).await.unwrap();
-        Self { path, pool }
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        store.migrate().await.unwrap();
+        Self { path, store }
+    }
+
+    /// Another process's connection to the same file.
+    async fn another_process(&self) -> SqliteStore {
+        SqliteStore::connect(&format!("sqlite://{}", self.path.display())).await.unwrap()
     }
 }
 
@@ -51,7 +51,7 @@ impl Embedded {
     async fn new() -> Self {
         let db = TempDb::new().await;
         let clock = Arc::new(VirtualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()));
-        let queue = EmbeddedQueue::new(db.pool.clone(), "contract", clock.clone(), MAX_RECEIVES);
+        let queue = EmbeddedQueue::new(db.store.db().clone(), "contract", clock.clone(), MAX_RECEIVES);
         Self { queue, clock, _db: db }
     }
 }
@@ -129,6 +129,37 @@ async fn embedded_concurrent_receivers_never_get_the_same_message() {
     integration_tests::queue_contract::concurrent_receivers_never_get_the_same_message(&Embedded::new().await).await;
 }
 
+/// Two processes on one database file (a `jobs worker` and a `jobs run`, say): each its own connection, and still
+/// no message to both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_receivers_in_two_processes_never_get_the_same_message() {
+    let t = Embedded::new().await;
+    let other = t._db.another_process().await;
+    let theirs = EmbeddedQueue::new(other.db().clone(), "contract", t.clock.clone(), MAX_RECEIVES);
+    for chunk in 0..3 {
+        let bodies: Vec<String> = (0..10).map(|i| format!("race-{chunk}-{i}")).collect();
+        t.queue.send_batch(&bodies).await.unwrap();
+    }
+    let receiver = |queue: &'static str| {
+        let queue = if queue == "ours" { &t.queue } else { &theirs };
+        async move {
+            let mut got = vec![];
+            loop {
+                let batch = queue.receive(3, LONG).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|m| m.message_id));
+            }
+        }
+    };
+    let (a, b, c, d) = tokio::join!(receiver("ours"), receiver("theirs"), receiver("ours"), receiver("theirs"));
+    let all: Vec<String> = [a, b, c, d].concat();
+    let distinct: std::collections::HashSet<&String> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "a message went to two receivers");
+    assert_eq!(all.len(), 30);
+}
+
 #[tokio::test]
 async fn embedded_hands_out_the_oldest_first() {
     let t = Embedded::new().await;
@@ -160,7 +191,7 @@ async fn embedded_a_stale_receipt_deletes_nothing_and_changes_nothing() {
 #[tokio::test]
 async fn embedded_redrive_says_why_and_queues_do_not_mix() {
     let t = Embedded::new().await;
-    let other = EmbeddedQueue::new(t._db.pool.clone(), "other", t.clock.clone(), MAX_RECEIVES);
+    let other = EmbeddedQueue::new(t._db.store.db().clone(), "other", t.clock.clone(), MAX_RECEIVES);
     other.send_batch(&["elsewhere".to_owned()]).await.unwrap();
     t.queue.send_batch(&["poison".to_owned()]).await.unwrap();
     for _ in 0..MAX_RECEIVES {

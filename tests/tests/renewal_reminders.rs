@@ -19,7 +19,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 /// written here as the app writes them (the shop's writer lives on another branch).
 async fn app_sql(store: &Store, sql: &str) -> Vec<i64> {
     match store {
-        Store::Sqlite(s) => sqlx::query_scalar(sql).fetch_all(s.pool()).await,
+        Store::Sqlite(s) => sqlx::query_scalar(sql).fetch_all(s.db()).await,
         Store::Postgres(s) => sqlx::query_scalar(sql).fetch_all(s.pool()).await,
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"))

@@ -28,8 +28,8 @@ async fn state(store: &Store) -> (Vec<(i64, String, String, bool)>, i64) {
             sqlx::query_scalar(USED).fetch_one(s.pool()).await.unwrap(),
         ),
         Store::Sqlite(s) => (
-            sqlx::query_as(PREFERENCES).fetch_all(s.pool()).await.unwrap(),
-            sqlx::query_scalar(USED).fetch_one(s.pool()).await.unwrap(),
+            sqlx::query_as(PREFERENCES).fetch_all(s.db()).await.unwrap(),
+            sqlx::query_scalar(USED).fetch_one(s.db()).await.unwrap(),
         ),
     }
 }

@@ -8,13 +8,13 @@ impl AppWriter for SqliteStore {
             "INSERT INTO exercises (name) SELECT value FROM json_each(?) WHERE true ON CONFLICT (name) DO NOTHING",
         )
         .bind(&names_param)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         let ids: HashMap<String, i64> =
             sqlx::query_as("SELECT name, id FROM exercises WHERE name IN (SELECT value FROM json_each(?))")
                 .bind(&names_param)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await
                 .map_err(job)?
                 .into_iter()
@@ -32,7 +32,7 @@ impl AppWriter for SqliteStore {
              FROM json_each(?) RETURNING email, id",
         )
         .bind(json!(rows).to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?
         .into_iter()
@@ -44,7 +44,7 @@ impl AppWriter for SqliteStore {
         sqlx::query("UPDATE users SET time_zone = ?2 WHERE id IN (SELECT value FROM json_each(?1))")
             .bind(json!(user_ids).to_string())
             .bind(zone)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -54,7 +54,7 @@ impl AppWriter for SqliteStore {
         sqlx::query("UPDATE users SET created_at = ?2 WHERE id IN (SELECT value FROM json_each(?1))")
             .bind(json!(user_ids).to_string())
             .bind(stamp(at))
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -65,7 +65,7 @@ impl AppWriter for SqliteStore {
             .bind(title)
             .bind(starts_on)
             .bind(ends_on)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await
             .map_err(job)
     }
@@ -77,14 +77,15 @@ impl AppWriter for SqliteStore {
         )
         .bind(challenge_id)
         .bind(json!(user_ids).to_string())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         Ok(())
     }
 
     async fn add_workouts(&self, workouts: &[NewWorkout]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin().await.map_err(job)?;
         for w in workouts {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO workouts (user_id, name, started_at, local_date, duration_minutes, calories)

@@ -15,7 +15,7 @@ impl Contacts for SqliteStore {
             contact_rows::SUPPRESSED
         ))
         .bind(json!(user_ids).to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         rows.into_iter().map(|row| contact_rows::contact(row).map_err(job)).collect()
@@ -24,7 +24,7 @@ impl Contacts for SqliteStore {
     async fn disable_device(&self, endpoint_arn: &str) -> Result<()> {
         sqlx::query("UPDATE devices SET enabled = 0 WHERE endpoint_arn = ?1")
             .bind(endpoint_arn)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -39,7 +39,7 @@ impl Contacts for SqliteStore {
         .bind(choice.kind.as_str())
         .bind(choice.channel.as_str())
         .bind(choice.allowed)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         Ok(())
@@ -55,7 +55,7 @@ impl Contacts for SqliteStore {
         .bind(user_id)
         .bind(&device.endpoint_arn)
         .bind(&device.platform)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         Ok(())

@@ -17,7 +17,7 @@ mod weekly_report;
 impl ActivityStore for SqliteStore {
     async fn time_zones(&self) -> Result<Vec<String>> {
         sqlx::query_scalar("SELECT DISTINCT time_zone FROM users ORDER BY time_zone")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await
             .map_err(job)
     }
@@ -29,7 +29,7 @@ impl ActivityStore for SqliteStore {
         .bind(json!(zones).to_string())
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)
     }
@@ -48,7 +48,7 @@ impl ActivityStore for SqliteStore {
              ORDER BY w.user_id, w.local_date, w.started_at"
         ))
         .bind(&due)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         let records: Vec<activity::RecordRow> = sqlx::query_as(&format!(
@@ -59,7 +59,7 @@ impl ActivityStore for SqliteStore {
              ORDER BY w.user_id, w.local_date, w.started_at, s.id"
         ))
         .bind(&due)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         // The streak runs back to where its run of active days began: the latest active day up to the day
@@ -75,7 +75,7 @@ impl ActivityStore for SqliteStore {
              WHERE EXISTS (SELECT 1 FROM workouts a WHERE a.user_id = due.user_id AND a.local_date = due.day)"
         ))
         .bind(&due)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         Ok(activity::assemble(workouts, records, streaks))

@@ -28,7 +28,7 @@ impl History for SqliteStore {
              ON CONFLICT (only_row) DO UPDATE SET floor = max(job_history_floor.floor, excluded.floor)",
         )
         .bind(stamp(floor))
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         Ok(())
@@ -45,7 +45,7 @@ impl History for SqliteStore {
         .bind(stamp(cutoff.before))
         .bind(json!(cutoff.key_tasks).to_string())
         .bind(stamp(cutoff.floor))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await
         .map_err(job)?;
         Ok(HistoryCounts {
@@ -65,7 +65,8 @@ impl History for SqliteStore {
         let (before, tasks) = (stamp(cutoff.before), json!(cutoff.key_tasks).to_string());
         let mut deleted = [0u64; 4];
         for (table, (statement, count)) in DELETES.iter().zip(&mut deleted).enumerate() {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+            let mut connection = self.db.lock().await;
+            let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
             let delete = sqlx::query(statement).bind(&before).bind(i64::from(limit));
             let delete = match table {
                 0 => delete.bind(stamp(cutoff.floor)),

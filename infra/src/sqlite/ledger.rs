@@ -41,11 +41,11 @@ impl Ledger for SqliteStore {
         .bind(later(now, hold))
         .bind(stamp(now))
         .bind(&keys_param)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         let statuses: Vec<(String, String, String)> =
-            sqlx::query_as(CLAIM_STATUSES).bind(task).bind(&keys_param).fetch_all(&self.pool).await.map_err(job)?;
+            sqlx::query_as(CLAIM_STATUSES).bind(task).bind(&keys_param).fetch_all(&self.db).await.map_err(job)?;
         Ok(claims::states(keys, won, statuses))
     }
 
@@ -60,7 +60,8 @@ impl Ledger for SqliteStore {
                 json!([key.subject, key.period, attempt, status, error])
             })
             .collect();
-        let mut tx = self.pool.begin().await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin().await.map_err(job)?;
         // As on PostgreSQL: an upsert finds each claimed row by its key. Fenced: only the claim this caller holds,
         // still in progress at the attempt it won, leaving `updated_at` at the claim's time.
         let settled: Vec<String> = sqlx::query_scalar(

@@ -14,7 +14,7 @@ impl Sweeper for SqliteStore {
         let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&sweeps::ranges(sweep, "?1", "?2"))
             .bind(stamp(cutoff))
             .bind(i64::from(max_rows_per_range.max(1)))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await
             .map_err(job)?;
         Ok(rows.into_iter().map(|(lo, hi, candidates)| Range { lo, hi, candidates: candidates as u64 }).collect())
@@ -24,7 +24,8 @@ impl Sweeper for SqliteStore {
         let Pick { sweep, cutoff, after, hi, limit } = *pick;
         let table = sweeps::table(sweep.table()).name;
         let cutoff = stamp(cutoff);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let picked: Vec<i64> = sqlx::query_scalar(&format!(
             "SELECT t.id FROM {table} t WHERE t.id > ?1 AND t.id <= ?2 AND {} ORDER BY t.id LIMIT ?4",
             sweeps::due(sweep, "?3")
@@ -81,7 +82,7 @@ impl MaintenanceWriter for SqliteStore {
              SELECT value ->> 0, value ->> 1, 1, value ->> 2 FROM json_each(?1)",
         )
         .bind(json!(lines).to_string())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         Ok(ids)
@@ -105,7 +106,8 @@ impl MaintenanceWriter for SqliteStore {
     }
 
     async fn add_cart_item(&self, cart: i64, at: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         sqlx::query(
             "INSERT INTO cart_items (cart_id, product_id, quantity, added_at)
              SELECT ?1, coalesce(max(product_id), 0) + 1, 1, ?2 FROM cart_items WHERE cart_id = ?1",
@@ -129,7 +131,7 @@ impl MaintenanceWriter for SqliteStore {
         sqlx::query(&format!("UPDATE {name} SET {age} = ?2 WHERE id IN (SELECT value FROM json_each(?1))"))
             .bind(json!(ids).to_string())
             .bind(stamp(at))
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -137,14 +139,14 @@ impl MaintenanceWriter for SqliteStore {
 
     async fn ids(&self, table: Swept) -> Result<Vec<i64>> {
         sqlx::query_scalar(&format!("SELECT id FROM {} ORDER BY id", sweeps::table(table).name))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await
             .map_err(job)
     }
 
     async fn count(&self, table: Swept) -> Result<u64> {
         let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", sweeps::table(table).name))
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await
             .map_err(job)?;
         Ok(count as u64)

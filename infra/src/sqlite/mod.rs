@@ -17,8 +17,8 @@ use shared::{
     Result,
 };
 use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    Row, SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, Connection, Row,
 };
 
 use crate::{
@@ -26,6 +26,8 @@ use crate::{
     store::{activity, claims, contact_rows, run_rows, suppression_rows},
     Error,
 };
+
+pub use db::Db;
 
 /// The SQLite schema: app tables, job tables and the embedded queue's tables.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -59,7 +61,7 @@ const WAL_AUTOCHECKPOINT: &str = "10000";
 const OPTIMIZE: &str = "0x10002";
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    db: Db,
 }
 
 impl SqliteStore {
@@ -84,12 +86,12 @@ impl SqliteStore {
         // One connection: SQLite lets one writer in at a time, and a second connection's write waits in SQLite's
         // busy handler, which sleeps (1 ms, 2 ms, 5 ms…) rather than being woken. Through one connection the
         // process's statements take turns without sleeping; other processes still wait on the busy timeout.
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(unreachable)?;
-        Ok(Self { pool })
+        let connection = options.connect().await.map_err(unreachable)?;
+        Ok(Self { db: Db::new(connection) })
     }
 
     pub async fn migrate(&self) -> std::result::Result<(), Error> {
-        Ok(MIGRATOR.run(&self.pool).await?)
+        Ok(MIGRATOR.run(&mut *self.db.lock().await).await?)
     }
 
     /// Planner statistics after a bulk load (the demo's and the simulation's seeds), as the connect-time
@@ -97,27 +99,28 @@ impl SqliteStore {
     /// volume board scanned every set of the simulation's year (26 ms a board; 4.6 ms through the week's
     /// workouts, with them). Tables still empty get none, and are planned as before.
     pub async fn analyze(&self) -> std::result::Result<(), Error> {
-        sqlx::query(&format!("PRAGMA optimize={OPTIMIZE}")).execute(&self.pool).await?;
+        sqlx::query(&format!("PRAGMA optimize={OPTIMIZE}")).execute(&self.db).await?;
         Ok(())
     }
 
     /// For a database nobody keeps (the simulation's, deleted when the next run starts): neither the commits nor
     /// the checkpoints are synced to disk, so nothing waits on the disk. A killed process still loses nothing;
     /// a power cut can leave the file corrupt. A year of `jobs simulate` waited about 9 s of its 66 s on
-    /// checkpoints' fsyncs (BENCHMARKS.md). Set on the pool's one connection: should the pool open another
-    /// (after 30 minutes), that one syncs as usual, which is only slower.
+    /// checkpoints' fsyncs (BENCHMARKS.md).
     pub async fn unsynced(&self) -> std::result::Result<(), Error> {
-        sqlx::query("PRAGMA synchronous = OFF").execute(&self.pool).await?;
+        sqlx::query("PRAGMA synchronous = OFF").execute(&self.db).await?;
         Ok(())
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The store's one connection, which the embedded queues share.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 }
 
 mod app;
 mod contacts;
+mod db;
 mod fitness;
 mod history;
 mod ledger;
@@ -140,17 +143,17 @@ pub(crate) mod tests {
     pub(crate) async fn plan(sql: &str, args: &[&str], stats: &[(&str, &str, &str)]) -> Vec<String> {
         let (db, store) = scratch().await;
         if !stats.is_empty() {
-            sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+            sqlx::query("ANALYZE").execute(store.db()).await.unwrap();
             for (table, index, stat) in stats {
                 let insert = sqlx::query("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?1, ?2, ?3)");
-                insert.bind(table).bind(index).bind(stat).execute(store.pool()).await.unwrap();
+                insert.bind(table).bind(index).bind(stat).execute(store.db()).await.unwrap();
             }
             // Read again by the planner.
-            sqlx::query("ANALYZE sqlite_schema").execute(store.pool()).await.unwrap();
+            sqlx::query("ANALYZE sqlite_schema").execute(store.db()).await.unwrap();
         }
         let explain = format!("EXPLAIN QUERY PLAN {sql}");
         let query = args.iter().fold(sqlx::query_as(&explain), |query, arg| query.bind(*arg));
-        let rows: Vec<(i64, i64, i64, String)> = query.fetch_all(store.pool()).await.unwrap();
+        let rows: Vec<(i64, i64, i64, String)> = query.fetch_all(store.db()).await.unwrap();
         discard(db, store).await;
         rows.into_iter().map(|(.., detail)| detail).collect()
     }
@@ -164,7 +167,7 @@ pub(crate) mod tests {
     }
 
     async fn discard(db: std::path::PathBuf, store: SqliteStore) {
-        store.pool().close().await;
+        drop(store);
         for file in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{file}", db.display()));
         }
@@ -197,13 +200,13 @@ pub(crate) mod tests {
             "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
              INSERT INTO users (id, name, email, time_zone) SELECT i, 'u', 'u' || i || '@x', 'UTC' FROM n",
         )
-        .execute(store.pool())
+        .execute(store.db())
         .await
         .unwrap();
         store.analyze().await.unwrap();
         let stats: Vec<(String, String)> =
             sqlx::query_as("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'users' ORDER BY idx")
-                .fetch_all(store.pool())
+                .fetch_all(store.db())
                 .await
                 .unwrap();
         assert!(stats.iter().any(|(idx, stat)| idx == "users_time_zone_id" && stat.starts_with("2000 ")), "{stats:?}");
@@ -213,9 +216,9 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_connection_checkpoints_every_ten_thousand_pages_of_wal() {
         let (db, store) = scratch().await;
-        let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(store.pool()).await.unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(store.db()).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.db()).await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(store.db()).await.unwrap();
         assert_eq!((pages, mode.as_str(), synchronous), (10_000, "wal", 1), "1 is NORMAL");
         discard(db, store).await;
     }
@@ -224,7 +227,7 @@ pub(crate) mod tests {
     async fn an_unsynced_store_syncs_nothing() {
         let (db, store) = scratch().await;
         store.unsynced().await.unwrap();
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(store.db()).await.unwrap();
         assert_eq!(synchronous, 0, "0 is OFF");
         discard(db, store).await;
     }

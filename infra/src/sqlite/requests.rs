@@ -34,7 +34,7 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<RequestRecord, s
 }
 
 pub(super) async fn start(
-    pool: &SqlitePool,
+    db: &Db,
     kind: &str,
     request: &Request,
     now: DateTime<Utc>,
@@ -57,13 +57,13 @@ pub(super) async fn start(
         .bind(request.user_id)
         .bind(stamp(now))
         .bind(later(now, hold))
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
         .map_err(job)?;
         if let Some(attempt) = started {
             return Ok(RequestStart::Started(attempt as u32));
         }
-        let Some(found) = find(pool, &request.id).await? else { continue };
+        let Some(found) = find(db, &request.id).await? else { continue };
         if let Some(start) = requests::not_started(kind, request, found)? {
             return Ok(start);
         }
@@ -72,7 +72,7 @@ pub(super) async fn start(
 }
 
 pub(super) async fn finish(
-    pool: &SqlitePool,
+    db: &Db,
     id: &str,
     attempt: u32,
     outcome: &RequestOutcome,
@@ -93,28 +93,28 @@ pub(super) async fn finish(
     .bind(row.retry_at.map(stamp))
     .bind(stamp(now))
     .bind(row.finished_at.map(stamp))
-    .execute(pool)
+    .execute(db)
     .await
     .map_err(job)?;
     Ok(updated.rows_affected() == 1)
 }
 
-pub(super) async fn find(pool: &SqlitePool, id: &str) -> Result<Option<RequestRecord>> {
+pub(super) async fn find(db: &Db, id: &str) -> Result<Option<RequestRecord>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM job_requests WHERE id = ?1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
         .map_err(job)?;
     row.as_ref().map(record).transpose().map_err(job)
 }
 
-pub(super) async fn of_user(pool: &SqlitePool, user_id: i64, limit: u32) -> Result<Vec<RequestRecord>> {
+pub(super) async fn of_user(db: &Db, user_id: i64, limit: u32) -> Result<Vec<RequestRecord>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM job_requests WHERE user_id = ?1 ORDER BY created_at DESC, id LIMIT ?2"
     ))
     .bind(user_id)
     .bind(i64::from(limit))
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
     .map_err(job)?;
     rows.iter().map(record).collect::<std::result::Result<_, _>>().map_err(job)

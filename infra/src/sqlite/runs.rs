@@ -76,7 +76,7 @@ impl RunStore for SqliteStore {
         .bind(stamp(slot))
         .bind(stamp(now))
         .bind(replan_skipped)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?
         .rows_affected();
@@ -108,7 +108,7 @@ impl RunStore for SqliteStore {
             .bind(stamp(now))
             .bind(task)
             .bind(stamp(slot))
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -116,7 +116,8 @@ impl RunStore for SqliteStore {
 
     async fn record_event(&self, task: &str, slot: DateTime<Utc>, part: u64, now: DateTime<Utc>) -> Result<()> {
         let slot = stamp(slot);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         sqlx::query(
             "INSERT INTO job_runs (task, slot, status, started_at) VALUES (?1, ?2, 'planned', ?3)
              ON CONFLICT (task, slot) DO NOTHING",
@@ -152,7 +153,8 @@ impl RunStore for SqliteStore {
 
     async fn record_work(&self, task: &str, slot: DateTime<Utc>, tally: &WorkTally, now: DateTime<Utc>) -> Result<()> {
         let (slot, part) = (stamp(slot), tally.part as i64);
-        let mut tx = self.pool.begin().await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin().await.map_err(job)?;
         // A write first, so the transaction holds the write lock before it reads.
         sqlx::query("INSERT INTO run_messages (task, slot, part) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
             .bind(task)
@@ -223,7 +225,7 @@ impl RunStore for SqliteStore {
         .bind(task)
         .bind(stamp(now))
         .bind(json!(rows).to_string())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         Ok(inserted.rows_affected())
@@ -236,7 +238,7 @@ impl RunStore for SqliteStore {
             "SELECT slot FROM job_runs WHERE task = ? AND status <> 'planning' ORDER BY slot DESC LIMIT 1",
         )
         .bind(task)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await
         .map_err(job)?;
         slot.as_deref().map(parse_stamp).transpose().map_err(job)
@@ -246,7 +248,7 @@ impl RunStore for SqliteStore {
         let slots: Vec<String> =
             sqlx::query_scalar("SELECT slot FROM job_runs WHERE task = ? AND status = 'planning' ORDER BY slot")
                 .bind(task)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await
                 .map_err(job)?;
         slots.iter().map(|s| parse_stamp(s)).collect::<std::result::Result<_, _>>().map_err(job)
@@ -256,7 +258,7 @@ impl RunStore for SqliteStore {
         sqlx::query(&format!("SELECT {} FROM job_runs WHERE task = ? AND slot = ?", run_rows::COLUMNS))
             .bind(task)
             .bind(stamp(slot))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await
             .and_then(|row| row.as_ref().map(run_record).transpose())
             .map_err(job)
@@ -270,7 +272,7 @@ impl RunStore for SqliteStore {
         ))
         .bind(task)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .and_then(|rows| rows.iter().map(run_record).collect())
         .map_err(job)
@@ -286,7 +288,7 @@ impl RunStore for SqliteStore {
         .bind(holder)
         .bind(later(now, ttl))
         .bind(stamp(now))
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         Ok(taken.rows_affected() == 1)
@@ -296,7 +298,7 @@ impl RunStore for SqliteStore {
         sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
             .bind(name)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -304,7 +306,7 @@ impl RunStore for SqliteStore {
 
     async fn history_floor(&self) -> Result<Option<DateTime<Utc>>> {
         let floor: Option<String> =
-            sqlx::query_scalar("SELECT floor FROM job_history_floor").fetch_optional(&self.pool).await.map_err(job)?;
+            sqlx::query_scalar("SELECT floor FROM job_history_floor").fetch_optional(&self.db).await.map_err(job)?;
         floor.as_deref().map(parse_stamp).transpose().map_err(job)
     }
 
@@ -315,7 +317,7 @@ impl RunStore for SqliteStore {
         now: DateTime<Utc>,
         hold: Duration,
     ) -> Result<shared::ports::RequestStart> {
-        super::requests::start(&self.pool, kind, request, now, hold).await
+        super::requests::start(&self.db, kind, request, now, hold).await
     }
 
     async fn finish_request(
@@ -325,14 +327,14 @@ impl RunStore for SqliteStore {
         outcome: &shared::ports::RequestOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        super::requests::finish(&self.pool, id, attempt, outcome, now).await
+        super::requests::finish(&self.db, id, attempt, outcome, now).await
     }
 
     async fn request(&self, id: &str) -> Result<Option<shared::ports::RequestRecord>> {
-        super::requests::find(&self.pool, id).await
+        super::requests::find(&self.db, id).await
     }
 
     async fn user_requests(&self, user_id: i64, limit: u32) -> Result<Vec<shared::ports::RequestRecord>> {
-        super::requests::of_user(&self.pool, user_id, limit).await
+        super::requests::of_user(&self.db, user_id, limit).await
     }
 }

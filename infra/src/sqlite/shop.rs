@@ -117,7 +117,8 @@ impl SqliteStore {
         table: &str,
         rows: Vec<serde_json::Value>,
     ) -> Result<Vec<i64>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let first: i64 = sqlx::query_scalar(&format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"))
             .fetch_one(&mut *tx)
             .await
@@ -338,13 +339,14 @@ impl ShopStore for SqliteStore {
         .bind(day)
         .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)
     }
 
     async fn next_step(&self, subscription: i64, day: NaiveDate, now: DateTime<Utc>, hold: Duration) -> Result<Step> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let step = self.step(&mut tx, subscription, day, now, &later(now, hold)).await?;
         tx.commit().await.map_err(job)?;
         Ok(step)
@@ -363,7 +365,8 @@ impl ShopStore for SqliteStore {
             ChargeOutcome::Charged { reference } => ("succeeded", Some(reference), None),
             ChargeOutcome::Declined { reason } => ("declined", None, Some(reason)),
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let settled = sqlx::query(
             "UPDATE payments SET status = ?2, provider_reference = ?3, decline_reason = ?4, settled_at = ?5,
                                  claimed_until = NULL
@@ -437,7 +440,7 @@ impl ShopStore for SqliteStore {
     async fn release_charge(&self, charge: &PendingCharge) -> Result<()> {
         sqlx::query("UPDATE payments SET claimed_until = NULL WHERE id = ?1 AND status = 'pending'")
             .bind(charge.payment_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -449,7 +452,7 @@ impl ShopStore for SqliteStore {
              WHERE o.subscription_id IN (SELECT value FROM json_each(?1)) AND e.published_at IS NULL ORDER BY e.id",
         )
         .bind(json!(subscriptions).to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         rows.into_iter()
@@ -464,7 +467,7 @@ impl ShopStore for SqliteStore {
         )
         .bind(json!(events).to_string())
         .bind(stamp(now))
-        .execute(&self.pool)
+        .execute(&self.db)
         .await
         .map_err(job)?;
         Ok(())
@@ -516,7 +519,7 @@ impl ShopWriter for SqliteStore {
         sqlx::query("UPDATE products SET stock = ?2 WHERE id = ?1")
             .bind(product_id)
             .bind(stock)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -526,7 +529,7 @@ impl ShopWriter for SqliteStore {
         sqlx::query("UPDATE products SET deleted_at = ?2 WHERE id = ?1")
             .bind(product_id)
             .bind(stamp(Utc::now()))
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
@@ -536,14 +539,15 @@ impl ShopWriter for SqliteStore {
         sqlx::query("UPDATE subscriptions SET status = ?2 WHERE id = ?1")
             .bind(subscription_id)
             .bind(status.as_str())
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(())
     }
 
     async fn ship_order(&self, order_id: i64, now: DateTime<Utc>) -> Result<OrderEvent> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let shipped =
             sqlx::query("UPDATE orders SET status = 'shipped', updated_at = ?2 WHERE id = ?1 AND status = 'paid'")
                 .bind(order_id)
@@ -569,7 +573,7 @@ impl ShopWriter for SqliteStore {
     async fn stock(&self, product_id: i64) -> Result<i64> {
         sqlx::query_scalar("SELECT stock FROM products WHERE id = ?1")
             .bind(product_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await
             .map_err(job)
     }
@@ -577,7 +581,7 @@ impl ShopWriter for SqliteStore {
     async fn next_delivery_date(&self, subscription_id: i64) -> Result<(NaiveDate, String)> {
         sqlx::query_as("SELECT next_delivery_date, status FROM subscriptions WHERE id = ?1")
             .bind(subscription_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await
             .map_err(job)
     }
@@ -589,7 +593,7 @@ impl ShopWriter for SqliteStore {
                      FROM (SELECT * FROM payments WHERE order_id = o.id ORDER BY attempt) p)
              FROM orders o ORDER BY o.id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         rows.into_iter()

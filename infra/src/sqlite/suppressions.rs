@@ -10,7 +10,8 @@ impl Suppressions for SqliteStore {
     async fn suppress(&self, feedback: &[Suppression]) -> Result<()> {
         // One statement per address (a feedback names a few), in one write transaction.
         let upsert = sqlite(suppression_rows::UPSERT);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         for s in feedback {
             sqlx::query(&upsert)
                 .bind(&s.address)
@@ -27,14 +28,14 @@ impl Suppressions for SqliteStore {
 
     async fn suppressions(&self) -> Result<Vec<SuppressedAddress>> {
         let rows: Vec<suppression_rows::Row<String>> =
-            sqlx::query_as(suppression_rows::LIST).fetch_all(&self.pool).await.map_err(job)?;
+            sqlx::query_as(suppression_rows::LIST).fetch_all(&self.db).await.map_err(job)?;
         rows.into_iter().map(|row| suppression_rows::row(row, |t| parse_stamp(&t)).map_err(job)).collect()
     }
 
     async fn lift(&self, address: &str) -> Result<bool> {
         let lifted = sqlx::query(&sqlite(suppression_rows::LIFT))
             .bind(normalise(address))
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         Ok(lifted.rows_affected() > 0)

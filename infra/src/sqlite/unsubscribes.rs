@@ -5,7 +5,8 @@ impl Unsubscribes for SqliteStore {
     async fn unsubscribe(&self, nonce: &str, user_id: i64, kind: Kind, at: DateTime<Utc>) -> Result<Unsubscribed> {
         // The nonce first: a replay stops at its primary key, and the transaction writes before it reads, so it
         // never has to upgrade a read lock (which SQLite can refuse as busy).
-        let mut tx = self.pool.begin().await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin().await.map_err(job)?;
         let recorded = sqlx::query(
             "INSERT INTO unsubscribes (nonce, user_id, kind, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (nonce) DO NOTHING",
         )

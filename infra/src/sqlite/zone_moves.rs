@@ -6,14 +6,14 @@ impl ZoneMoves for SqliteStore {
         let started = sqlx::query("INSERT INTO period_plans (task, period) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
             .bind(task)
             .bind(period)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await
             .map_err(job)?;
         if started.rows_affected() > 0 {
             sqlx::query("DELETE FROM period_plans WHERE task = ?1 AND period < ?2")
                 .bind(task)
                 .bind(forget_before)
-                .execute(&self.pool)
+                .execute(&self.db)
                 .await
                 .map_err(job)?;
         }
@@ -31,7 +31,7 @@ impl ZoneMoves for SqliteStore {
         .bind(period)
         .bind(json!(users).to_string())
         .bind(MOVE_COMMIT_SLACK.as_secs_f64())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)
     }

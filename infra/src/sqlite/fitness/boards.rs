@@ -30,7 +30,8 @@ impl SqliteStore {
     ) -> Result<Option<(i64, Option<u64>)>> {
         // IMMEDIATE: the write lock from the start, so a concurrent build of the same slot waits for this one and
         // then finds its version.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let version: Option<i64> = sqlx::query_scalar(
             "INSERT INTO board_versions (board, slot, entries, built_at)
              SELECT ?1, ?2, 0, ?3
@@ -83,7 +84,8 @@ impl Boards for SqliteStore {
         };
         // The switch: forward only, one row, counted in the same transaction; `previous` comes back as the
         // version replaced.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let switched: Option<Option<i64>> = sqlx::query_scalar(
             "INSERT INTO boards_current (board, version, slot, previous, switched_at) VALUES (?1, ?2, ?3, NULL, ?4)
              ON CONFLICT (board) DO UPDATE SET version = excluded.version, slot = excluded.slot,
@@ -132,7 +134,7 @@ impl Boards for SqliteStore {
         tx.commit().await.map_err(job)?;
         // After the switch, in a transaction of its own: every version older than the one replaced, entries
         // first.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         for delete in [
             "DELETE FROM board_entries WHERE version IN (
                  SELECT id FROM board_versions WHERE board = ?1 AND slot < ?2 AND id <> ?3)",
@@ -162,13 +164,13 @@ impl Boards for SqliteStore {
         )
         .bind(name)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         Ok(rows::board(rows))
     }
 
     async fn board_names(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT board FROM boards_current ORDER BY board").fetch_all(&self.pool).await.map_err(job)
+        sqlx::query_scalar("SELECT board FROM boards_current ORDER BY board").fetch_all(&self.db).await.map_err(job)
     }
 }

@@ -27,7 +27,7 @@ impl ChallengeNotices for SqliteStore {
         .bind(tomorrow)
         .bind(after_user)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)
     }
@@ -41,7 +41,7 @@ impl ChallengeNotices for SqliteStore {
         )
         .bind(json!(users).to_string())
         .bind(tomorrow)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         Ok(challenge_notifications::notices(rows, tomorrow))

@@ -27,7 +27,7 @@ impl FoodLog for SqliteStore {
     async fn user_exists(&self, user_id: i64) -> Result<bool> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")
             .bind(user_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await
             .map_err(job)
     }
@@ -35,14 +35,15 @@ impl FoodLog for SqliteStore {
     async fn food_entry(&self, upload_id: &str) -> Result<Option<FoodEntry>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM food_entries WHERE upload_id = ?1"))
             .bind(upload_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await
             .map_err(job)?;
         row.as_ref().map(entry).transpose().map_err(job)
     }
 
     async fn save_food_entry(&self, new: &FoodEntry, task: &str, run: RunPart) -> Result<FoodEntry> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let r = &new.recognition;
         let saved = sqlx::query(&format!(
             "INSERT INTO food_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -78,7 +79,7 @@ impl FoodLog for SqliteStore {
         ))
         .bind(user_id)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         rows.iter().map(entry).collect::<std::result::Result<_, _>>().map_err(job)

@@ -19,7 +19,7 @@ impl InactivityReminders for SqliteStore {
         )
         .bind(json!(users).to_string())
         .bind(inactivity_reminders::latest_active(today, days))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         Ok(rows.into_iter().map(inactivity_reminders::inactive).collect())

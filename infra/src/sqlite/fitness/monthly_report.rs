@@ -9,7 +9,8 @@ use crate::store::monthly_report::{self, MonthRow};
 impl MonthlyReports for SqliteStore {
     async fn build_standings(&self, month: NaiveDate, now: DateTime<Utc>) -> Result<u64> {
         let (first, next) = monthly_report::bounds(month)?;
-        let mut tx = self.pool.begin().await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin().await.map_err(job)?;
         // The month's marker first: its write lock makes a concurrent caller wait for this transaction, then
         // find the marker.
         let marked = sqlx::query(
@@ -91,7 +92,7 @@ impl MonthlyReports for SqliteStore {
              WHERE m.nth = 1",
         )
         .bind(json!(due).to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         rows.into_iter().map(monthly_report::activity).collect()

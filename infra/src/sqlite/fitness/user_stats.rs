@@ -80,7 +80,7 @@ impl StatsCache for SqliteStore {
         .bind(stale_through)
         .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)
     }
@@ -97,7 +97,8 @@ impl StatsCache for SqliteStore {
         if users.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
+        let mut connection = self.db.lock().await;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.map_err(job)?;
         let written = sqlx::query(REFRESH)
             .bind(json!(users).to_string())
             .bind(window_start)
@@ -120,7 +121,7 @@ impl StatsCache for SqliteStore {
              ORDER BY s.user_id",
         )
         .bind(json!(users).to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         rows.into_iter().map(UserStats::try_from).collect()

@@ -36,7 +36,7 @@ impl WeeklyReports for SqliteStore {
              GROUP BY due.user_id, due.monday, w.local_date"
         ))
         .bind(&due)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         let records: Vec<RecordRow> = sqlx::query_as(&format!(
@@ -48,7 +48,7 @@ impl WeeklyReports for SqliteStore {
              ORDER BY due.user_id, due.monday, w.local_date, w.started_at, s.id"
         ))
         .bind(&due)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         Ok(weekly_report::assemble(days, records))

@@ -20,7 +20,7 @@ impl OrderNotices for SqliteStore {
              FROM orders o WHERE o.id IN (SELECT value FROM json_each(?1)) ORDER BY o.id",
         )
         .bind(json!(orders).to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         rows.into_iter().map(OrderNotice::try_from).collect()

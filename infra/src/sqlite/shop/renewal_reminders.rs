@@ -17,7 +17,7 @@ impl Renewals for SqliteStore {
         .bind(delivery_date)
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)
     }
@@ -33,7 +33,7 @@ impl Renewals for SqliteStore {
              ORDER BY s.id",
         )
         .bind(json!(subscriptions).to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
         Ok(rows.into_iter().map(Renewal::from).collect())
