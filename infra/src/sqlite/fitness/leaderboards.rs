@@ -6,6 +6,20 @@ use shared::ports::{BoardSpec, ChallengeDates, Challenges};
 
 use super::*;
 
+pub(super) const STREAK: &str = "WITH streaks AS MATERIALIZED (
+         SELECT l.user_id, CAST(julianday(l.last_day) - julianday((
+                    SELECT w.local_date FROM workouts w
+                    WHERE w.user_id = l.user_id AND w.local_date <= l.last_day
+                      AND NOT EXISTS (SELECT 1 FROM workouts p
+                                      WHERE p.user_id = w.user_id AND p.local_date = date(w.local_date, '-1 day'))
+                    ORDER BY w.local_date DESC LIMIT 1)) AS INTEGER) + 1 AS days
+         FROM (SELECT user_id, max(local_date) AS last_day FROM workouts
+               WHERE local_date BETWEEN date(?2, '-1 day') AND date(?2, '+1 day')
+               GROUP BY user_id) l)
+     INSERT INTO board_entries (version, position, rank, subject_id, score)
+     SELECT ?1, row_number() OVER (ORDER BY days DESC, user_id), rank() OVER (ORDER BY days DESC), user_id, days
+     FROM streaks";
+
 /// The entries statement of a leaderboard: `?1` the version, then the parameters `store::boards::args` gives.
 pub(super) fn entries_sql(spec: &BoardSpec) -> &'static str {
     match spec {
@@ -29,21 +43,10 @@ pub(super) fn entries_sql(spec: &BoardSpec) -> &'static str {
                    GROUP BY user_id) week"
         }
         // ?2 the slot's day: the users whose latest active day is within a day of it, each streak walked back to
-        // its first day (the latest active day whose day before was not).
-        BoardSpec::Streak { .. } => {
-            "INSERT INTO board_entries (version, position, rank, subject_id, score)
-             SELECT ?1, row_number() OVER (ORDER BY days DESC, user_id), rank() OVER (ORDER BY days DESC),
-                    user_id, days
-             FROM (SELECT l.user_id, CAST(julianday(l.last_day) - julianday((
-                          SELECT w.local_date FROM workouts w
-                          WHERE w.user_id = l.user_id AND w.local_date <= l.last_day
-                            AND NOT EXISTS (SELECT 1 FROM workouts p
-                                            WHERE p.user_id = w.user_id AND p.local_date = date(w.local_date, '-1 day'))
-                          ORDER BY w.local_date DESC LIMIT 1)) AS INTEGER) + 1 AS days
-                   FROM (SELECT user_id, max(local_date) AS last_day FROM workouts
-                         WHERE local_date BETWEEN date(?2, '-1 day') AND date(?2, '+1 day')
-                         GROUP BY user_id) l) streaks"
-        }
+        // its first day (the latest active day whose day before was not). Materialized: from a subquery SQLite
+        // flattens, each of the two windows walked every streak again (2.3 ms a board of the simulation's 300
+        // users, 1.5 ms so; `a_streak_is_walked_once`).
+        BoardSpec::Streak { .. } => STREAK,
         // ?2 the challenge, ?3 its first day, ?4 its last.
         BoardSpec::Challenge { .. } => {
             "INSERT INTO board_entries (version, position, rank, subject_id, score)
@@ -70,7 +73,7 @@ impl Challenges for SqliteStore {
         .bind(day)
         .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await
         .map_err(job)
     }
@@ -79,9 +82,21 @@ impl Challenges for SqliteStore {
         let row: Option<(i64, String, NaiveDate, NaiveDate)> =
             sqlx::query_as("SELECT id, title, starts_on, ends_on FROM challenges WHERE id = ?1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await
                 .map_err(job)?;
         Ok(row.map(|(id, title, starts_on, ends_on)| ChallengeDates { id, title, starts_on, ends_on }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sqlite::tests::plan;
+
+    #[tokio::test]
+    async fn a_streak_is_walked_once() {
+        let steps = plan(super::STREAK, &["1", "2026-06-10"], &[]).await;
+        let walks = steps.iter().filter(|s| s.starts_with("CORRELATED SCALAR SUBQUERY")).count();
+        assert_eq!(walks, 2, "the walk back and its day-before probe, once each: {steps:?}");
     }
 }
