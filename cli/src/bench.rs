@@ -27,10 +27,12 @@ use crate::seed::{self, SeedSpec};
 mod analytics;
 pub mod floor;
 mod mailer;
+mod statements;
 
 pub use analytics::AnalyticsArgs;
 pub use floor::FloorArgs;
 pub use mailer::MailerArgs;
+pub use statements::StatementsArgs;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -62,6 +64,8 @@ pub enum Bench {
     /// food-recognition: meal photos a second through concurrent workers and a model with latency, each event
     /// delivered twice; the model's calls and the entries saved (one each per photo).
     Food(FoodArgs),
+    /// The embedded store: µs a statement through its connection and through a sqlx pool of one, on one core.
+    Statements(StatementsArgs),
 }
 
 pub async fn run(bench: Bench) -> Result<()> {
@@ -74,6 +78,7 @@ pub async fn run(bench: Bench) -> Result<()> {
         Bench::Subscriptions(args) => subscriptions(args).await,
         Bench::Carts(args) => carts(args).await,
         Bench::Leaderboards(args) => analytics::leaderboards(args).await,
+        Bench::Statements(args) => statements::statements(args).await,
         Bench::UserStats(args) => analytics::user_stats(args).await,
         Bench::Food(args) => food(args).await,
         Bench::NextFire => {

@@ -232,7 +232,10 @@ enum SuppressionsAction {
 
 fn main() {
     let cli = Cli::parse();
-    let serial = matches!(cli.command, Command::Demo { .. } | Command::Simulate { .. });
+    let serial = matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Simulate { .. } | Command::Bench(bench::Bench::Statements(_))
+    );
     if serial {
         // Before the runtime's threads and the database's start: they inherit it.
         serial_threads();
