@@ -159,22 +159,24 @@ pub async fn a_batch_of_eleven_is_refused_whole(t: &dyn QueueUnderTest) {
     q.send_batch(&[]).await.unwrap();
 }
 
+/// The ids of what one receiver gets, three at a time, until the queue hands out nothing more.
+pub async fn receive_all(q: &dyn Queue) -> Vec<String> {
+    let mut got = vec![];
+    loop {
+        let batch = q.receive(3, LONG).await.unwrap();
+        if batch.is_empty() {
+            return got;
+        }
+        got.extend(batch.into_iter().map(|m| m.message_id));
+    }
+}
+
 pub async fn concurrent_receivers_never_get_the_same_message(t: &dyn QueueUnderTest) {
     let q = t.queue();
     for chunk in 0..3 {
         q.send_batch(&bodies(&format!("race-{chunk}"), 10)).await.unwrap();
     }
-    let receiver = || async {
-        let mut got = vec![];
-        loop {
-            let batch = q.receive(3, LONG).await.unwrap();
-            if batch.is_empty() {
-                return got;
-            }
-            got.extend(batch.into_iter().map(|m| m.message_id));
-        }
-    };
-    let (a, b, c, d) = tokio::join!(receiver(), receiver(), receiver(), receiver());
+    let (a, b, c, d) = tokio::join!(receive_all(q), receive_all(q), receive_all(q), receive_all(q));
     let all: Vec<String> = [a, b, c, d].concat();
     let distinct: HashSet<&String> = all.iter().collect();
     assert_eq!(distinct.len(), all.len(), "a message went to two receivers");

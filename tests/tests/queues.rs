@@ -9,7 +9,7 @@ use infra::sqlite::SqliteStore;
 use infra::{embedded_queue::EmbeddedQueue, sqs::SqsQueue};
 use integration_tests::{
     moto::Moto,
-    queue_contract::{QueueUnderTest, LONG, MAX_RECEIVES, SHORT},
+    queue_contract::{receive_all, QueueUnderTest, MAX_RECEIVES, SHORT},
 };
 use shared::{ports::Queue, time::VirtualClock};
 
@@ -140,20 +140,8 @@ async fn embedded_receivers_in_two_processes_never_get_the_same_message() {
         let bodies: Vec<String> = (0..10).map(|i| format!("race-{chunk}-{i}")).collect();
         t.queue.send_batch(&bodies).await.unwrap();
     }
-    let receiver = |queue: &'static str| {
-        let queue = if queue == "ours" { &t.queue } else { &theirs };
-        async move {
-            let mut got = vec![];
-            loop {
-                let batch = queue.receive(3, LONG).await.unwrap();
-                if batch.is_empty() {
-                    return got;
-                }
-                got.extend(batch.into_iter().map(|m| m.message_id));
-            }
-        }
-    };
-    let (a, b, c, d) = tokio::join!(receiver("ours"), receiver("theirs"), receiver("ours"), receiver("theirs"));
+    let (ours, theirs): (&dyn Queue, &dyn Queue) = (&t.queue, &theirs);
+    let (a, b, c, d) = tokio::join!(receive_all(ours), receive_all(theirs), receive_all(ours), receive_all(theirs));
     let all: Vec<String> = [a, b, c, d].concat();
     let distinct: std::collections::HashSet<&String> = all.iter().collect();
     assert_eq!(distinct.len(), all.len(), "a message went to two receivers");
