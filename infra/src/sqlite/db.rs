@@ -5,9 +5,13 @@
 //!
 //! Why not sqlx's pool of one connection: the pool checks a connection each time one is given back, by a ping
 //! to the thread sqlx runs each SQLite connection on, from a task it spawns. Every statement sent to the pool was
-//! then three turns between threads rather than one: 17 µs a statement against 6 µs on a connection held
-//! (BENCHMARKS.md, `jobs simulate`), and a year of the simulation is a million statements. A check is for a
-//! connection that can break under the pool, a server's; this one is a file opened in this process.
+//! then three turns between threads rather than one: a row read took 20–23 µs through the pool and 6–8 µs on
+//! the connection held (`jobs bench statements`, BENCHMARKS.md), and a year of `jobs simulate` is a million
+//! statements. A check is for a connection that can break under the pool, a server's; this one is a file opened
+//! in this process.
+//!
+//! Whoever holds `lock()` (a transaction) must not call the store or a queue again until it lets go: that call
+//! waits for the connection forever, where the pool's would have failed after its acquire timeout.
 
 use std::fmt;
 use std::sync::Arc;
