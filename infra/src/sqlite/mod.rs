@@ -232,6 +232,16 @@ pub(crate) mod tests {
         discard(db, store).await;
     }
 
+    /// `.cargo/config.toml` builds the bundled SQLite without the two process-wide locks its defaults take.
+    #[tokio::test]
+    async fn sqlite_is_built_without_the_allocation_and_page_cache_locks() {
+        let (db, store) = scratch().await;
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options").fetch_all(store.db()).await.unwrap();
+        assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+        assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+        discard(db, store).await;
+    }
+
     #[test]
     fn stamps_compare_as_text_in_time_order() {
         let a = Utc.with_ymd_and_hms(2026, 11, 22, 9, 59, 59).unwrap();
