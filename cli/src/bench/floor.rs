@@ -84,6 +84,66 @@ pub async fn summaries(
     Ok(all)
 }
 
+/// The least writing a summary sent once needs, for `--ledger`: each session's statement reads its users'
+/// addresses with their numbers and claims their keys, under a task name of its own, and one more statement
+/// settles them.
+const LEDGER_TASK: &str = "bench-floor";
+
+/// A summary's numbers and where it goes.
+#[derive(sqlx::FromRow)]
+struct Addressed {
+    #[sqlx(flatten)]
+    numbers: Numbers,
+    #[allow(dead_code)] // read from the database as the job reads it; the benchmark sends nothing
+    email: String,
+}
+
+async fn summaries_claimed_and_settled(
+    pool: &PgPool,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    sessions: i64,
+) -> Result<usize> {
+    let claim = format!(
+        "WITH summaries AS ({SQL}),
+         claimed AS (
+             INSERT INTO deliveries (task, subject, period, status, attempts, expires_at, updated_at)
+             SELECT $6, 'user:' || s.user_id, s.day::text, 'in_progress', 1, now() + interval '15 minutes', now()
+             FROM summaries s
+             ON CONFLICT DO NOTHING)
+         SELECT s.*, u.email FROM summaries s JOIN users u ON u.id = s.user_id"
+    );
+    let parts = (0..sessions).map(|session| {
+        let claim = &claim;
+        async move {
+            let rows: Vec<Addressed> = sqlx::query_as(claim)
+                .bind(after)
+                .bind(until)
+                .bind(daily_summary::send_at())
+                .bind(sessions)
+                .bind(session)
+                .bind(LEDGER_TASK)
+                .fetch_all(pool)
+                .await?;
+            let subjects: Vec<String> = rows.iter().map(|r| format!("user:{}", r.numbers.user_id)).collect();
+            let periods: Vec<String> = rows.iter().map(|r| r.numbers.day.to_string()).collect();
+            sqlx::query(
+                "UPDATE deliveries d SET status = 'done'
+                 FROM UNNEST($2::text[], $3::text[]) AS k (subject, period)
+                 WHERE d.task = $1 AND d.subject = k.subject AND d.period = k.period AND d.status = 'in_progress'",
+            )
+            .bind(LEDGER_TASK)
+            .bind(&subjects)
+            .bind(&periods)
+            .execute(pool)
+            .await?;
+            Ok::<_, sqlx::Error>(rows.len())
+        }
+    });
+    let counts = futures::future::try_join_all(parts).await.context("the floor's statements with the ledger")?;
+    Ok(counts.into_iter().sum())
+}
+
 #[derive(clap::Args)]
 pub struct FloorArgs {
     /// The data and day of `jobs bench throughput`, whose 24 hourly slots cover every user once.
@@ -94,6 +154,10 @@ pub struct FloorArgs {
     sessions: i64,
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Also each summary's address read, and its delivery key claimed and settled, set-based: the floor under a
+    /// job that sends each summary once.
+    #[arg(long)]
+    ledger: bool,
 }
 
 /// Times the statement over the throughput benchmark's data and day, `runs` times.
@@ -103,16 +167,19 @@ pub async fn floor(args: FloorArgs) -> Result<()> {
     let after = args.data.day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let until = after + Duration::days(1);
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(store.pool()).await?;
-    println!("daily-summary's numbers for the users due in ({after}, {until}], {} sessions:", args.sessions);
+    let what = if args.ledger { "numbers, addresses and claimed and settled keys" } else { "numbers" };
+    println!("daily-summary's {what} for the users due in ({after}, {until}], {} sessions:", args.sessions);
     for _ in 0..args.runs {
+        let delete = sqlx::query("DELETE FROM deliveries WHERE task = $1").bind(LEDGER_TASK);
+        delete.execute(store.pool()).await.context("the last run's keys")?;
         let started = Instant::now();
-        let summaries = summaries(store.pool(), after, until, args.sessions).await?;
+        let count = if args.ledger {
+            summaries_claimed_and_settled(store.pool(), after, until, args.sessions).await?
+        } else {
+            summaries(store.pool(), after, until, args.sessions).await?.len()
+        };
         let seconds = started.elapsed().as_secs_f64();
-        println!(
-            "  {seconds:.2} s: {} summaries, {:.0} users/s of the {users} users",
-            summaries.len(),
-            users as f64 / seconds
-        );
+        println!("  {seconds:.2} s: {count} summaries, {:.0} users/s of the {users} users", users as f64 / seconds);
     }
     Ok(())
 }
