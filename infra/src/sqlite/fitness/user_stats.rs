@@ -143,7 +143,7 @@ mod tests {
         ];
         let args = ["[1]", "2026-06-01", "2026-06-30", "2026-07-01T00:00:00.000000Z"];
         let steps = plan(super::REFRESH, &args, &year).await;
-        assert!(steps.iter().any(|s| s.starts_with("SEARCH s USING INDEX workout_sets_workout")), "{steps:?}");
+        assert!(steps.iter().any(|s| s.starts_with("SEARCH s USING COVERING INDEX workout_sets_workout")), "{steps:?}");
         assert!(!steps.iter().any(|s| s.starts_with("SCAN s")), "{steps:?}");
     }
 }
