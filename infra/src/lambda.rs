@@ -104,6 +104,7 @@ fn deadline(context: &lambda_runtime::Context, settings: &RuntimeSettings) -> De
 /// rotation), the next connections use them and the invocation is handled once more: every step of the runtime
 /// is idempotent, so the second pass redoes nothing the first did.
 pub async fn invoke(store: &Store, runtime: &JobRuntime, payload: Value, context: &Context) -> shared::Result<Handled> {
+    store.invocation_begins();
     let handled = runtime.handle(payload.clone(), context).await;
     match store.renew_credentials().await {
         Ok(true) => runtime.handle(payload, context).await,

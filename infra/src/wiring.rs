@@ -87,6 +87,15 @@ impl Store {
         }
     }
 
+    /// An invocation begins: PostgreSQL's pooled connections are checked before their first statement in it.
+    pub fn invocation_begins(&self) {
+        match self {
+            Self::Postgres(s) => s.invocation_begins(),
+            #[cfg(feature = "embedded")]
+            Self::Sqlite(_) => {}
+        }
+    }
+
     /// After the server refused the credentials, PostgreSQL's read again from their secret (a rotation): true
     /// when they changed, and the next connections use them.
     pub async fn renew_credentials(&self) -> Result<bool, Error> {

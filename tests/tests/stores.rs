@@ -139,6 +139,44 @@ mod postgres_errors_of_the_moment {
     }
 }
 
+/// The pool pings a connection before a statement only when it may have died since its last use
+/// (`connect::Liveness`): one killed meanwhile, as a failover or a rotation ending every session does, is then
+/// replaced before a statement meets it.
+mod a_pooled_connection_killed_while_idle {
+    use infra::postgres::PgStore;
+    use sqlx::{Connection, PgConnection};
+
+    /// A store, and the backend of its one connection, which is killed.
+    async fn killed() -> (PgStore, i32) {
+        let url = integration_tests::db::fresh_postgres_url().await;
+        let store = PgStore::connect(&url).await.unwrap();
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(store.pool()).await.unwrap();
+        let mut admin = PgConnection::connect(&url).await.unwrap();
+        let terminated: bool =
+            sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut admin).await.unwrap();
+        assert!(terminated);
+        (store, pid)
+    }
+
+    async fn backend(store: &PgStore) -> i32 {
+        sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(store.pool()).await.expect("a live connection")
+    }
+
+    #[tokio::test]
+    async fn is_replaced_unseen_by_the_next_invocation() {
+        let (store, killed) = killed().await;
+        store.invocation_begins();
+        assert_ne!(backend(&store).await, killed);
+    }
+
+    #[tokio::test]
+    async fn is_replaced_unseen_after_a_second() {
+        let (store, killed) = killed().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert_ne!(backend(&store).await, killed);
+    }
+}
+
 /// The trigger that stamps a user's move runs inside the app's own transactions: it must never make one fail.
 mod the_zone_move_trigger {
     use integration_tests::db;

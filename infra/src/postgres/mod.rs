@@ -1,7 +1,7 @@
 //! The production store: PostgreSQL through sqlx. Lists of keys travel as arrays read with `UNNEST`, so every
 //! port call is a constant number of statements whatever its size.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -31,6 +31,7 @@ fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
 
 pub struct PgStore {
     pool: PgPool,
+    liveness: Arc<connect::Liveness>,
     /// Set when the credentials come from Secrets Manager: read again when the server refuses them.
     credentials: Option<connect::Credentials>,
 }
@@ -39,7 +40,12 @@ impl PgStore {
     /// Connects a small pool to `url` (`connect::options` says how it is secured). Does not migrate: see
     /// `migrate`. An unreachable server is an error naming it by host, port and database, never its password.
     pub async fn connect(url: &str) -> std::result::Result<Self, Error> {
-        Ok(Self { pool: connect::pool(connect::options(url)?).await?, credentials: None })
+        let liveness = Arc::default();
+        Ok(Self {
+            pool: connect::pool(connect::options(url)?, Arc::clone(&liveness)).await?,
+            liveness,
+            credentials: None,
+        })
     }
 
     /// Connects with the URL (or RDS JSON) the secret `arn` holds, read now and again whenever the server
@@ -48,8 +54,15 @@ impl PgStore {
         client: aws_sdk_secretsmanager::Client,
         arn: String,
     ) -> std::result::Result<Self, Error> {
-        let (pool, credentials) = connect::Credentials::connect(client, arn).await?;
-        Ok(Self { pool, credentials: Some(credentials) })
+        let liveness = Arc::default();
+        let (pool, credentials) = connect::Credentials::connect(client, arn, &liveness).await?;
+        Ok(Self { pool, liveness, credentials: Some(credentials) })
+    }
+
+    /// An invocation begins: each connection idle since is pinged before its first statement in it
+    /// (`connect::Liveness`).
+    pub fn invocation_begins(&self) {
+        self.liveness.invocation_begins();
     }
 
     /// After the server refused the credentials: reads the secret again, and connects with its new value from
