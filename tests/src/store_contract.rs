@@ -268,6 +268,35 @@ pub async fn a_message_delivered_again_counts_once(s: Stores) {
     assert_eq!((run.status.as_str(), run.messages_done, run.skipped), ("done", 2, 12));
 }
 
+/// Copies of one message settling and reporting at once (SQS delivered it many times): each key and the finish
+/// count once in the run, however the settlements and the reports interleave.
+pub async fn a_messages_counts_add_up_however_its_copies_interleave(s: Stores) {
+    let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
+    s.runs.begin_run("t", slot, now, false).await.unwrap();
+    s.runs.finish_plan("t", slot, 20, 1, &[], now).await.unwrap();
+    let copies: Vec<_> = (0..20)
+        .map(|n| {
+            let (runs, ledger) = (s.runs.clone(), s.ledger.clone());
+            tokio::spawn(async move {
+                let subject = format!("user:{n}");
+                ledger.claim("t", &[key(&subject)], now, HOLD).await.unwrap();
+                ledger
+                    .settle("t", RunPart { slot, part: 0 }, &[settled(&subject, 1, Settlement::Done)], now)
+                    .await
+                    .unwrap();
+                let tally = WorkTally { part: 0, skipped: 1, message_finished: true, ..Default::default() };
+                runs.record_work("t", slot, &tally, now).await.unwrap();
+            })
+        })
+        .collect();
+    for copy in copies {
+        copy.await.unwrap();
+    }
+    // Each settlement was followed by its copy's report, which saw it.
+    let run = s.runs.run("t", slot).await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.sent, run.skipped, run.messages_done), ("done", 20, 1, 1));
+}
+
 pub async fn a_lease_has_one_holder_until_it_expires_or_is_released(s: Stores) {
     let now = utc("2026-11-22T06:00:00Z");
     let ttl = Duration::from_secs(60);

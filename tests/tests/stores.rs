@@ -41,6 +41,7 @@ on_both_stores!(
     a_skipped_slot_can_be_planned_by_hand_but_a_planned_one_never,
     an_unfinished_plan_is_found_and_does_not_count_for_catch_up,
     a_message_delivered_again_counts_once,
+    a_messages_counts_add_up_however_its_copies_interleave,
     a_lease_has_one_holder_until_it_expires_or_is_released,
     a_claim_is_won_once_and_settled_for_good,
     a_crashed_workers_claim_expires_and_is_taken_over,
