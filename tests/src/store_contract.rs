@@ -10,6 +10,21 @@ use shared::ports::{
     RunStart, RunStore, Settled, Settlement, SkippedSlot, WeeklyReports, WorkTally, ZoneMoves,
 };
 
+/// `f(0)` to `f(n - 1)` at once, each on a task of its own (so on the runtime's threads in parallel), and their
+/// results in that order.
+async fn at_once<T, Fut>(n: u64, f: impl Fn(u64) -> Fut) -> Vec<T>
+where
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(f(i))).collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(task.await.expect("a task of at_once"));
+    }
+    results
+}
+
 /// One backend's ports, all over the same database.
 #[derive(Clone)]
 pub struct Stores {
@@ -115,34 +130,30 @@ pub async fn concurrent_workers_lose_no_count(s: Stores) {
     let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
     s.runs.begin_run("t", slot, now, false).await.unwrap();
     s.runs.finish_plan("t", slot, 500, 50, &[], now).await.unwrap();
-    let workers: Vec<_> = (0..50)
-        .map(|part| {
-            let (runs, ledger) = (s.runs.clone(), s.ledger.clone());
-            tokio::spawn(async move {
-                // Each worker sends to three users of its own and fails one for good, then reports.
-                let keys: Vec<_> = (0..4).map(|n| key(&format!("user:{part}-{n}"))).collect();
-                ledger.claim("t", &keys, now, HOLD).await.unwrap();
-                let outcomes: Vec<_> = keys
-                    .iter()
-                    .map(|k| Settled {
-                        key: k.clone(),
-                        attempt: 1,
-                        settlement: if k.subject.ends_with("-3") {
-                            Settlement::Failed("rejected".into())
-                        } else {
-                            Settlement::Done
-                        },
-                    })
-                    .collect();
-                ledger.settle("t", RunPart { slot, part }, &outcomes, now).await.unwrap();
-                let tally = WorkTally { part, skipped: 1, message_finished: true, ..Default::default() };
-                runs.record_work("t", slot, &tally, now).await.unwrap();
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.unwrap();
-    }
+    at_once(50, |part| {
+        let (runs, ledger) = (s.runs.clone(), s.ledger.clone());
+        async move {
+            // Each worker sends to three users of its own and fails one for good, then reports.
+            let keys: Vec<_> = (0..4).map(|n| key(&format!("user:{part}-{n}"))).collect();
+            ledger.claim("t", &keys, now, HOLD).await.unwrap();
+            let outcomes: Vec<_> = keys
+                .iter()
+                .map(|k| Settled {
+                    key: k.clone(),
+                    attempt: 1,
+                    settlement: if k.subject.ends_with("-3") {
+                        Settlement::Failed("rejected".into())
+                    } else {
+                        Settlement::Done
+                    },
+                })
+                .collect();
+            ledger.settle("t", RunPart { slot, part }, &outcomes, now).await.unwrap();
+            let tally = WorkTally { part, skipped: 1, message_finished: true, ..Default::default() };
+            runs.record_work("t", slot, &tally, now).await.unwrap();
+        }
+    })
+    .await;
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
     assert_eq!((run.status.as_str(), run.messages_done, run.sent, run.skipped, run.failed), ("done", 50, 150, 50, 50));
 }
@@ -252,18 +263,14 @@ pub async fn a_message_delivered_again_counts_once(s: Stores) {
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
     assert_eq!((run.status.as_str(), run.messages_done, run.skipped), ("planned", 1, 2));
     // Two copies of part 1 at once (SQS delivered it twice): one finish.
-    let copies: Vec<_> = (0..2)
-        .map(|_| {
-            let runs = s.runs.clone();
-            tokio::spawn(async move {
-                let tally = WorkTally { part: 1, skipped: 10, message_finished: true, ..Default::default() };
-                runs.record_work("t", slot, &tally, now).await.unwrap();
-            })
-        })
-        .collect();
-    for copy in copies {
-        copy.await.unwrap();
-    }
+    at_once(2, |_| {
+        let runs = s.runs.clone();
+        async move {
+            let tally = WorkTally { part: 1, skipped: 10, message_finished: true, ..Default::default() };
+            runs.record_work("t", slot, &tally, now).await.unwrap();
+        }
+    })
+    .await;
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
     assert_eq!((run.status.as_str(), run.messages_done, run.skipped), ("done", 2, 12));
 }
@@ -274,24 +281,18 @@ pub async fn a_messages_counts_add_up_however_its_copies_interleave(s: Stores) {
     let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
     s.runs.begin_run("t", slot, now, false).await.unwrap();
     s.runs.finish_plan("t", slot, 20, 1, &[], now).await.unwrap();
-    let copies: Vec<_> = (0..20)
-        .map(|n| {
-            let (runs, ledger) = (s.runs.clone(), s.ledger.clone());
-            tokio::spawn(async move {
-                let subject = format!("user:{n}");
-                ledger.claim("t", &[key(&subject)], now, HOLD).await.unwrap();
-                ledger
-                    .settle("t", RunPart { slot, part: 0 }, &[settled(&subject, 1, Settlement::Done)], now)
-                    .await
-                    .unwrap();
-                let tally = WorkTally { part: 0, skipped: 1, message_finished: true, ..Default::default() };
-                runs.record_work("t", slot, &tally, now).await.unwrap();
-            })
-        })
-        .collect();
-    for copy in copies {
-        copy.await.unwrap();
-    }
+    at_once(20, |n| {
+        let (runs, ledger) = (s.runs.clone(), s.ledger.clone());
+        async move {
+            let subject = format!("user:{n}");
+            ledger.claim("t", &[key(&subject)], now, HOLD).await.unwrap();
+            let run = RunPart { slot, part: 0 };
+            ledger.settle("t", run, &[settled(&subject, 1, Settlement::Done)], now).await.unwrap();
+            let tally = WorkTally { part: 0, skipped: 1, message_finished: true, ..Default::default() };
+            runs.record_work("t", slot, &tally, now).await.unwrap();
+        }
+    })
+    .await;
     // Each settlement was followed by its copy's report, which saw it.
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
     assert_eq!((run.status.as_str(), run.sent, run.skipped, run.messages_done), ("done", 20, 1, 1));
@@ -367,19 +368,12 @@ pub async fn a_crashed_workers_claim_expires_and_is_taken_over(s: Stores) {
 
 pub async fn concurrent_claims_of_one_key_have_one_winner(s: Stores) {
     let now = utc("2026-11-22T06:00:00Z");
-    let claims: Vec<_> = (0..20)
-        .map(|_| {
-            let ledger = s.ledger.clone();
-            tokio::spawn(async move { ledger.claim("t", &[key("user:1")], now, HOLD).await.unwrap()[0].1 })
-        })
-        .collect();
-    let mut won = 0;
-    for claim in claims {
-        if claim.await.unwrap() == ClaimState::Won(1) {
-            won += 1;
-        }
-    }
-    assert_eq!(won, 1);
+    let claims = at_once(20, |_| {
+        let ledger = s.ledger.clone();
+        async move { ledger.claim("t", &[key("user:1")], now, HOLD).await.unwrap()[0].1 }
+    })
+    .await;
+    assert_eq!(claims.iter().filter(|state| **state == ClaimState::Won(1)).count(), 1);
 }
 
 /// A plan counts a user's move from its period's first plan on, less a commit's slack, both on the database's
@@ -636,15 +630,12 @@ pub async fn a_months_standings_are_built_once_and_ties_share_a_rank(s: Stores) 
         .unwrap();
     let november = day("2026-11-01");
     let now = utc("2026-12-01T00:05:00Z");
-    let builds: Vec<_> = (0..2)
-        .map(|_| {
-            let monthly = s.monthly.clone();
-            tokio::spawn(async move { monthly.build_standings(november, now).await.unwrap() })
-        })
-        .collect();
-    for build in builds {
-        assert_eq!(build.await.unwrap(), 3, "both callers see the one build's users");
-    }
+    let builds = at_once(2, |_| {
+        let monthly = s.monthly.clone();
+        async move { monthly.build_standings(november, now).await.unwrap() }
+    })
+    .await;
+    assert_eq!(builds, [3, 3], "both callers see the one build's users");
     // Ed trains after the standings were built: his month has no standing, and building again changes nothing.
     s.writer.add_workouts(&[trained(ed, "2026-11-20", 500)]).await.unwrap();
     assert_eq!(s.monthly.build_standings(november, now).await.unwrap(), 3);
