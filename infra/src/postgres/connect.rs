@@ -78,7 +78,7 @@ pub fn target(options: &PgConnectOptions) -> String {
 
 /// Which pooled connections are pinged before a statement uses them. sqlx pings each one as it returns to the
 /// pool and, by default, again before handing it out: a round trip before every statement, on its critical path
-/// (a day of daily-summary ran 16 % faster without it, BENCHMARKS.md). Busy, a connection goes out again within
+/// (a day of daily-summary ran 8–16 % faster without it, BENCHMARKS.md). Busy, a connection goes out again within
 /// milliseconds of the ping that took it back; so only one that may have died since is pinged first, and
 /// replaced if dead before a statement meets it: one idle for a second or more, or idle since before the
 /// invocation began (a Lambda instance is frozen between invocations, and the database may have failed over or

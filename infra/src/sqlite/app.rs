@@ -114,7 +114,7 @@ impl AppWriter for SqliteStore {
     }
 }
 
-/// Sets written by one statement: a statement per set was a tenth of a year of `jobs simulate`'s statements;
+/// Sets written by one statement: a statement per set was an eighth of a year of `jobs simulate`'s statements;
 /// all of a year's seed in one held 50 MiB more at the peak.
 const SETS_A_STATEMENT: usize = 1_000;
 
