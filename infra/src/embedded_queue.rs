@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use shared::ports::{DeadLetter, Queue, Received, MAX_QUEUE_BATCH};
 use shared::time::Clock;
 use shared::{Error as JobError, Result};
@@ -42,6 +43,30 @@ impl EmbeddedQueue {
             .map_err(job)?;
         next.as_deref().map(parse_stamp).transpose().map_err(job)
     }
+
+    /// Adds a dead letter of this queue, received `receive_count` times; one already there stays as it is.
+    async fn bury<'e>(
+        &self,
+        db: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+        letter: &DeadLetter,
+        receive_count: u32,
+        at: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, receive_count, dead_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&letter.message_id)
+        .bind(&self.queue)
+        .bind(&letter.body)
+        .bind(&letter.reason)
+        .bind(receive_count)
+        .bind(at)
+        .execute(db)
+        .await
+        .map_err(job)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -55,24 +80,19 @@ impl Queue for EmbeddedQueue {
                 bodies.len()
             )));
         }
-        let now = stamp(self.clock.now());
-        let mut connection = self.db.lock().await;
-        let mut tx = connection.begin().await.map_err(job)?;
-        for body in bodies {
-            sqlx::query(
-                "INSERT INTO queue_messages (id, queue, body, receive_count, visible_at, sent_at)
-                 VALUES (?, ?, ?, 0, ?, ?)",
-            )
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(&self.queue)
-            .bind(body)
-            .bind(&now)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(job)?;
-        }
-        tx.commit().await.map_err(job)
+        // One statement, so all or none are sent, in the batch's order (a receive takes the oldest first).
+        let messages: Vec<_> = bodies.iter().map(|body| json!([uuid::Uuid::new_v4().to_string(), body])).collect();
+        sqlx::query(
+            "INSERT INTO queue_messages (id, queue, body, receive_count, visible_at, sent_at)
+             SELECT value ->> 0, ?1, value ->> 1, 0, ?2, ?2 FROM json_each(?3) ORDER BY key",
+        )
+        .bind(&self.queue)
+        .bind(stamp(self.clock.now()))
+        .bind(json!(messages).to_string())
+        .execute(&self.db)
+        .await
+        .map_err(job)?;
+        Ok(())
     }
 
     async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>> {
@@ -83,27 +103,23 @@ impl Queue for EmbeddedQueue {
         let mut connection = self.db.lock().await;
         let mut tx = connection.begin().await.map_err(job)?;
         // Redrive: a visible message already received max_receive_count times goes to the dead letters
-        // instead of out again.
-        sqlx::query(
-            "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, receive_count, dead_at)
-             SELECT id, queue, body,
-                    'received ' || receive_count || ' times without success (maxReceiveCount ' || ?3 || ')',
-                    receive_count, ?2
-             FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2 AND receive_count >= ?3",
+        // instead of out again. Taken from the queue first: a receive that finds none has written nothing more.
+        let dead: Vec<(String, String, u32)> = sqlx::query_as(
+            "DELETE FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2 AND receive_count >= ?3
+             RETURNING id, body, receive_count",
         )
         .bind(&self.queue)
         .bind(&now_text)
         .bind(self.max_receive_count)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(job)?;
-        sqlx::query("DELETE FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2 AND receive_count >= ?3")
-            .bind(&self.queue)
-            .bind(&now_text)
-            .bind(self.max_receive_count)
-            .execute(&mut *tx)
-            .await
-            .map_err(job)?;
+        for (id, body, receive_count) in dead {
+            let max = self.max_receive_count;
+            let reason = format!("received {receive_count} times without success (maxReceiveCount {max})");
+            let letter = DeadLetter { message_id: id, body, reason };
+            self.bury(&mut *tx, &letter, receive_count, &now_text).await?;
+        }
         let mut rows: Vec<(String, String, String, u32, String, i64)> = sqlx::query_as(
             "UPDATE queue_messages
              SET receive_count = receive_count + 1, receipt = lower(hex(randomblob(16))), visible_at = ?3
@@ -161,18 +177,9 @@ impl Queue for EmbeddedQueue {
     }
 
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO dead_letters (id, queue, body, reason, receive_count, dead_at) VALUES (?, ?, ?, ?, 0, ?)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&self.queue)
-        .bind(body)
-        .bind(reason)
-        .bind(stamp(self.clock.now()))
-        .execute(&self.db)
-        .await
-        .map_err(job)?;
-        Ok(())
+        let letter =
+            DeadLetter { message_id: uuid::Uuid::new_v4().to_string(), body: body.into(), reason: reason.into() };
+        self.bury(&self.db, &letter, 0, &stamp(self.clock.now())).await
     }
 
     async fn peek_dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>> {

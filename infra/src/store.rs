@@ -5,7 +5,8 @@
 //! dialects, so they are written once here (`sweeps`).
 
 pub(crate) mod run_rows {
-    use shared::ports::{RunRecord, RunStart, WorkTally};
+    use chrono::{DateTime, Utc};
+    use shared::ports::{PlanHistory, RunRecord, RunStart, WorkTally};
 
     pub const COLUMNS: &str =
         "task, slot, status, planned, messages, messages_done, sent, skipped, failed, started_at, finished_at, errors";
@@ -18,6 +19,22 @@ pub(crate) mod run_rows {
         }
         let run = existing.ok_or_else(|| shared::Error::retryable("a run vanished"))?;
         Ok(if run.status == "planning" { RunStart::Resumed } else { RunStart::AlreadyPlanned(run) })
+    }
+
+    /// `plan_history` from rows of (slot, still planning): the unfinished runs in any order, and the newest
+    /// finished one if there is any.
+    pub fn plan_history(
+        rows: impl Iterator<Item = Result<(DateTime<Utc>, bool), sqlx::Error>>,
+    ) -> shared::Result<PlanHistory> {
+        let mut history = PlanHistory::default();
+        for row in rows {
+            match row.map_err(crate::error::job)? {
+                (slot, true) => history.unfinished.push(slot),
+                (slot, false) => history.latest = history.latest.max(Some(slot)),
+            }
+        }
+        history.unfinished.sort();
+        Ok(history)
     }
 
     /// A row of `run_messages`: what one message of a run has done, and how much of it its run has counted.

@@ -16,8 +16,8 @@ use crate::{
     limits::{Breaker, Deadline, Pace},
     metrics,
     ports::{
-        Ledger, Queue, Received, Request, RequestOutcome, RequestStart, RunPart, RunStart, RunStore, SkippedSlot,
-        WorkTally, MAX_QUEUE_BATCH,
+        Ledger, PlanHistory, Queue, Received, Request, RequestOutcome, RequestStart, RunPart, RunStart, RunStore,
+        SkippedSlot, WorkTally, MAX_QUEUE_BATCH,
     },
     schedule::Schedule,
     time::{Clock, Slot},
@@ -533,16 +533,19 @@ impl JobRuntime {
         let task = self.task.name();
         let (mut caught_up, mut skipped_slots) = (vec![], vec![]);
         // Under the lease no other planner runs: a run still `planning` is one whose planner died.
-        for unfinished in self.runs.unfinished_plans(task).await? {
+        let PlanHistory { unfinished, mut latest } = self.runs.plan_history(task).await?;
+        for unfinished in unfinished {
             let unfinished = Slot::new(unfinished, self.task.granularity());
             if unfinished != slot {
                 tracing::warn!(task, slot = %unfinished, "resuming a plan whose planner died");
                 caught_up.push(self.plan_leased(unfinished, source).await?);
+                // Its planning has finished now: catch-up starts after it if it is the newest.
+                latest = latest.max(Some(unfinished.time()));
             }
         }
         // A manual trigger or backfill names its slot on purpose: it catches nothing up.
         if source != TriggerSource::Manual {
-            let (missed, too_old) = self.missed_slots(slot).await?;
+            let (missed, too_old) = self.missed_slots(slot, latest);
             let (to_plan, to_skip) = self.task.catch_up().split(missed);
             let too_old = too_old.into_iter().map(|s| (s, "missed; older than the catch-up horizon".to_owned()));
             let skipped: Vec<SkippedSlot> =
@@ -563,11 +566,8 @@ impl JobRuntime {
 
     /// The slots the schedule fired after the task's latest finished plan and before `slot`: those within the
     /// catch-up horizon, and those before it. The task's first run ever has missed nothing.
-    async fn missed_slots(&self, slot: Slot) -> Result<(Vec<Slot>, Vec<Slot>)> {
-        let Some(schedule) = &self.schedule else { return Ok((vec![], vec![])) };
-        let Some(latest) = self.runs.latest_slot(self.task.name()).await? else {
-            return Ok((vec![], vec![]));
-        };
+    fn missed_slots(&self, slot: Slot, latest: Option<DateTime<Utc>>) -> (Vec<Slot>, Vec<Slot>) {
+        let (Some(schedule), Some(latest)) = (&self.schedule, latest) else { return (vec![], vec![]) };
         let horizon = slot.time() - self.settings.catch_up_horizon;
         let mut missed: Vec<Slot> = schedule
             .fires_between(latest, slot.time())
@@ -576,7 +576,7 @@ impl JobRuntime {
             .collect();
         missed.dedup();
         let recent = missed.split_off(missed.partition_point(|s| s.time() < horizon));
-        Ok((recent, missed))
+        (recent, missed)
     }
 
     fn report(&self, slot: Slot, status: PlanStatus) -> PlanReport {

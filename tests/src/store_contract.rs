@@ -6,8 +6,8 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use shared::ports::{
     ActivityStore, AppWriter, ChallengeEdge, ChallengeNotices, Channel, Choice, ClaimState, Contacts, DeliveryKey,
-    Device, Inactive, InactivityReminders, Kind, Ledger, MonthlyReports, NewSet, NewUser, NewWorkout, RunPart,
-    RunStart, RunStore, Settled, Settlement, SkippedSlot, WeeklyReports, WorkTally, ZoneMoves,
+    Device, Inactive, InactivityReminders, Kind, Ledger, MonthlyReports, NewSet, NewUser, NewWorkout, PlanHistory,
+    RunPart, RunStart, RunStore, Settled, Settlement, SkippedSlot, WeeklyReports, WorkTally, ZoneMoves,
 };
 
 /// `f(0)` to `f(n - 1)` at once, each on a task of its own (so on the runtime's threads in parallel), and their
@@ -202,7 +202,7 @@ fn skipped(slot: DateTime<Utc>, reason: &str) -> Vec<SkippedSlot> {
 
 pub async fn a_skipped_slot_is_recorded_once_with_its_reason(s: Stores) {
     let (slot, now) = (utc(SLOT), utc("2026-11-22T06:00:03Z"));
-    assert_eq!(s.runs.latest_slot("t").await.unwrap(), None);
+    assert_eq!(s.runs.plan_history("t").await.unwrap(), PlanHistory::default());
     assert_eq!(s.runs.record_skipped("t", &skipped(slot, "missed; catch-up policy none"), now).await.unwrap(), 1);
     assert_eq!(s.runs.record_skipped("t", &skipped(slot, "again"), now).await.unwrap(), 0);
     let run = s.runs.run("t", slot).await.unwrap().unwrap();
@@ -220,7 +220,7 @@ pub async fn a_skipped_slot_is_recorded_once_with_its_reason(s: Stores) {
     assert_eq!(s.runs.record_skipped("t", &many, now).await.unwrap(), 1);
     assert_eq!(s.runs.run("t", planned).await.unwrap().unwrap().status, "planned");
     assert_eq!(s.runs.run("t", utc("2026-11-22T04:00:00Z")).await.unwrap().unwrap().status, "skipped");
-    assert_eq!(s.runs.latest_slot("t").await.unwrap(), Some(planned));
+    assert_eq!(s.runs.plan_history("t").await.unwrap().latest, Some(planned));
 }
 
 pub async fn a_skipped_slot_can_be_planned_by_hand_but_a_planned_one_never(s: Stores) {
@@ -245,8 +245,9 @@ pub async fn an_unfinished_plan_is_found_and_does_not_count_for_catch_up(s: Stor
     s.runs.begin_run("t", dead, now, false).await.unwrap();
     s.runs.begin_run("t", later_dead, now, false).await.unwrap();
     s.runs.begin_run("other", utc("2026-11-22T05:00:00Z"), now, false).await.unwrap();
-    assert_eq!(s.runs.unfinished_plans("t").await.unwrap(), [dead, later_dead], "oldest first, this task's");
-    assert_eq!(s.runs.latest_slot("t").await.unwrap(), Some(done), "an unfinished plan is not where catch-up starts");
+    let history = s.runs.plan_history("t").await.unwrap();
+    assert_eq!(history.unfinished, [dead, later_dead], "oldest first, this task's");
+    assert_eq!(history.latest, Some(done), "an unfinished plan is not where catch-up starts");
 }
 
 pub async fn a_message_delivered_again_counts_once(s: Stores) {

@@ -226,20 +226,17 @@ impl RunStore for PgStore {
         Ok(inserted.rows_affected())
     }
 
-    async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>> {
-        sqlx::query_scalar("SELECT max(slot) FROM job_runs WHERE task = $1 AND status <> 'planning'")
-            .bind(task)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(job)
-    }
-
-    async fn unfinished_plans(&self, task: &str) -> Result<Vec<DateTime<Utc>>> {
-        sqlx::query_scalar("SELECT slot FROM job_runs WHERE task = $1 AND status = 'planning' ORDER BY slot")
-            .bind(task)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(job)
+    async fn plan_history(&self, task: &str) -> Result<PlanHistory> {
+        let rows: Vec<(DateTime<Utc>, bool)> = sqlx::query_as(
+            "SELECT slot, true FROM job_runs WHERE task = $1 AND status = 'planning'
+             UNION ALL
+             (SELECT slot, false FROM job_runs WHERE task = $1 AND status <> 'planning' ORDER BY slot DESC LIMIT 1)",
+        )
+        .bind(task)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(job)?;
+        run_rows::plan_history(rows.into_iter().map(Ok))
     }
 
     async fn run(&self, task: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>> {

@@ -11,8 +11,9 @@ use shared::{
     ports::normalise,
     ports::{
         ActivityStore, AppWriter, Choice, ClaimState, Contact, Contacts, DayActivity, DeliveryKey, Device, Kind,
-        Ledger, NewUser, NewWorkout, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot, SuppressedAddress,
-        Suppression, Suppressions, Unsubscribed, Unsubscribes, WorkTally, ZoneMoves, MOVE_COMMIT_SLACK,
+        Ledger, NewUser, NewWorkout, PlanHistory, RunPart, RunRecord, RunStart, RunStore, Settled, SkippedSlot,
+        SuppressedAddress, Suppression, Suppressions, Unsubscribed, Unsubscribes, WorkTally, ZoneMoves,
+        MOVE_COMMIT_SLACK,
     },
     Result,
 };

@@ -155,18 +155,13 @@ impl RunStore for SqliteStore {
         let (slot, part) = (stamp(slot), tally.part as i64);
         let mut connection = self.db.lock().await;
         let mut tx = connection.begin().await.map_err(job)?;
-        // A write first, so the transaction holds the write lock before it reads.
-        sqlx::query("INSERT INTO run_messages (task, slot, part) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
-            .bind(task)
-            .bind(&slot)
-            .bind(part)
-            .execute(&mut *tx)
-            .await
-            .map_err(job)?;
+        // The message's row, made by its first settlement or here, read by a write: the transaction holds the
+        // write lock before it reads.
         let (sent, failed, reported_sent, reported_failed, skipped, finished): (i64, i64, i64, i64, i64, bool) =
             sqlx::query_as(
-                "SELECT sent, failed, reported_sent, reported_failed, skipped, finished FROM run_messages
-                 WHERE task = ?1 AND slot = ?2 AND part = ?3",
+                "INSERT INTO run_messages (task, slot, part) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (task, slot, part) DO UPDATE SET part = excluded.part
+                 RETURNING sent, failed, reported_sent, reported_failed, skipped, finished",
             )
             .bind(task)
             .bind(&slot)
@@ -231,27 +226,21 @@ impl RunStore for SqliteStore {
         Ok(inserted.rows_affected())
     }
 
-    async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>> {
-        // Down the primary key from the newest slot, stopping at the first not `planning`: max(slot) with the
-        // status filter would read every run of the task.
-        let slot: Option<String> = sqlx::query_scalar(
-            "SELECT slot FROM job_runs WHERE task = ? AND status <> 'planning' ORDER BY slot DESC LIMIT 1",
+    async fn plan_history(&self, task: &str) -> Result<PlanHistory> {
+        // The newest finished slot down the primary key from the newest slot, stopping at the first not
+        // `planning` (max(slot) with the status filter would read every run of the task); the unfinished ones
+        // through `job_runs_planning`.
+        let rows: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT slot, true FROM job_runs WHERE task = ?1 AND status = 'planning'
+             UNION ALL
+             SELECT * FROM (SELECT slot, false FROM job_runs WHERE task = ?1 AND status <> 'planning'
+                            ORDER BY slot DESC LIMIT 1)",
         )
         .bind(task)
-        .fetch_optional(&self.db)
+        .fetch_all(&self.db)
         .await
         .map_err(job)?;
-        slot.as_deref().map(parse_stamp).transpose().map_err(job)
-    }
-
-    async fn unfinished_plans(&self, task: &str) -> Result<Vec<DateTime<Utc>>> {
-        let slots: Vec<String> =
-            sqlx::query_scalar("SELECT slot FROM job_runs WHERE task = ? AND status = 'planning' ORDER BY slot")
-                .bind(task)
-                .fetch_all(&self.db)
-                .await
-                .map_err(job)?;
-        slots.iter().map(|s| parse_stamp(s)).collect::<std::result::Result<_, _>>().map_err(job)
+        run_rows::plan_history(rows.iter().map(|(slot, unfinished)| Ok((parse_stamp(slot)?, *unfinished))))
     }
 
     async fn run(&self, task: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>> {

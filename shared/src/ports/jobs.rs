@@ -96,6 +96,16 @@ pub struct WorkTally {
     pub message_finished: bool,
 }
 
+/// What a planner reads of its task's runs before it plans.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanHistory {
+    /// The runs still `planning`, oldest first. Read under the task's lease, they are plans whose planner died.
+    pub unfinished: Vec<DateTime<Utc>>,
+    /// The newest slot whose planning finished (planned, done or skipped): where catch-up looks back to. A plan
+    /// left unfinished does not count: it is resumed instead.
+    pub latest: Option<DateTime<Utc>>,
+}
+
 /// A slot that was not planned, with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedSlot {
@@ -220,12 +230,8 @@ pub trait RunStore: Send + Sync {
     /// Records slots that were not planned, with why (missed while down, older than the catch-up horizon); a
     /// slot that already has a run keeps it. Returns how many were recorded.
     async fn record_skipped(&self, task: &str, slots: &[SkippedSlot], now: DateTime<Utc>) -> Result<u64>;
-    /// The newest slot of the task whose planning finished (planned, done or skipped): where catch-up looks
-    /// back to. A plan left unfinished by a dead planner does not count: it is resumed instead.
-    async fn latest_slot(&self, task: &str) -> Result<Option<DateTime<Utc>>>;
-    /// The task's runs still `planning`, oldest first. Asked under the task's lease, they are plans whose
-    /// planner died.
-    async fn unfinished_plans(&self, task: &str) -> Result<Vec<DateTime<Utc>>>;
+    /// Where the task's next plan starts from, in one read: see `PlanHistory`.
+    async fn plan_history(&self, task: &str) -> Result<PlanHistory>;
     async fn run(&self, task: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>>;
     /// The newest runs first, of one task or of all.
     async fn recent_runs(&self, task: Option<&str>, limit: u32) -> Result<Vec<RunRecord>>;
