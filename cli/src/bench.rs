@@ -101,12 +101,16 @@ pub struct Data {
     /// The last day of the seeded workouts, and the UTC day the run's slots start at.
     #[arg(long, default_value = "2026-11-22")]
     day: NaiveDate,
+    /// Days of workouts seeded up to `day`: how much history each user has (a database seeded with another
+    /// is seeded again, so give each its own `--database`).
+    #[arg(long, default_value_t = HISTORY_DAYS)]
+    history_days: u32,
 }
 
 impl Data {
     /// The database, seeded if missing, its job tables emptied and vacuumed.
     async fn store(&self) -> Result<Arc<PgStore>> {
-        bench_database(&self.server, &self.database, self.users, self.day).await
+        bench_database(&self.server, &self.database, self.users, self.day, self.history_days).await
     }
 }
 
@@ -640,16 +644,27 @@ async fn standings(args: StandingsArgs) -> Result<()> {
     Ok(())
 }
 
-/// The benchmark database on `server`, made when missing, with `users` seeded users (seeded again, from an
-/// empty schema, when it holds another number), its job and analytics tables emptied and its statistics fresh.
-pub(crate) async fn bench_database(server: &str, database: &str, users: usize, day: NaiveDate) -> Result<Arc<PgStore>> {
+/// Days of workouts the benchmark data has by default: a month.
+pub(crate) const HISTORY_DAYS: u32 = 30;
+
+/// The benchmark database on `server`, made when missing, with `users` seeded users who trained over the
+/// `history_days` up to `day` (seeded again, from an empty schema, when it holds another number of users or
+/// another history), its job and analytics tables emptied and its statistics fresh.
+pub(crate) async fn bench_database(
+    server: &str,
+    database: &str,
+    users: usize,
+    day: NaiveDate,
+    history_days: u32,
+) -> Result<Arc<PgStore>> {
     let url = format!("{server}/{database}");
-    let existing = existing_users(server, database, users, &url).await?;
+    let first_day = day - Duration::days(i64::from(history_days.max(1)) - 1);
+    let seeded = existing_data(server, database, users, first_day, &url).await?;
     let store = Arc::new(PgStore::connect(&url).await.context("connecting to the benchmark database")?);
     store.migrate().await?;
-    if existing != users as i64 {
+    if !seeded {
         let started = Instant::now();
-        let spec = SeedSpec { users, last_day: day, days: 30, with_unknown_zone: false, seed: 7 };
+        let spec = SeedSpec { users, last_day: day, days: history_days, with_unknown_zone: false, seed: 7 };
         let seeded = seed::seed(store.as_ref(), store.as_ref(), &spec).await?;
         println!(
             "seeded {} users, {} workouts, {} sets in {:.1} s",
@@ -825,8 +840,10 @@ impl Slots {
     }
 }
 
-/// The benchmark database's user count, creating the database when it is missing.
-async fn existing_users(server: &str, database: &str, wanted: usize, url: &str) -> Result<i64> {
+/// Whether the benchmark database holds `wanted` users whose workouts start on `first_day` (within a week: a
+/// seed's keenest users train most days), creating the database when it is missing and emptying its schema
+/// when it holds other data.
+async fn existing_data(server: &str, database: &str, wanted: usize, first_day: NaiveDate, url: &str) -> Result<bool> {
     let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.context("connecting to PostgreSQL")?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
         .bind(database)
@@ -834,18 +851,22 @@ async fn existing_users(server: &str, database: &str, wanted: usize, url: &str) 
         .await?;
     if !exists {
         sqlx::query(&format!("CREATE DATABASE \"{}\"", database.replace('"', ""))).execute(&mut admin).await?;
-        return Ok(0);
+        return Ok(false);
     }
     let mut db = PgConnection::connect(url).await?;
-    let users: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut db).await.ok();
-    match users {
-        Some(n) if n == wanted as i64 => Ok(n),
+    let found: Option<(i64, Option<NaiveDate>)> =
+        sqlx::query_as("SELECT (SELECT count(*) FROM users), (SELECT min(local_date) FROM workouts)")
+            .fetch_one(&mut db)
+            .await
+            .ok();
+    match found {
+        Some((users, Some(first))) if users == wanted as i64 && (first - first_day).num_days().abs() < 7 => Ok(true),
         Some(_) => {
-            // A different size: start again from an empty schema.
+            // Another size or history: start again from an empty schema.
             sqlx::query("DROP SCHEMA public CASCADE; CREATE SCHEMA public").execute(&mut db).await?;
-            Ok(0)
+            Ok(false)
         }
-        None => Ok(0),
+        None => Ok(false),
     }
 }
 

@@ -14,7 +14,7 @@ use shared::{
     time::VirtualClock,
 };
 
-use super::{bench_database, bench_runtime};
+use super::{bench_database, bench_runtime, HISTORY_DAYS};
 
 #[derive(clap::Args)]
 pub struct AnalyticsArgs {
@@ -65,7 +65,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// Times `runs` consecutive slots of leaderboards, three hours apart on `day`.
 pub async fn leaderboards(args: AnalyticsArgs) -> Result<()> {
-    let store = bench_database(&args.server, &args.database, args.users, args.day).await?;
+    let store = bench_database(&args.server, &args.database, args.users, args.day, HISTORY_DAYS).await?;
     let first = args.day.and_hms_opt(9, 0, 0).expect("09:00").and_utc();
     let clock = Arc::new(VirtualClock::new(first));
     let runtime = bench_runtime(&store, LEADERBOARDS, clock.clone())?;
@@ -105,7 +105,7 @@ async fn board_sizes(store: &PgStore) -> Result<Vec<(String, i64)>> {
 /// Times `runs` first nights of user-stats (every user computed, from an empty cache each time), then the
 /// night after the last: only the users who trained since.
 pub async fn user_stats(args: AnalyticsArgs) -> Result<()> {
-    let store = bench_database(&args.server, &args.database, args.users, args.day).await?;
+    let store = bench_database(&args.server, &args.database, args.users, args.day, HISTORY_DAYS).await?;
     let night = args.day.and_hms_opt(1, 30, 0).expect("01:30").and_utc();
     let clock = Arc::new(VirtualClock::new(night));
     println!("{USER_STATS} over {} users' month of workouts, PostgreSQL:", args.users);

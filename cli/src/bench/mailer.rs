@@ -115,7 +115,8 @@ pub async fn mailer(args: MailerArgs) -> Result<()> {
         "  instances  emails  work s  sends/s  most in 1 s  peak in flight  refused  instance-s  GB-s per 1,000 emails"
     );
     for &instances in &args.instances {
-        let store = super::bench_database(&args.server, &args.database, args.users, args.day).await?;
+        let store =
+            super::bench_database(&args.server, &args.database, args.users, args.day, super::HISTORY_DAYS).await?;
         let mailer = Arc::new(ShapedMailer {
             latency: Duration::from_millis(args.latency_ms),
             rate: args.rate,
