@@ -236,3 +236,52 @@ mod the_zone_move_trigger {
         assert_eq!(moves(&mut conn).await, 0);
     }
 }
+
+/// How much of a user's history the daily summary's activity statement reads on PostgreSQL: a streak is walked
+/// back from its day only as far as its first day, whatever the user did before it. With the day-before probe
+/// written as `NOT EXISTS`, PostgreSQL planned an anti-join that read each user's whole history, so a chunk cost
+/// grew with the years of workouts behind it.
+mod the_activity_statement {
+    use chrono::NaiveDate;
+    use infra::postgres::DAY_ACTIVITY;
+    use integration_tests::db;
+    use serde_json::Value;
+    use shared::ports::ActivityStore;
+
+    /// The most rows any one node of the plan produced, over all its loops.
+    fn most_rows(node: &Value) -> f64 {
+        let own = node["Actual Rows"].as_f64().unwrap_or(0.0) * node["Actual Loops"].as_f64().unwrap_or(0.0);
+        let children = node["Plans"].as_array().into_iter().flatten().map(most_rows);
+        children.fold(own, f64::max)
+    }
+
+    #[tokio::test]
+    async fn walks_a_streak_not_the_history_before_it() {
+        let store = db::fresh_postgres().await;
+        let pool = store.pool();
+        // 200 users, each with 200 workouts every other day up to 2026-11-20, then the 21st and the 22nd.
+        for statement in [
+            "INSERT INTO users (name, email, time_zone)
+             SELECT 'u' || g, 'u' || g || '@example.com', 'UTC' FROM generate_series(1, 200) g",
+            "INSERT INTO workouts (user_id, name, started_at, local_date, duration_minutes)
+             SELECT u.id, 'Run', d + time '07:00', d, 30 FROM users u
+             CROSS JOIN (SELECT date '2026-11-20' - 2 * g AS d FROM generate_series(0, 199) g
+                         UNION ALL VALUES (date '2026-11-21'), (date '2026-11-22')) days",
+            "ANALYZE users, workouts",
+        ] {
+            sqlx::query(statement).execute(pool).await.unwrap();
+        }
+        let users: Vec<i64> = sqlx::query_scalar("SELECT id FROM users ORDER BY id").fetch_all(pool).await.unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let due: Vec<(i64, NaiveDate)> = users.iter().map(|u| (*u, day)).collect();
+        let streaks: Vec<i64> = store.day_activity(&due).await.unwrap().iter().map(|a| a.streak_days).collect();
+        assert_eq!(streaks, vec![3; 200], "the 20th, 21st and 22nd");
+
+        let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {DAY_ACTIVITY}");
+        let plan: Value =
+            sqlx::query_scalar(&explain).bind(&users).bind(vec![day; users.len()]).fetch_one(pool).await.unwrap();
+        let most = most_rows(&plan[0]["Plan"]);
+        // A streak of three is four steps down a user's days at most: 800 rows for the 200 users.
+        assert!(most <= 800.0, "a node of the plan read {most} rows of the users' 40,400 workouts: {plan:#}");
+    }
+}

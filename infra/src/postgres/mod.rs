@@ -97,3 +97,5 @@ mod shop;
 mod suppressions;
 mod unsubscribes;
 mod zone_moves;
+
+pub use fitness::DAY_ACTIVITY;

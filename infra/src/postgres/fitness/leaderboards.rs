@@ -33,20 +33,17 @@ pub(super) fn entries_sql(spec: &BoardSpec) -> &'static str {
         // $2 the slot's day. The users whose latest active day is within a day of it; each streak runs back to
         // its first day, the latest active day whose day before was not: an index walk per user that stops
         // there, rather than a pass over everyone's history.
-        BoardSpec::Streak { .. } => {
+        BoardSpec::Streak { .. } => concat!(
             "INSERT INTO board_entries (version, position, rank, subject_id, score)
              SELECT $1, row_number() OVER (ORDER BY days DESC, user_id), rank() OVER (ORDER BY days DESC),
                     user_id, days
-             FROM (SELECT l.user_id, l.last_day - (
-                          SELECT w.local_date FROM workouts w
-                          WHERE w.user_id = l.user_id AND w.local_date <= l.last_day
-                            AND NOT EXISTS (SELECT 1 FROM workouts p
-                                            WHERE p.user_id = w.user_id AND p.local_date = w.local_date - 1)
-                          ORDER BY w.local_date DESC LIMIT 1) + 1 AS days
+             FROM (SELECT l.user_id, l.last_day - ",
+            streak_start!("l.user_id", "l.last_day"),
+            " + 1 AS days
                    FROM (SELECT user_id, max(local_date) AS last_day FROM workouts
                          WHERE local_date BETWEEN $2::date - 1 AND $2::date + 1
                          GROUP BY user_id) l) streaks"
-        }
+        ),
         // $2 the challenge, $3 its first day, $4 its last.
         BoardSpec::Challenge { .. } => {
             "INSERT INTO board_entries (version, position, rank, subject_id, score)
