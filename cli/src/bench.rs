@@ -103,7 +103,7 @@ pub struct Data {
     day: NaiveDate,
     /// Days of workouts seeded up to `day`: how much history each user has (a database seeded with another
     /// is seeded again, so give each its own `--database`).
-    #[arg(long, default_value_t = HISTORY_DAYS)]
+    #[arg(long, default_value_t = HISTORY_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     history_days: u32,
 }
 
