@@ -494,24 +494,35 @@ async fn stats_agree_with_a_direct_computation(backend: Backend) {
     let run = stack.store.runs().run(user_stats::NAME, utc("2026-11-22T00:00:00Z")).await.unwrap().unwrap();
     assert_eq!((run.sent, run.messages_done), (60, 3), "{run:?}");
 
-    // The next night: only the user who started a workout after their stats were computed.
+    // The next night: the users who started a workout in the day before their stats were computed, or since. So
+    // the user who trained that evening, and the one whose workout was under way at 01:30 and written when it
+    // ended, after the stats were computed: a rule of "started after" would never see that workout.
     let keen = ids[7];
     let mut late = workout(keen, "2026-11-22", "Evening run", 45, vec![set(exercises[0], 140.0, 3)]);
     late.started_at = utc("2026-11-22T19:00:00Z");
-    stack.app.add_workouts(&[late]).await.unwrap();
+    let under_way_user = ids[10];
+    let mut under_way = workout(under_way_user, "2026-11-22", "Long ride", 60, vec![set(exercises[1], 60.0, 8)]);
+    under_way.started_at = utc("2026-11-22T01:00:00Z");
+    stack.app.add_workouts(&[late, under_way]).await.unwrap();
+    let since = utc("2026-11-22T01:30:03Z") - Duration::days(1);
+    let recent: BTreeSet<i64> =
+        workouts.iter().filter(|w| w.started_at > since).map(|w| w.user_id).chain([keen, under_way_user]).collect();
+    assert!(recent.len() > 2, "some seeded workouts started within the day: {recent:?}");
     stack.set_clock("2026-11-23T01:30:03Z");
     let plan = stack.plan("2026-11-23T01:30:00Z").await;
-    assert_eq!(plan.planned, 1, "{plan:?}");
-    assert_eq!(stack.drain_totals().await.sent, 1);
-    check_stats(&stack, &[keen], ("2026-10-25", "2026-11-23"), utc("2026-11-23T01:30:03Z")).await;
+    assert_eq!(plan.planned, recent.len() as u64, "{plan:?}");
+    assert_eq!(stack.drain_totals().await.sent, recent.len() as u64);
+    let recent: Vec<i64> = recent.into_iter().collect();
+    check_stats(&stack, &recent, ("2026-10-25", "2026-11-23"), utc("2026-11-23T01:30:03Z")).await;
 
-    // A week after the first night, everyone else's stats are a week old.
+    // A week after the first night, everyone else's stats are a week old; the evening's workout started within
+    // a day of the 23rd's computation, so its user is refreshed again.
     stack.set_clock("2026-11-29T01:30:03Z");
     let plan = stack.plan("2026-11-29T01:30:00Z").await;
-    assert_eq!(plan.planned, 59, "all but the one refreshed on the 23rd: {plan:?}");
-    assert_eq!(stack.drain_totals().await.sent, 59);
-    let others: Vec<i64> = ids.iter().copied().filter(|id| *id != keen).collect();
-    check_stats(&stack, &others, ("2026-10-31", "2026-11-29"), utc("2026-11-29T01:30:03Z")).await;
+    let due: Vec<i64> = ids.iter().copied().filter(|id| *id == keen || !recent.contains(id)).collect();
+    assert_eq!(plan.planned, due.len() as u64, "all but those refreshed on the 23rd, and the keen one: {plan:?}");
+    assert_eq!(stack.drain_totals().await.sent, due.len() as u64);
+    check_stats(&stack, &due, ("2026-10-31", "2026-11-29"), utc("2026-11-29T01:30:03Z")).await;
 }
 
 /// Compares the cached stats of `users` with the same numbers computed here in SQL both dialects read alike.

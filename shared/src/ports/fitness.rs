@@ -377,8 +377,8 @@ pub struct UserStats {
 #[async_trait]
 pub trait StatsCache: Send + Sync {
     /// Ids of users whose stats are due for the window ending `window_end`, ordered, after `after`: those who
-    /// never had stats, whose stats' window ended on `stale_through` or earlier, or who started a workout after
-    /// their stats were computed.
+    /// never had stats, whose stats' window ended on `stale_through` or earlier, or who started a workout in the
+    /// day before their stats were computed or since (a workout under way then is written after).
     async fn stats_due(
         &self,
         window_end: NaiveDate,

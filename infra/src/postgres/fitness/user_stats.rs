@@ -14,8 +14,9 @@ impl StatsCache for PgStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<i64>> {
-        // A workout started after `computed_at` has a local date no earlier than the day before computed_at's UTC
-        // day: that bound lets the probe walk the user's (user_id, local_date) index from there.
+        // A workout started in the day before `computed_at`, or since, has a local date no earlier than two days
+        // before computed_at's UTC day: that bound lets the probe walk the user's (user_id, local_date) index
+        // from there.
         sqlx::query_scalar(
             "SELECT u.id FROM users u
              LEFT JOIN user_stats s ON s.user_id = u.id
@@ -25,8 +26,8 @@ impl StatsCache for PgStore {
                     OR (s.window_end < $1
                         AND EXISTS (SELECT 1 FROM workouts w
                                     WHERE w.user_id = u.id
-                                      AND w.local_date >= (s.computed_at AT TIME ZONE 'UTC')::date - 1
-                                      AND w.started_at > s.computed_at)))
+                                      AND w.local_date >= (s.computed_at AT TIME ZONE 'UTC')::date - 2
+                                      AND w.started_at > s.computed_at - interval '1 day')))
              ORDER BY u.id
              LIMIT $4",
         )

@@ -60,8 +60,9 @@ impl StatsCache for SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<i64>> {
-        // A workout started after `computed_at` has a local date no earlier than the day before computed_at's UTC
-        // day: the probe walks the user's (user_id, local_date) index from there.
+        // A workout started in the day before `computed_at`, or since, has a local date no earlier than two days
+        // before computed_at's UTC day: the probe walks the user's (user_id, local_date) index from there. The
+        // day before `computed_at` is written as `stamp` writes instants (microseconds), so that text compares.
         sqlx::query_scalar(
             "SELECT u.id FROM users u
              LEFT JOIN user_stats s ON s.user_id = u.id
@@ -71,8 +72,9 @@ impl StatsCache for SqliteStore {
                     OR (s.window_end < ?1
                         AND EXISTS (SELECT 1 FROM workouts w
                                     WHERE w.user_id = u.id
-                                      AND w.local_date >= date(s.computed_at, '-1 day')
-                                      AND w.started_at > s.computed_at)))
+                                      AND w.local_date >= date(s.computed_at, '-2 days')
+                                      AND w.started_at > strftime('%Y-%m-%dT%H:%M:%f', s.computed_at, '-1 day')
+                                                         || '000Z')))
              ORDER BY u.id
              LIMIT ?4",
         )

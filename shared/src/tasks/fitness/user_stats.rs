@@ -12,8 +12,14 @@
 //! # Who is refreshed
 //!
 //! Users who never had stats, whose stats are a week old or more (their window ended 7 or more days before the
-//! slot's day), or who started a workout after their stats were computed. So a nightly run refreshes the users
-//! who trained and, spread over the week, everyone else (their window slides), not all users every night.
+//! slot's day), or who started a workout in the day before their stats were computed, or since. So a nightly
+//! run refreshes the users who trained and, spread over the week, everyone else (their window slides), not all
+//! users every night.
+//!
+//! The app writes a workout when it ends, and a phone offline writes it later. A workout under way when the stats
+//! were computed started before them and was written after: "started after the stats" would never see it, and
+//! the user's stats would miss it for a week. Looking back a day costs a second refresh the night after a
+//! workout; a workout written more than a day after it started waits for the weekly refresh.
 //!
 //! # Plan and work
 //!
