@@ -159,6 +159,19 @@ pub(crate) mod tests {
         rows.into_iter().map(|(.., detail)| detail).collect()
     }
 
+    /// The steps of SQLite's plan for `sql`, each parameter bound to its text, on a fresh database filled by
+    /// `data` (statements) and then analysed: statistics and histograms from rows, as `PRAGMA optimize` gathers.
+    pub(crate) async fn plan_over(sql: &str, args: &[&str], data: &str) -> Vec<String> {
+        let (db, store) = scratch().await;
+        sqlx::raw_sql(data).execute(store.db()).await.unwrap();
+        sqlx::query("ANALYZE").execute(store.db()).await.unwrap();
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let query = args.iter().fold(sqlx::query_as(&explain), |query, arg| query.bind(*arg));
+        let rows: Vec<(i64, i64, i64, String)> = query.fetch_all(store.db()).await.unwrap();
+        discard(db, store).await;
+        rows.into_iter().map(|(.., detail)| detail).collect()
+    }
+
     /// A migrated database in a file of its own, and its path.
     async fn scratch() -> (std::path::PathBuf, SqliteStore) {
         let db = std::env::temp_dir().join(format!("scratch-{}.db", uuid::Uuid::new_v4()));
