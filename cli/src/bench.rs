@@ -663,7 +663,14 @@ pub(crate) async fn bench_database(
     store.migrate().await?;
     if !seeded {
         let started = Instant::now();
-        let spec = SeedSpec { users, last_day: day, days: history_days, with_unknown_zone: false, seed: 7 };
+        let spec = SeedSpec {
+            users,
+            last_day: day,
+            days: history_days,
+            with_unknown_zone: false,
+            seed: 7,
+            written_before: None,
+        };
         let seeded = seed::seed(store.as_ref(), store.as_ref(), &spec).await?;
         println!(
             "seeded {} users, {} workouts, {} sets in {:.1} s",

@@ -72,7 +72,7 @@ pub async fn run(dir: &Path, first_day: NaiveDate, days: u32) -> Result<()> {
     let mut touch = None;
     let mut photographers = vec![];
     if zones.is_empty() {
-        let spec = SeedSpec { users: 300, last_day, days: 40, with_unknown_zone: true, seed: 42 };
+        let spec = SeedSpec { users: 300, last_day, days: 40, with_unknown_zone: true, seed: 42, written_before: None };
         let seeded = seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &spec).await?;
         println!(
             "Seeded {} users in {} time zones (and one with an unknown zone), {} workouts and {} sets over the 40 days \

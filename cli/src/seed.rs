@@ -45,6 +45,9 @@ pub struct SeedSpec {
     /// Adds one user whose time zone is not a zone, to show how the jobs report it.
     pub with_unknown_zone: bool,
     pub seed: u64,
+    /// Workouts that end at this instant or later are not written but returned in `Seeded::later`, for a
+    /// simulation to write as its clock reaches their end, as the app would; `None` writes them all.
+    pub written_before: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +59,13 @@ pub struct Seeded {
     pub challenges: usize,
     /// Every user made, in order.
     pub user_ids: Vec<i64>,
+    /// The workouts not written (see `SeedSpec::written_before`), in the order they end.
+    pub later: Vec<NewWorkout>,
+}
+
+/// When the app writes a workout: as it ends.
+pub fn written_at(workout: &NewWorkout) -> DateTime<Utc> {
+    workout.started_at + Duration::minutes(workout.duration_minutes)
 }
 
 /// A device's SNS platform endpoint, made up but well formed.
@@ -134,6 +144,11 @@ pub async fn seed(writer: &dyn AppWriter, contacts: &dyn Contacts, spec: &SeedSp
         seeded.users += users.len();
         seeded.workouts += workouts.len();
         seeded.sets += workouts.iter().map(|w| w.sets.len()).sum::<usize>();
+        if let Some(before) = spec.written_before {
+            let (now, later): (Vec<_>, Vec<_>) = workouts.into_iter().partition(|w| written_at(w) < before);
+            seeded.later.extend(later);
+            workouts = now;
+        }
         writer.add_workouts(&workouts).await?;
         all_ids.extend(ids);
     }
@@ -144,6 +159,7 @@ pub async fn seed(writer: &dyn AppWriter, contacts: &dyn Contacts, spec: &SeedSp
         seeded.challenges += 1;
     }
     seeded.user_ids = all_ids;
+    seeded.later.sort_by_key(written_at);
     Ok(seeded)
 }
 

@@ -23,7 +23,7 @@ use serde::Serialize;
 use shared::{
     invocation::{Trigger, TriggerSource},
     memory::NullMailer,
-    ports::{Email, Mailer, Notifier, Push, Pushed, Sms},
+    ports::{AppWriter, Email, Mailer, NewWorkout, Notifier, Push, Pushed, Sms},
     runtime::{JobRuntime, PlanStatus, RuntimeSettings, WorkReport},
     tasks::{self, maintenance::cleanup},
     time::{Clock, VirtualClock},
@@ -77,7 +77,7 @@ pub struct TaskTally {
     pub skipped: u64,
     pub messages: u64,
     pub sent: Sent,
-    /// Messages sent again to the same address, number or device with the same content.
+    /// Messages sent again to the same address, number or device with the same content within a day.
     pub duplicates: u64,
     pub retries: u64,
     pub dead_lettered: u64,
@@ -86,32 +86,40 @@ pub struct TaskTally {
     pub kept: u64,
 }
 
-/// Counts what one task sends, by channel, passing each message on; remembers each message's recipient and
-/// content (not the message) to find any sent twice. The totals are kept as messages go, since every slot asks.
+/// Counts what one task sends, by channel, passing each message on; remembers when each recipient was last
+/// sent each content (not the message) to find any sent twice. The totals are kept as messages go, since every
+/// slot asks.
 pub struct Counter {
     mailer: Arc<dyn Mailer>,
     notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
     seen: Mutex<Seen>,
 }
 
+/// A message sent again within this long of the last with the same recipient and content is a duplicate: a
+/// message retried, redelivered or caught up goes again within the drain's hold (`MAX_WAIT`). The same words a
+/// day or more later are another message: an inactivity reminder for a new stretch reads like the last one.
+const SAME_MESSAGE_WITHIN: Duration = Duration::days(1);
+
 #[derive(Default)]
 struct Seen {
-    times: HashMap<(&'static str, String, String), u64>,
+    last: HashMap<(&'static str, String, String), DateTime<Utc>>,
     sent: Sent,
     duplicates: u64,
 }
 
 impl Counter {
-    pub fn new(mailer: Arc<dyn Mailer>, notifier: Arc<dyn Notifier>) -> Arc<Self> {
-        Arc::new(Self { mailer, notifier, seen: Mutex::default() })
+    pub fn new(mailer: Arc<dyn Mailer>, notifier: Arc<dyn Notifier>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self { mailer, notifier, clock, seen: Mutex::default() })
     }
 
     fn count(&self, channel: &'static str, to: &str, content: &str) {
+        let now = self.clock.now();
         let mut seen = self.seen.lock().expect("counter lock");
-        let times = seen.times.entry((channel, to.to_owned(), content.to_owned())).or_default();
-        *times += 1;
-        if *times > 1 {
-            seen.duplicates += 1;
+        if let Some(last) = seen.last.insert((channel, to.to_owned(), content.to_owned()), now) {
+            if now - last < SAME_MESSAGE_WITHIN {
+                seen.duplicates += 1;
+            }
         }
         match channel {
             "email" => seen.sent.emails += 1,
@@ -168,7 +176,7 @@ pub fn runtimes(backend: &mut Backend) -> Result<Vec<Simulated>> {
     let (mailer, notifier) = (backend.mailer.clone(), backend.notifier.clone());
     let mut runtimes = vec![];
     for name in tasks::NAMES {
-        let counter = Counter::new(mailer.clone(), notifier.clone());
+        let counter = Counter::new(mailer.clone(), notifier.clone(), backend.clock.clone());
         (backend.mailer, backend.notifier) = (counter.clone(), counter.clone());
         let queue = EmbeddedQueue::new(db.clone(), name, backend.clock.clone(), backend.config.max_receive_count);
         runtimes.push(Simulated { runtime: backend.runtime(name, RuntimeSettings::default())?, counter, queue });
@@ -177,11 +185,42 @@ pub fn runtimes(backend: &mut Backend) -> Result<Vec<Simulated>> {
     Ok(runtimes)
 }
 
-/// What the app does while a slot's messages wait on the queue, between the plan and the work: the demo
-/// touches carts there, as customers would while cart-cleanup runs.
+/// What the app does while the jobs run: before each slot (a simulation writes the workouts that ended by then),
+/// and while a slot's messages wait on the queue, between the plan and the work (the demo touches carts there,
+/// as customers would while cart-cleanup runs).
 #[async_trait]
 pub trait Meanwhile: Send + Sync {
-    async fn after_plan(&self, task: &str, slot: DateTime<Utc>) -> Result<()>;
+    async fn before_slot(&self, _slot: DateTime<Utc>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn after_plan(&self, _task: &str, _slot: DateTime<Utc>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The app writing each workout as it ends: the seed's workouts that end after the simulation starts, written
+/// before the first slot at or after their end. Without it the whole year would be there from the first day,
+/// and a user who trains in December would never look inactive in March.
+struct Logbook {
+    writer: Arc<dyn AppWriter>,
+    /// In the order they end.
+    later: Mutex<std::collections::VecDeque<NewWorkout>>,
+}
+
+#[async_trait]
+impl Meanwhile for Logbook {
+    async fn before_slot(&self, slot: DateTime<Utc>) -> Result<()> {
+        let ended: Vec<NewWorkout> = {
+            let mut later = self.later.lock().expect("logbook lock");
+            let n = later.iter().take_while(|w| seed::written_at(w) <= slot).count();
+            later.drain(..n).collect()
+        };
+        if !ended.is_empty() {
+            self.writer.add_workouts(&ended).await?;
+        }
+        Ok(())
+    }
 }
 
 /// What one fired slot of one task did.
@@ -219,6 +258,9 @@ pub async fn drive(
         runtimes.iter().map(|t| TaskTally { task: t.runtime.task.name().to_string(), ..Default::default() }).collect();
     let total = slots.len() as u64;
     for (n, (time, i)) in slots.into_iter().enumerate() {
+        if let Some(meanwhile) = meanwhile {
+            meanwhile.before_slot(time).await?;
+        }
         let tally = &mut tallies[i];
         if downtime.is_some_and(|(from, to)| from <= time && time < to) {
             tally.missed += 1;
@@ -329,8 +371,16 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
     embedded(&backend)?.unsynced().await?;
     backend.store.migrate().await?;
     let days = (spec.to - spec.from).num_days() as u32 + 2;
-    let seed = SeedSpec { users: spec.users, last_day: spec.to, days, with_unknown_zone: true, seed: 42 };
-    let seeded = seed::seed(backend.store.writer().as_ref(), backend.store.contacts().as_ref(), &seed).await?;
+    let seed = SeedSpec {
+        users: spec.users,
+        last_day: spec.to,
+        days,
+        with_unknown_zone: true,
+        seed: 42,
+        written_before: Some(start),
+    };
+    let writer = backend.store.writer();
+    let seeded = seed::seed(writer.as_ref(), backend.store.contacts().as_ref(), &seed).await?;
     seed::seed_shop(backend.store.shop_writer().as_ref(), &seeded.user_ids, spec.from, days, 42).await?;
     seed::seed_maintenance(backend.store.maintenance_writer().as_ref(), &seeded.user_ids, spec.from, spec.to, 42)
         .await?;
@@ -339,7 +389,8 @@ pub async fn run(spec: &Spec, on_slot: impl Fn(u64, u64)) -> Result<Vec<TaskTall
     backend.mailer = Arc::new(NullMailer::default());
     backend.notifier = Arc::new(shared::memory::MemoryNotifier::default());
     let runtimes = runtimes(&mut backend)?;
-    drive(&runtimes, &clock, (start, end), spec.downtime, None, |n, total, _| on_slot(n, total)).await
+    let logbook = Logbook { writer, later: Mutex::new(seeded.later.into()) };
+    drive(&runtimes, &clock, (start, end), spec.downtime, Some(&logbook), |n, total, _| on_slot(n, total)).await
 }
 
 /// The embedded store's statistics after the seed: a simulation and the demo bulk-load a fresh database.

@@ -4,7 +4,7 @@
 //! devices put them — independently of the tasks' code; and the cleanups' deletions equal to the seeded rows
 //! past each one's age at its last run.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
@@ -18,6 +18,8 @@ fn utc(s: &str) -> DateTime<Utc> {
 
 const START: &str = "2026-10-15T00:00:00Z";
 const END: &str = "2026-11-15T00:00:00Z";
+const DOWN_FROM: &str = "2026-10-25T00:30:00Z";
+const DOWN_TO: &str = "2026-10-25T05:30:00Z";
 const INACTIVITY_DAYS: i64 = 3;
 
 /// A seeded user as the expectations need them.
@@ -28,8 +30,8 @@ struct User {
     devices: bool,
     /// (kind, channel) → allowed, as chosen.
     choices: HashMap<(String, String), bool>,
-    /// Every workout's local date, ascending.
-    days: Vec<NaiveDate>,
+    /// Every workout the simulation wrote: its local date and when it was written (as it ended).
+    workouts: Vec<(NaiveDate, DateTime<Utc>)>,
     signed_up: NaiveDate,
 }
 
@@ -54,15 +56,45 @@ impl User {
     }
 
     fn trained_between(&self, first: NaiveDate, last: NaiveDate) -> bool {
-        self.days.iter().any(|d| first <= *d && *d <= last)
+        self.workouts.iter().any(|(d, _)| first <= *d && *d <= last)
     }
+
+    /// The local date of the last workout written by `at`.
+    fn last_written_by(&self, at: DateTime<Utc>) -> Option<NaiveDate> {
+        self.workouts.iter().filter(|(_, written)| *written <= at).map(|(d, _)| *d).max()
+    }
+}
+
+/// The workouts the simulation wrote, each as it ended: (user, local date, when written).
+async fn workouts(conn: &mut SqliteConnection) -> Vec<(i64, NaiveDate, DateTime<Utc>)> {
+    let rows: Vec<(i64, NaiveDate, String, i64)> =
+        sqlx::query_as("SELECT user_id, local_date, started_at, duration_minutes FROM workouts")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    rows.into_iter()
+        .map(|(user, day, started, minutes)| (user, day, utc(&started) + Duration::minutes(minutes)))
+        .collect()
+}
+
+/// The hourly slot that reaches `at` local on `date` in `zone`.
+fn slot(zone: Tz, date: NaiveDate, at: NaiveTime) -> DateTime<Utc> {
+    let due = wall_clock_instant(zone, date, at);
+    DateTime::from_timestamp((due.timestamp() + 3599).div_euclid(3600) * 3600, 0).unwrap()
 }
 
 /// Whether the hourly slot that reaches `at` local on `date` in `zone` is one of the simulated ones.
 fn in_range(zone: Tz, date: NaiveDate, at: NaiveTime) -> bool {
-    let due = wall_clock_instant(zone, date, at);
-    let slot = DateTime::from_timestamp((due.timestamp() + 3599).div_euclid(3600) * 3600, 0).unwrap();
-    utc(START) <= slot && slot < utc(END)
+    (utc(START)..utc(END)).contains(&slot(zone, date, at))
+}
+
+/// When an hourly task's slot is worked: at the slot, or, for one in the downtime, at the first slot after it.
+fn worked_at(slot: DateTime<Utc>) -> DateTime<Utc> {
+    if (utc(DOWN_FROM)..utc(DOWN_TO)).contains(&slot) {
+        DateTime::from_timestamp((utc(DOWN_TO).timestamp() + 3599).div_euclid(3600) * 3600, 0).unwrap()
+    } else {
+        slot
+    }
 }
 
 fn count(sent: &mut Sent, channel: Option<&str>) {
@@ -89,7 +121,7 @@ async fn users(conn: &mut SqliteConnection) -> HashMap<i64, User> {
                 phone: phone.is_some_and(|p| shared::channels::is_e164(&p)),
                 devices: false,
                 choices: HashMap::new(),
-                days: vec![],
+                workouts: vec![],
                 signed_up: created[..10].parse().unwrap(),
             };
             (id, user)
@@ -105,13 +137,8 @@ async fn users(conn: &mut SqliteConnection) -> HashMap<i64, User> {
     for (id, kind, channel, allowed) in choices {
         users.get_mut(&id).unwrap().choices.insert((kind, channel), allowed);
     }
-    let days: Vec<(i64, NaiveDate)> =
-        sqlx::query_as("SELECT DISTINCT user_id, local_date FROM workouts ORDER BY user_id, local_date")
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-    for (id, day) in days {
-        users.get_mut(&id).unwrap().days.push(day);
+    for (id, day, written) in workouts(conn).await {
+        users.get_mut(&id).unwrap().workouts.push((day, written));
     }
     users
 }
@@ -148,15 +175,16 @@ async fn expected(db: &std::path::Path) -> HashMap<&'static str, Sent> {
                 }
             }
         }
-        // inactivity-reminders: at 18:00, one per stretch of INACTIVITY_DAYS or more without a workout (the last
-        // workout is the last one logged at all: a user who trained since is not reminded).
-        let last = user.days.last().copied();
+        // inactivity-reminders: at 18:00, one per stretch of INACTIVITY_DAYS or more without a workout, the last
+        // workout being the last one written by the time the slot is worked.
         let stretches: BTreeSet<NaiveDate> = days
             .iter()
-            .filter(|&&day| {
-                in_range(zone, day, at(18)) && last.unwrap_or(user.signed_up) <= day - Duration::days(INACTIVITY_DAYS)
+            .filter(|&&day| in_range(zone, day, at(18)))
+            .filter_map(|&day| {
+                let last = user.last_written_by(worked_at(slot(zone, day, at(18))));
+                let inactive = last.unwrap_or(user.signed_up) <= day - Duration::days(INACTIVITY_DAYS);
+                inactive.then(|| last.map_or(user.signed_up, |d| d + Duration::days(1)))
             })
-            .map(|_| last.map_or(user.signed_up, |d| d + Duration::days(1)))
             .collect();
         for _ in stretches {
             count(
@@ -255,7 +283,7 @@ async fn a_month_across_dst_with_downtime_sends_each_message_once_on_the_right_c
         from: "2026-10-15".parse().unwrap(),
         to: "2026-11-14".parse().unwrap(),
         // Slots 01:00 to 05:00 on the night Europe leaves summer time never fire.
-        downtime: Some((utc("2026-10-25T00:30:00Z"), utc("2026-10-25T05:30:00Z"))),
+        downtime: Some((utc(DOWN_FROM), utc(DOWN_TO))),
         data_dir: data_dir.clone(),
         users: 120,
     };
@@ -405,14 +433,14 @@ async fn analytics_are_current(db: &std::path::Path) {
         .unwrap();
     assert_eq!(most, 2, "the current version and the one it replaced");
 
-    // Saturday 14 November's week: Monday 9 to Sunday 15.
-    let mut week: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT user_id, count(*) FROM workouts WHERE local_date >= '2026-11-09' AND local_date <= '2026-11-15'
-         GROUP BY user_id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+    // Saturday 14 November's week: Monday 9 to Sunday 15, as written by the last slot.
+    let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+    for (user, day, written) in workouts(&mut conn).await {
+        if ("2026-11-09".parse().unwrap()..="2026-11-15".parse().unwrap()).contains(&day) && written <= utc(last) {
+            *counts.entry(user).or_default() += 1;
+        }
+    }
+    let mut week: Vec<(i64, i64)> = counts.into_iter().collect();
     week.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let expected: Vec<(i64, i64, i64, f64)> = week
         .iter()

@@ -49,7 +49,8 @@ fn records_listed(text: &str) -> i64 {
 async fn every_summarys_numbers_equal_the_set_based_computation() {
     let pg = Arc::new(db::fresh_postgres().await);
     let day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
-    let spec = SeedSpec { users: 600, last_day: day, days: 30, with_unknown_zone: false, seed: 11 };
+    let spec =
+        SeedSpec { users: 600, last_day: day, days: 30, with_unknown_zone: false, seed: 11, written_before: None };
     seed::seed(pg.as_ref(), pg.as_ref(), &spec).await.unwrap();
     let store = Store::Postgres(pg.clone());
 
