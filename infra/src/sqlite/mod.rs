@@ -152,11 +152,9 @@ pub(crate) mod tests {
             // Read again by the planner.
             sqlx::query("ANALYZE sqlite_schema").execute(store.db()).await.unwrap();
         }
-        let explain = format!("EXPLAIN QUERY PLAN {sql}");
-        let query = args.iter().fold(sqlx::query_as(&explain), |query, arg| query.bind(*arg));
-        let rows: Vec<(i64, i64, i64, String)> = query.fetch_all(store.db()).await.unwrap();
+        let steps = explain(&store, sql, args).await;
         discard(db, store).await;
-        rows.into_iter().map(|(.., detail)| detail).collect()
+        steps
     }
 
     /// The steps of SQLite's plan for `sql`, each parameter bound to its text, on a fresh database filled by
@@ -165,10 +163,15 @@ pub(crate) mod tests {
         let (db, store) = scratch().await;
         sqlx::raw_sql(data).execute(store.db()).await.unwrap();
         sqlx::query("ANALYZE").execute(store.db()).await.unwrap();
+        let steps = explain(&store, sql, args).await;
+        discard(db, store).await;
+        steps
+    }
+
+    async fn explain(store: &SqliteStore, sql: &str, args: &[&str]) -> Vec<String> {
         let explain = format!("EXPLAIN QUERY PLAN {sql}");
         let query = args.iter().fold(sqlx::query_as(&explain), |query, arg| query.bind(*arg));
         let rows: Vec<(i64, i64, i64, String)> = query.fetch_all(store.db()).await.unwrap();
-        discard(db, store).await;
         rows.into_iter().map(|(.., detail)| detail).collect()
     }
 
