@@ -77,10 +77,14 @@ async fn workouts(conn: &mut SqliteConnection) -> Vec<(i64, NaiveDate, DateTime<
         .collect()
 }
 
+/// The first hourly slot at or after `t`.
+fn hourly_slot(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp((t.timestamp() + 3599).div_euclid(3600) * 3600, 0).unwrap()
+}
+
 /// The hourly slot that reaches `at` local on `date` in `zone`.
 fn slot(zone: Tz, date: NaiveDate, at: NaiveTime) -> DateTime<Utc> {
-    let due = wall_clock_instant(zone, date, at);
-    DateTime::from_timestamp((due.timestamp() + 3599).div_euclid(3600) * 3600, 0).unwrap()
+    hourly_slot(wall_clock_instant(zone, date, at))
 }
 
 /// Whether the hourly slot that reaches `at` local on `date` in `zone` is one of the simulated ones.
@@ -91,7 +95,7 @@ fn in_range(zone: Tz, date: NaiveDate, at: NaiveTime) -> bool {
 /// When an hourly task's slot is worked: at the slot, or, for one in the downtime, at the first slot after it.
 fn worked_at(slot: DateTime<Utc>) -> DateTime<Utc> {
     if (utc(DOWN_FROM)..utc(DOWN_TO)).contains(&slot) {
-        DateTime::from_timestamp((utc(DOWN_TO).timestamp() + 3599).div_euclid(3600) * 3600, 0).unwrap()
+        hourly_slot(utc(DOWN_TO))
     } else {
         slot
     }
