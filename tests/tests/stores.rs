@@ -285,3 +285,66 @@ mod the_activity_statement {
         assert!(most <= 800.0, "a node of the plan read {most} rows of the users' 40,400 workouts: {plan:#}");
     }
 }
+
+/// How user-stats reads a chunk's window of workouts on PostgreSQL. The app writes each workout as it ends, so a
+/// user's month of workouts lies on a month of heap pages, one page a workout. The columns the window wants (id,
+/// minutes) are in the index of the users' days, so the window is read from that index alone.
+mod the_user_stats_statement {
+    use chrono::{NaiveDate, Utc};
+    use infra::postgres::USER_STATS_REFRESH;
+    use integration_tests::db;
+    use serde_json::Value;
+
+    /// Every node of the plan that reads `relation`, anywhere in it.
+    fn reading<'a>(node: &'a Value, relation: &str, found: &mut Vec<&'a Value>) {
+        if node["Relation Name"] == relation {
+            found.push(node);
+        }
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            reading(child, relation, found);
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_the_window_from_the_index_of_the_users_days_alone() {
+        let store = db::fresh_postgres().await;
+        let pool = store.pool();
+        // 200 users, each with a workout a day for the 60 days up to 2026-11-22, written day by day as the app
+        // would; then vacuumed, as autovacuum does an insert-only table, for the visibility map.
+        for statement in [
+            "INSERT INTO users (name, email, time_zone)
+             SELECT 'u' || g, 'u' || g || '@example.com', 'UTC' FROM generate_series(1, 200) g",
+            "INSERT INTO workouts (user_id, name, started_at, local_date, duration_minutes)
+             SELECT u.id, 'Run', d + time '07:00', d, 30
+             FROM generate_series(date '2026-09-24', date '2026-11-22', interval '1 day') d CROSS JOIN users u
+             ORDER BY d, u.id",
+            "VACUUM ANALYZE users, workouts",
+        ] {
+            sqlx::query(statement).execute(pool).await.unwrap();
+        }
+        let users: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM users ORDER BY id LIMIT 50").fetch_all(pool).await.unwrap();
+        let (start, end) =
+            (NaiveDate::from_ymd_opt(2026, 10, 24).unwrap(), NaiveDate::from_ymd_opt(2026, 11, 22).unwrap());
+
+        let mut tx = pool.begin().await.unwrap();
+        let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {USER_STATS_REFRESH}");
+        let plan: Value = sqlx::query_scalar(&explain)
+            .bind(&users)
+            .bind(start)
+            .bind(end)
+            .bind(Utc::now())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+
+        let mut scans = vec![];
+        reading(&plan[0]["Plan"], "workouts", &mut scans);
+        assert_eq!(scans.len(), 1, "one read of the window: {plan:#}");
+        let scan = scans[0];
+        assert_eq!(scan["Node Type"], "Index Only Scan", "{plan:#}");
+        assert_eq!(scan["Actual Rows"].as_f64().unwrap() * scan["Actual Loops"].as_f64().unwrap(), 1500.0);
+        assert_eq!(scan["Heap Fetches"], 0, "{plan:#}");
+    }
+}

@@ -29,6 +29,7 @@ mod leaderboards;
 mod monthly_report;
 mod trending;
 mod user_stats;
+pub use user_stats::USER_STATS_REFRESH;
 mod weekly_report;
 
 /// `day_activity`'s one statement, `$1` the users and `$2` their days: each workout of the days with its sets'

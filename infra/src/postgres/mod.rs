@@ -98,4 +98,4 @@ mod suppressions;
 mod unsubscribes;
 mod zone_moves;
 
-pub use fitness::DAY_ACTIVITY;
+pub use fitness::{DAY_ACTIVITY, USER_STATS_REFRESH};

@@ -8,7 +8,7 @@ use crate::store::inactivity_reminders;
 #[async_trait]
 impl InactivityReminders for PgStore {
     async fn inactive(&self, users: &[i64], today: NaiveDate, days: u32) -> Result<Vec<Inactive>> {
-        // Each user's last workout is the end of their range of the `workouts_user_day` index.
+        // Each user's last workout is the end of their range of the `workouts_user_day_covering` index.
         let rows: Vec<(i64, Option<NaiveDate>, NaiveDate)> = sqlx::query_as(
             "SELECT u.id, last.day, (u.created_at AT TIME ZONE 'UTC')::date
              FROM users u

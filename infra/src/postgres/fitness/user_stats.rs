@@ -5,6 +5,45 @@ use shared::ports::{StatsCache, UserStats};
 use super::*;
 use crate::store::user_stats::StatsRow;
 
+/// `refresh_stats`' one statement, `$1` the chunk's users, `$2` and `$3` the window's first and last days, `$4`
+/// the time it is computed: the chunk's workouts in the window once; their days, and their sets per exercise: the
+/// best set (the heaviest, then the most reps: the greatest [weight, reps] pair), the personal-record sets and the
+/// volume. A row is written only over one of an earlier window: a redelivery writes, and counts, nothing.
+pub const USER_STATS_REFRESH: &str = r#"WITH chunk AS (SELECT id AS user_id FROM users WHERE id = ANY($1)),
+     trained AS MATERIALIZED (
+         SELECT w.id, w.user_id, w.duration_minutes
+         FROM chunk c JOIN workouts w ON w.user_id = c.user_id AND w.local_date BETWEEN $2 AND $3),
+     days AS (
+         SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes FROM trained GROUP BY user_id),
+     per_exercise AS (
+         SELECT t.user_id, s.exercise_id, max(ARRAY[s.weight_kg, s.reps]) AS best,
+                count(*) FILTER (WHERE s.personal_record) AS pr_sets,
+                sum(s.weight_kg * s.reps) AS volume_kg
+         FROM trained t JOIN workout_sets s ON s.workout_id = t.id
+         GROUP BY t.user_id, s.exercise_id),
+     lifted AS (
+         SELECT p.user_id, sum(p.volume_kg) AS volume_kg, sum(p.pr_sets) AS pr_sets,
+                jsonb_agg(jsonb_build_object('exercise_id', p.exercise_id, 'exercise', e.name,
+                                             'best_weight_kg', p.best[1], 'best_reps', p.best[2]::int,
+                                             'pr_sets', p.pr_sets)
+                          ORDER BY e.name COLLATE "C", e.id) AS records
+         FROM per_exercise p JOIN exercises e ON e.id = p.exercise_id
+         GROUP BY p.user_id)
+     INSERT INTO user_stats (user_id, window_start, window_end, workouts, workouts_per_week, minutes,
+                             volume_kg, pr_sets, records, computed_at)
+     SELECT c.user_id, $2, $3, coalesce(d.workouts, 0),
+            coalesce(d.workouts, 0) * 7.0 / ($3::date - $2::date + 1), coalesce(d.minutes, 0),
+            coalesce(l.volume_kg, 0), coalesce(l.pr_sets, 0), coalesce(l.records, '[]'), $4
+     FROM chunk c
+     LEFT JOIN days d ON d.user_id = c.user_id
+     LEFT JOIN lifted l ON l.user_id = c.user_id
+     ON CONFLICT (user_id) DO UPDATE SET
+         window_start = excluded.window_start, window_end = excluded.window_end,
+         workouts = excluded.workouts, workouts_per_week = excluded.workouts_per_week,
+         minutes = excluded.minutes, volume_kg = excluded.volume_kg, pr_sets = excluded.pr_sets,
+         records = excluded.records, computed_at = excluded.computed_at
+     WHERE user_stats.window_end < excluded.window_end"#;
+
 #[async_trait]
 impl StatsCache for PgStore {
     async fn stats_due(
@@ -63,53 +102,15 @@ impl StatsCache for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(job)?;
-        // The chunk's workouts in the window once; their days, and their sets per exercise: the best set (the
-        // heaviest, then the most reps: the greatest [weight, reps] pair), the personal-record sets and the
-        // volume. A row is written only over one of an earlier window: a redelivery writes, and counts, nothing.
-        let written = sqlx::query(
-            r#"WITH chunk AS (SELECT id AS user_id FROM users WHERE id = ANY($1)),
-             trained AS MATERIALIZED (
-                 SELECT w.id, w.user_id, w.duration_minutes
-                 FROM chunk c JOIN workouts w ON w.user_id = c.user_id AND w.local_date BETWEEN $2 AND $3),
-             days AS (
-                 SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes FROM trained GROUP BY user_id),
-             per_exercise AS (
-                 SELECT t.user_id, s.exercise_id, max(ARRAY[s.weight_kg, s.reps]) AS best,
-                        count(*) FILTER (WHERE s.personal_record) AS pr_sets,
-                        sum(s.weight_kg * s.reps) AS volume_kg
-                 FROM trained t JOIN workout_sets s ON s.workout_id = t.id
-                 GROUP BY t.user_id, s.exercise_id),
-             lifted AS (
-                 SELECT p.user_id, sum(p.volume_kg) AS volume_kg, sum(p.pr_sets) AS pr_sets,
-                        jsonb_agg(jsonb_build_object('exercise_id', p.exercise_id, 'exercise', e.name,
-                                                     'best_weight_kg', p.best[1], 'best_reps', p.best[2]::int,
-                                                     'pr_sets', p.pr_sets)
-                                  ORDER BY e.name COLLATE "C", e.id) AS records
-                 FROM per_exercise p JOIN exercises e ON e.id = p.exercise_id
-                 GROUP BY p.user_id)
-             INSERT INTO user_stats (user_id, window_start, window_end, workouts, workouts_per_week, minutes,
-                                     volume_kg, pr_sets, records, computed_at)
-             SELECT c.user_id, $2, $3, coalesce(d.workouts, 0),
-                    coalesce(d.workouts, 0) * 7.0 / ($3::date - $2::date + 1), coalesce(d.minutes, 0),
-                    coalesce(l.volume_kg, 0), coalesce(l.pr_sets, 0), coalesce(l.records, '[]'), $4
-             FROM chunk c
-             LEFT JOIN days d ON d.user_id = c.user_id
-             LEFT JOIN lifted l ON l.user_id = c.user_id
-             ON CONFLICT (user_id) DO UPDATE SET
-                 window_start = excluded.window_start, window_end = excluded.window_end,
-                 workouts = excluded.workouts, workouts_per_week = excluded.workouts_per_week,
-                 minutes = excluded.minutes, volume_kg = excluded.volume_kg, pr_sets = excluded.pr_sets,
-                 records = excluded.records, computed_at = excluded.computed_at
-             WHERE user_stats.window_end < excluded.window_end"#,
-        )
-        .bind(users)
-        .bind(window_start)
-        .bind(window_end)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(job)?
-        .rows_affected();
+        let written = sqlx::query(USER_STATS_REFRESH)
+            .bind(users)
+            .bind(window_start)
+            .bind(window_end)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(job)?
+            .rows_affected();
         crate::postgres::runs::count_in_run(&mut tx, task, run, written as i64, 0).await?;
         tx.commit().await.map_err(job)?;
         Ok(written)

@@ -6,7 +6,7 @@ use super::*;
 use crate::store::weekly_report::{self, DayRow, RecordRow};
 
 /// The (user, Monday) pairs of a `weeks` call with their chart's first day and the day after the week, as the
-/// `due` relation both queries start from. Each user's rows are one range of the `workouts_user_day` index.
+/// `due` relation both queries start from. Each user's rows are one range of the `workouts_user_day_covering` index.
 const DUE: &str = "WITH due (user_id, monday, first, next) AS (
     SELECT DISTINCT * FROM UNNEST($1::bigint[], $2::date[], $3::date[], $4::date[]))";
 
