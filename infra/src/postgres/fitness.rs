@@ -29,8 +29,9 @@ mod leaderboards;
 mod monthly_report;
 mod trending;
 mod user_stats;
-pub use user_stats::USER_STATS_REFRESH;
 mod weekly_report;
+
+pub use user_stats::USER_STATS_REFRESH;
 
 /// `day_activity`'s one statement, `$1` the users and `$2` their days: each workout of the days with its sets'
 /// volume and personal records read beside it, and its day's streak, which runs back to where its run of active
