@@ -237,16 +237,31 @@ mod the_zone_move_trigger {
     }
 }
 
-/// How much of a user's history the daily summary's activity statement reads on PostgreSQL: a streak is walked
-/// back from its day only as far as its first day, whatever the user did before it. With the day-before probe
-/// written as `NOT EXISTS`, PostgreSQL planned an anti-join that read each user's whole history, so a chunk cost
-/// grew with the years of workouts behind it.
-mod the_activity_statement {
-    use chrono::NaiveDate;
-    use infra::postgres::DAY_ACTIVITY;
+/// How the fitness statements read a user's history on PostgreSQL, from their plans over 200 users' workouts.
+mod the_fitness_statements {
+    use chrono::{NaiveDate, Utc};
+    use infra::postgres::{PgStore, DAY_ACTIVITY, USER_STATS_REFRESH};
     use integration_tests::db;
     use serde_json::Value;
     use shared::ports::ActivityStore;
+
+    /// A fresh store with 200 users, their workouts as `workouts` inserts them (from `users u`), vacuumed and
+    /// analysed as autovacuum leaves a table the app inserts into (statistics, and the visibility map that an
+    /// index-only scan needs); and the users' ids.
+    async fn two_hundred_users(workouts: &str) -> (PgStore, Vec<i64>) {
+        let store = db::fresh_postgres().await;
+        let pool = store.pool();
+        for statement in [
+            "INSERT INTO users (name, email, time_zone)
+             SELECT 'u' || g, 'u' || g || '@example.com', 'UTC' FROM generate_series(1, 200) g",
+            workouts,
+            "VACUUM ANALYZE users, workouts",
+        ] {
+            sqlx::query(statement).execute(pool).await.unwrap();
+        }
+        let users = sqlx::query_scalar("SELECT id FROM users ORDER BY id").fetch_all(pool).await.unwrap();
+        (store, users)
+    }
 
     /// The most rows any one node of the plan produced, over all its loops.
     fn most_rows(node: &Value) -> f64 {
@@ -254,46 +269,6 @@ mod the_activity_statement {
         let children = node["Plans"].as_array().into_iter().flatten().map(most_rows);
         children.fold(own, f64::max)
     }
-
-    #[tokio::test]
-    async fn walks_a_streak_not_the_history_before_it() {
-        let store = db::fresh_postgres().await;
-        let pool = store.pool();
-        // 200 users, each with 200 workouts every other day up to 2026-11-20, then the 21st and the 22nd.
-        for statement in [
-            "INSERT INTO users (name, email, time_zone)
-             SELECT 'u' || g, 'u' || g || '@example.com', 'UTC' FROM generate_series(1, 200) g",
-            "INSERT INTO workouts (user_id, name, started_at, local_date, duration_minutes)
-             SELECT u.id, 'Run', d + time '07:00', d, 30 FROM users u
-             CROSS JOIN (SELECT date '2026-11-20' - 2 * g AS d FROM generate_series(0, 199) g
-                         UNION ALL VALUES (date '2026-11-21'), (date '2026-11-22')) days",
-            "ANALYZE users, workouts",
-        ] {
-            sqlx::query(statement).execute(pool).await.unwrap();
-        }
-        let users: Vec<i64> = sqlx::query_scalar("SELECT id FROM users ORDER BY id").fetch_all(pool).await.unwrap();
-        let day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
-        let due: Vec<(i64, NaiveDate)> = users.iter().map(|u| (*u, day)).collect();
-        let streaks: Vec<i64> = store.day_activity(&due).await.unwrap().iter().map(|a| a.streak_days).collect();
-        assert_eq!(streaks, vec![3; 200], "the 20th, 21st and 22nd");
-
-        let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {DAY_ACTIVITY}");
-        let plan: Value =
-            sqlx::query_scalar(&explain).bind(&users).bind(vec![day; users.len()]).fetch_one(pool).await.unwrap();
-        let most = most_rows(&plan[0]["Plan"]);
-        // A streak of three is four steps down a user's days at most: 800 rows for the 200 users.
-        assert!(most <= 800.0, "a node of the plan read {most} rows of the users' 40,400 workouts: {plan:#}");
-    }
-}
-
-/// How user-stats reads a chunk's window of workouts on PostgreSQL. The app writes each workout as it ends, so a
-/// user's month of workouts lies on a month of heap pages, one page a workout. The columns the window wants (id,
-/// minutes) are in the index of the users' days, so the window is read from that index alone.
-mod the_user_stats_statement {
-    use chrono::{NaiveDate, Utc};
-    use infra::postgres::USER_STATS_REFRESH;
-    use integration_tests::db;
-    use serde_json::Value;
 
     /// Every node of the plan that reads `relation`, anywhere in it.
     fn reading<'a>(node: &'a Value, relation: &str, found: &mut Vec<&'a Value>) {
@@ -305,32 +280,56 @@ mod the_user_stats_statement {
         }
     }
 
+    /// The daily summary's activity statement walks a streak back from its day only as far as its first day,
+    /// whatever the user did before it. With the day-before probe written as `NOT EXISTS`, PostgreSQL planned an
+    /// anti-join that read each user's whole history, so a chunk cost grew with the years of workouts behind it.
     #[tokio::test]
-    async fn reads_the_window_from_the_index_of_the_users_days_alone() {
-        let store = db::fresh_postgres().await;
-        let pool = store.pool();
-        // 200 users, each with a workout a day for the 60 days up to 2026-11-22, written day by day as the app
-        // would; then vacuumed, as autovacuum does an insert-only table, for the visibility map.
-        for statement in [
-            "INSERT INTO users (name, email, time_zone)
-             SELECT 'u' || g, 'u' || g || '@example.com', 'UTC' FROM generate_series(1, 200) g",
+    async fn the_activity_statement_walks_a_streak_not_the_history_before_it() {
+        // Each user has 200 workouts every other day up to 2026-11-20, then the 21st and the 22nd.
+        let (store, users) = two_hundred_users(
+            "INSERT INTO workouts (user_id, name, started_at, local_date, duration_minutes)
+             SELECT u.id, 'Run', d + time '07:00', d, 30 FROM users u
+             CROSS JOIN (SELECT date '2026-11-20' - 2 * g AS d FROM generate_series(0, 199) g
+                         UNION ALL VALUES (date '2026-11-21'), (date '2026-11-22')) days",
+        )
+        .await;
+        let day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let due: Vec<(i64, NaiveDate)> = users.iter().map(|u| (*u, day)).collect();
+        let streaks: Vec<i64> = store.day_activity(&due).await.unwrap().iter().map(|a| a.streak_days).collect();
+        assert_eq!(streaks, vec![3; 200], "the 20th, 21st and 22nd");
+
+        let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {DAY_ACTIVITY}");
+        let plan: Value = sqlx::query_scalar(&explain)
+            .bind(&users)
+            .bind(vec![day; users.len()])
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let most = most_rows(&plan[0]["Plan"]);
+        // A streak of three is four steps down a user's days at most: 800 rows for the 200 users.
+        assert!(most <= 800.0, "a node of the plan read {most} rows of the users' 40,400 workouts: {plan:#}");
+    }
+
+    /// user-stats reads a chunk's window of workouts from the index of the users' days alone. The app writes each
+    /// workout as it ends, so a user's month of workouts lies on a month of heap pages, one page a workout; the
+    /// columns the window wants (id, minutes) are in that index.
+    #[tokio::test]
+    async fn user_stats_reads_the_window_from_the_index_of_the_users_days_alone() {
+        // Each user has a workout a day for the 60 days up to 2026-11-22, written day by day as the app would.
+        let (store, users) = two_hundred_users(
             "INSERT INTO workouts (user_id, name, started_at, local_date, duration_minutes)
              SELECT u.id, 'Run', d + time '07:00', d, 30
              FROM generate_series(date '2026-09-24', date '2026-11-22', interval '1 day') d CROSS JOIN users u
              ORDER BY d, u.id",
-            "VACUUM ANALYZE users, workouts",
-        ] {
-            sqlx::query(statement).execute(pool).await.unwrap();
-        }
-        let users: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM users ORDER BY id LIMIT 50").fetch_all(pool).await.unwrap();
+        )
+        .await;
         let (start, end) =
             (NaiveDate::from_ymd_opt(2026, 10, 24).unwrap(), NaiveDate::from_ymd_opt(2026, 11, 22).unwrap());
 
-        let mut tx = pool.begin().await.unwrap();
+        let mut tx = store.pool().begin().await.unwrap();
         let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {USER_STATS_REFRESH}");
         let plan: Value = sqlx::query_scalar(&explain)
-            .bind(&users)
+            .bind(&users[..50])
             .bind(start)
             .bind(end)
             .bind(Utc::now())

@@ -6,7 +6,8 @@ use super::*;
 /// The first day of the run of active days that ends on `$day`, a day `$user` trained: down the user's days from
 /// `$day`, the first whose day before has no workout. Each step probes the day before by a scalar subquery, one
 /// index probe. Written as `NOT EXISTS`, the probe was planned as an anti-join that read each user's whole
-/// history (a chunk of 500 users with a year of workouts: 22–33 ms rather than 5 ms; `the_activity_statement`).
+/// history (a chunk of 500 users with a year of workouts: 22–33 ms rather than 5 ms; the test is
+/// `the_fitness_statements` in tests/tests/stores.rs).
 macro_rules! streak_start {
     ($user:literal, $day:literal) => {
         concat!(
