@@ -494,33 +494,40 @@ async fn stats_agree_with_a_direct_computation(backend: Backend) {
     let run = stack.store.runs().run(user_stats::NAME, utc("2026-11-22T00:00:00Z")).await.unwrap().unwrap();
     assert_eq!((run.sent, run.messages_done), (60, 3), "{run:?}");
 
-    // The next night: the users who started a workout in the day before their stats were computed, or since. So
-    // the user who trained that evening, and the one whose workout was under way at 01:30 and written when it
-    // ended, after the stats were computed: a rule of "started after" would never see that workout.
+    // The next night: the users with a workout of the window written since their stats were computed, whenever
+    // it started. The one who trained that evening; the one whose workout was under way at 01:30 and written when
+    // it ended ("started after the stats" would never see it); the one whose phone was offline, with a workout of
+    // the 19th written now (nor would "started in the day before"). Not the one who logs a workout of October,
+    // before the window; nor anyone whose workouts of the 22nd were written before the stats and are in them.
     let keen = ids[7];
     let mut late = workout(keen, "2026-11-22", "Evening run", 45, vec![set(exercises[0], 140.0, 3)]);
     late.started_at = utc("2026-11-22T19:00:00Z");
     let under_way_user = ids[10];
     let mut under_way = workout(under_way_user, "2026-11-22", "Long ride", 60, vec![set(exercises[1], 60.0, 8)]);
     under_way.started_at = utc("2026-11-22T01:00:00Z");
-    stack.app.add_workouts(&[late, under_way]).await.unwrap();
-    let since = utc("2026-11-22T01:30:03Z") - Duration::days(1);
-    let recent: BTreeSet<i64> =
-        workouts.iter().filter(|w| w.started_at > since).map(|w| w.user_id).chain([keen, under_way_user]).collect();
-    assert!(recent.len() > 2, "some seeded workouts started within the day: {recent:?}");
+    let offline_user = ids[12];
+    let mut offline = workout(offline_user, "2026-11-19", "Trail run", 50, vec![set(exercises[2], 30.0, 12)]);
+    offline.started_at = utc("2026-11-19T06:00:00Z");
+    let archivist = ids[14];
+    let mut archived = workout(archivist, "2026-10-01", "Swim", 30, vec![]);
+    archived.started_at = utc("2026-10-01T06:00:00Z");
+    stack.app.add_workouts(&[late, under_way, offline, archived]).await.unwrap();
+    assert!(
+        workouts.iter().any(|w| w.started_at > utc("2026-11-21T01:30:03Z")),
+        "some seeded workouts started in the day before the stats, and were written before them: they are in them"
+    );
+    let recent = vec![keen, under_way_user, offline_user];
     stack.set_clock("2026-11-23T01:30:03Z");
     let plan = stack.plan("2026-11-23T01:30:00Z").await;
     assert_eq!(plan.planned, recent.len() as u64, "{plan:?}");
     assert_eq!(stack.drain_totals().await.sent, recent.len() as u64);
-    let recent: Vec<i64> = recent.into_iter().collect();
     check_stats(&stack, &recent, ("2026-10-25", "2026-11-23"), utc("2026-11-23T01:30:03Z")).await;
 
-    // A week after the first night, everyone else's stats are a week old; the evening's workout started within
-    // a day of the 23rd's computation, so its user is refreshed again.
+    // A week after the first night, everyone else's stats are a week old; nothing was written since the 23rd.
     stack.set_clock("2026-11-29T01:30:03Z");
     let plan = stack.plan("2026-11-29T01:30:00Z").await;
-    let due: Vec<i64> = ids.iter().copied().filter(|id| *id == keen || !recent.contains(id)).collect();
-    assert_eq!(plan.planned, due.len() as u64, "all but those refreshed on the 23rd, and the keen one: {plan:?}");
+    let due: Vec<i64> = ids.iter().copied().filter(|id| !recent.contains(id)).collect();
+    assert_eq!(plan.planned, due.len() as u64, "all but those refreshed on the 23rd: {plan:?}");
     assert_eq!(stack.drain_totals().await.sent, due.len() as u64);
     check_stats(&stack, &due, ("2026-10-31", "2026-11-29"), utc("2026-11-29T01:30:03Z")).await;
 }

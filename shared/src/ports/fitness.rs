@@ -376,11 +376,13 @@ pub struct UserStats {
 /// The 30-day stats cache (`user_stats`).
 #[async_trait]
 pub trait StatsCache: Send + Sync {
-    /// Ids of users whose stats are due for the window ending `window_end`, ordered, after `after`: those who
-    /// never had stats, whose stats' window ended on `stale_through` or earlier, or who started a workout in the
-    /// day before their stats were computed or since (a workout under way then is written after).
+    /// Ids of users whose stats are due for the window `window_start ..= window_end`, ordered, after `after`:
+    /// those who never had stats, whose stats' window ended on `stale_through` or earlier, or who have a workout
+    /// in the window written since their stats were computed (an id greater than the newest their stats saw),
+    /// whenever it started.
     async fn stats_due(
         &self,
+        window_start: NaiveDate,
         window_end: NaiveDate,
         stale_through: NaiveDate,
         after: i64,

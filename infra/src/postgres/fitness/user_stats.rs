@@ -14,7 +14,8 @@ pub const USER_STATS_REFRESH: &str = r#"WITH chunk AS (SELECT id AS user_id FROM
          SELECT w.id, w.user_id, w.duration_minutes
          FROM chunk c JOIN workouts w ON w.user_id = c.user_id AND w.local_date BETWEEN $2 AND $3),
      days AS (
-         SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes FROM trained GROUP BY user_id),
+         SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes, max(id) AS last_workout_id
+         FROM trained GROUP BY user_id),
      per_exercise AS (
          SELECT t.user_id, s.exercise_id, max(ARRAY[s.weight_kg, s.reps]) AS best,
                 count(*) FILTER (WHERE s.personal_record) AS pr_sets,
@@ -30,10 +31,10 @@ pub const USER_STATS_REFRESH: &str = r#"WITH chunk AS (SELECT id AS user_id FROM
          FROM per_exercise p JOIN exercises e ON e.id = p.exercise_id
          GROUP BY p.user_id)
      INSERT INTO user_stats (user_id, window_start, window_end, workouts, workouts_per_week, minutes,
-                             volume_kg, pr_sets, records, computed_at)
+                             volume_kg, pr_sets, records, computed_at, last_workout_id)
      SELECT c.user_id, $2, $3, coalesce(d.workouts, 0),
             coalesce(d.workouts, 0) * 7.0 / ($3::date - $2::date + 1), coalesce(d.minutes, 0),
-            coalesce(l.volume_kg, 0), coalesce(l.pr_sets, 0), coalesce(l.records, '[]'), $4
+            coalesce(l.volume_kg, 0), coalesce(l.pr_sets, 0), coalesce(l.records, '[]'), $4, d.last_workout_id
      FROM chunk c
      LEFT JOIN days d ON d.user_id = c.user_id
      LEFT JOIN lifted l ON l.user_id = c.user_id
@@ -41,35 +42,35 @@ pub const USER_STATS_REFRESH: &str = r#"WITH chunk AS (SELECT id AS user_id FROM
          window_start = excluded.window_start, window_end = excluded.window_end,
          workouts = excluded.workouts, workouts_per_week = excluded.workouts_per_week,
          minutes = excluded.minutes, volume_kg = excluded.volume_kg, pr_sets = excluded.pr_sets,
-         records = excluded.records, computed_at = excluded.computed_at
+         records = excluded.records, computed_at = excluded.computed_at, last_workout_id = excluded.last_workout_id
      WHERE user_stats.window_end < excluded.window_end"#;
 
 #[async_trait]
 impl StatsCache for PgStore {
     async fn stats_due(
         &self,
+        window_start: NaiveDate,
         window_end: NaiveDate,
         stale_through: NaiveDate,
         after: i64,
         limit: u32,
     ) -> Result<Vec<i64>> {
-        // A workout started in the day before `computed_at`, or since, has a local date no earlier than two days
-        // before computed_at's UTC day: that bound lets the probe walk the user's (user_id, local_date) index
-        // from there.
+        // A workout written since the stats, in the window: the user's range of the window in the index of their
+        // days, read from the index alone (it holds the ids).
         sqlx::query_scalar(
             "SELECT u.id FROM users u
              LEFT JOIN user_stats s ON s.user_id = u.id
-             WHERE u.id > $3
+             WHERE u.id > $4
                AND (s.user_id IS NULL
-                    OR s.window_end <= $2
-                    OR (s.window_end < $1
+                    OR s.window_end <= $3
+                    OR (s.window_end < $2
                         AND EXISTS (SELECT 1 FROM workouts w
-                                    WHERE w.user_id = u.id
-                                      AND w.local_date >= (s.computed_at AT TIME ZONE 'UTC')::date - 2
-                                      AND w.started_at > s.computed_at - interval '1 day')))
+                                    WHERE w.user_id = u.id AND w.local_date BETWEEN $1 AND $2
+                                      AND w.id > coalesce(s.last_workout_id, 0))))
              ORDER BY u.id
-             LIMIT $4",
+             LIMIT $5",
         )
+        .bind(window_start)
         .bind(window_end)
         .bind(stale_through)
         .bind(after)

@@ -20,7 +20,8 @@ const REFRESH: &str = "WITH chunk AS (SELECT u.id AS user_id FROM users u JOIN j
          SELECT w.id, w.user_id, w.duration_minutes
          FROM chunk c CROSS JOIN workouts w ON w.user_id = c.user_id AND w.local_date BETWEEN ?2 AND ?3),
      days AS (
-         SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes FROM trained GROUP BY user_id),
+         SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes, max(id) AS last_workout_id
+         FROM trained GROUP BY user_id),
      by_weight AS (
          SELECT t.user_id, s.exercise_id, s.weight_kg, max(s.reps) AS reps, sum(s.personal_record) AS pr_sets,
                 sum(s.weight_kg * s.reps) AS volume_kg
@@ -39,10 +40,10 @@ const REFRESH: &str = "WITH chunk AS (SELECT u.id AS user_id FROM users u JOIN j
          FROM per_exercise p JOIN exercises e ON e.id = p.exercise_id
          GROUP BY p.user_id)
      INSERT INTO user_stats (user_id, window_start, window_end, workouts, workouts_per_week, minutes,
-                             volume_kg, pr_sets, records, computed_at)
+                             volume_kg, pr_sets, records, computed_at, last_workout_id)
      SELECT c.user_id, ?2, ?3, coalesce(d.workouts, 0),
             coalesce(d.workouts, 0) * 7.0 / (julianday(?3) - julianday(?2) + 1), coalesce(d.minutes, 0),
-            coalesce(l.volume_kg, 0.0), coalesce(l.pr_sets, 0), coalesce(l.records, '[]'), ?4
+            coalesce(l.volume_kg, 0.0), coalesce(l.pr_sets, 0), coalesce(l.records, '[]'), ?4, d.last_workout_id
      FROM chunk c
      LEFT JOIN days d ON d.user_id = c.user_id
      LEFT JOIN lifted l ON l.user_id = c.user_id
@@ -51,36 +52,35 @@ const REFRESH: &str = "WITH chunk AS (SELECT u.id AS user_id FROM users u JOIN j
          window_start = excluded.window_start, window_end = excluded.window_end,
          workouts = excluded.workouts, workouts_per_week = excluded.workouts_per_week,
          minutes = excluded.minutes, volume_kg = excluded.volume_kg, pr_sets = excluded.pr_sets,
-         records = excluded.records, computed_at = excluded.computed_at
+         records = excluded.records, computed_at = excluded.computed_at, last_workout_id = excluded.last_workout_id
      WHERE user_stats.window_end < excluded.window_end";
 
 #[async_trait]
 impl StatsCache for SqliteStore {
     async fn stats_due(
         &self,
+        window_start: NaiveDate,
         window_end: NaiveDate,
         stale_through: NaiveDate,
         after: i64,
         limit: u32,
     ) -> Result<Vec<i64>> {
-        // A workout started in the day before `computed_at`, or since, has a local date no earlier than two days
-        // before computed_at's UTC day: the probe walks the user's (user_id, local_date) index from there. The
-        // day before `computed_at` is written as `stamp` writes instants (microseconds), so that text compares.
+        // A workout written since the stats, in the window: the user's range of the window in the index of their
+        // days, which holds the ids (the rowid).
         sqlx::query_scalar(
             "SELECT u.id FROM users u
              LEFT JOIN user_stats s ON s.user_id = u.id
-             WHERE u.id > ?3
+             WHERE u.id > ?4
                AND (s.user_id IS NULL
-                    OR s.window_end <= ?2
-                    OR (s.window_end < ?1
+                    OR s.window_end <= ?3
+                    OR (s.window_end < ?2
                         AND EXISTS (SELECT 1 FROM workouts w
-                                    WHERE w.user_id = u.id
-                                      AND w.local_date >= date(s.computed_at, '-2 days')
-                                      AND w.started_at > strftime('%Y-%m-%dT%H:%M:%f', s.computed_at, '-1 day')
-                                                         || '000Z')))
+                                    WHERE w.user_id = u.id AND w.local_date BETWEEN ?1 AND ?2
+                                      AND w.id > coalesce(s.last_workout_id, 0))))
              ORDER BY u.id
-             LIMIT ?4",
+             LIMIT ?5",
         )
+        .bind(window_start)
         .bind(window_end)
         .bind(stale_through)
         .bind(after)

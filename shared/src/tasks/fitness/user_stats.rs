@@ -12,14 +12,19 @@
 //! # Who is refreshed
 //!
 //! Users who never had stats, whose stats are a week old or more (their window ended 7 or more days before the
-//! slot's day), or who started a workout in the day before their stats were computed, or since. So a nightly
-//! run refreshes the users who trained and, spread over the week, everyone else (their window slides), not all
-//! users every night.
+//! slot's day), or who have a workout in the window that was written after their stats were computed. So a
+//! nightly run refreshes the users who trained and, spread over the week, everyone else (their window slides),
+//! not all users every night.
 //!
-//! The app writes a workout when it ends, and a phone offline writes it later. A workout under way when the stats
-//! were computed started before them and was written after: "started after the stats" would never see it, and
-//! the user's stats would miss it for a week. Looking back a day costs a second refresh the night after a
-//! workout; a workout written more than a day after it started waits for the weekly refresh.
+//! "Written after" is by id: a row keeps the id of the newest workout of the window it was computed over, and a
+//! workout of the new window with a greater id was written since. The app writes a workout when it ends, and a
+//! phone offline writes it days later: a workout under way at 01:30, or logged offline on Monday and synced on
+//! Thursday, started before the stats and was written after. What started when cannot tell those apart from
+//! what the stats already hold; the order of writing can. A workout written since that falls before the window
+//! changes nothing in it and makes no one due. (Ids are taken when a row is inserted, not when it commits: a
+//! workout whose insert was under way at the computation and committed after is seen the next night if no later
+//! workout of the same user committed before it; two of one user's workouts written at once in that order wait
+//! for the weekly refresh.)
 //!
 //! # Plan and work
 //!
@@ -114,10 +119,11 @@ impl Task for UserStatsTask {
 
     async fn plan(&self, slot: Slot, fanout: &mut Fanout<'_>) -> Result<()> {
         let day = slot.time().date_naive();
+        let (start, end) = window(day);
         let stale_through = day - Duration::days(STALE_AFTER_DAYS);
         let mut after = 0;
         loop {
-            let users = self.cache.stats_due(day, stale_through, after, self.chunk_size).await?;
+            let users = self.cache.stats_due(start, end, stale_through, after, self.chunk_size).await?;
             let Some(&last) = users.last() else { return Ok(()) };
             after = last;
             let count = users.len() as u64;
