@@ -103,7 +103,7 @@ async fn board_sizes(store: &PgStore) -> Result<Vec<(String, i64)>> {
 }
 
 /// Times `runs` first nights of user-stats (every user computed, from an empty cache each time), then the
-/// night after the last: only the users with a workout written since, here the day after's (see `next_day`).
+/// night after the last: only the users with a workout written since, here the day after's (see `write_next_day`).
 pub async fn user_stats(args: AnalyticsArgs) -> Result<()> {
     let store = bench_database(&args.server, &args.database, args.users, args.day, HISTORY_DAYS).await?;
     let night = args.day.and_hms_opt(1, 30, 0).expect("01:30").and_utc();
@@ -125,9 +125,9 @@ pub async fn user_stats(args: AnalyticsArgs) -> Result<()> {
     println!("  median          {:.0} users/s a first night (target: at least 20,000)", median(rates));
     let runtime = bench_runtime(&store, USER_STATS, clock.clone())?;
     let next = night + Duration::days(1);
-    let trained = next_day(&store, args.day, true).await?;
+    let trained = write_next_day(&store, args.day).await?;
     let night_after = run_slot(&runtime, &clock, next).await;
-    next_day(&store, args.day, false).await?;
+    remove_next_day(store.pool(), args.day).await?;
     let (plan, work, plan_time, work_time) = night_after?;
     println!(
         "  the night after: {trained} users trained the next day, {} due, {} written, plan {plan_time:.2} s, work \
@@ -137,37 +137,40 @@ pub async fn user_stats(args: AnalyticsArgs) -> Result<()> {
     Ok(())
 }
 
-/// With `write`, the workouts of the day after `day` as the app writes them, after the night's stats: `day`'s
-/// again, a day later, under new ids (and their sets); the users who trained. Without, takes them out again, so
-/// that the database stays as seeded; an earlier run stopped between the two is cleared by the next.
-async fn next_day(store: &PgStore, day: NaiveDate, write: bool) -> Result<i64> {
+/// The workouts of the day after `day` as the app writes them, after the night's stats: `day`'s again, a day
+/// later, under new ids (and their sets); the users who trained. Those of an earlier run stopped before it took
+/// them out go first.
+async fn write_next_day(store: &PgStore, day: NaiveDate) -> Result<i64> {
     let mut tx = store.pool().begin().await?;
-    sqlx::query("DELETE FROM workouts WHERE local_date > $1").bind(day).execute(&mut *tx).await?;
-    let mut trained = 0;
-    if write {
-        sqlx::query(
-            "CREATE TEMP TABLE copied ON COMMIT DROP AS
-             SELECT id, id + (SELECT max(id) FROM workouts) AS copy FROM workouts WHERE local_date = $1",
-        )
-        .bind(day)
-        .execute(&mut *tx)
-        .await?;
-        for statement in [
-            "INSERT INTO workouts (id, user_id, name, started_at, local_date, duration_minutes, calories)
-             SELECT c.copy, w.user_id, w.name, w.started_at + interval '1 day', w.local_date + 1,
-                    w.duration_minutes, w.calories
-             FROM copied c JOIN workouts w ON w.id = c.id ORDER BY c.copy",
-            "INSERT INTO workout_sets (workout_id, exercise_id, weight_kg, reps, personal_record)
-             SELECT c.copy, s.exercise_id, s.weight_kg, s.reps, s.personal_record
-             FROM copied c JOIN workout_sets s ON s.workout_id = c.id ORDER BY c.copy, s.id",
-        ] {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        trained = sqlx::query_scalar("SELECT count(DISTINCT user_id) FROM workouts WHERE local_date > $1")
-            .bind(day)
-            .fetch_one(&mut *tx)
-            .await?;
+    remove_next_day(&mut *tx, day).await?;
+    sqlx::query(
+        "CREATE TEMP TABLE copied ON COMMIT DROP AS
+         SELECT id, id + (SELECT max(id) FROM workouts) AS copy FROM workouts WHERE local_date = $1",
+    )
+    .bind(day)
+    .execute(&mut *tx)
+    .await?;
+    for statement in [
+        "INSERT INTO workouts (id, user_id, name, started_at, local_date, duration_minutes, calories)
+         SELECT c.copy, w.user_id, w.name, w.started_at + interval '1 day', w.local_date + 1,
+                w.duration_minutes, w.calories
+         FROM copied c JOIN workouts w ON w.id = c.id ORDER BY c.copy",
+        "INSERT INTO workout_sets (workout_id, exercise_id, weight_kg, reps, personal_record)
+         SELECT c.copy, s.exercise_id, s.weight_kg, s.reps, s.personal_record
+         FROM copied c JOIN workout_sets s ON s.workout_id = c.id ORDER BY c.copy, s.id",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await?;
     }
+    let trained = sqlx::query_scalar("SELECT count(DISTINCT user_id) FROM workouts WHERE local_date > $1")
+        .bind(day)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(trained)
+}
+
+/// Takes the workouts after `day` (and their sets) out again, so that the database stays as seeded.
+async fn remove_next_day(db: impl sqlx::PgExecutor<'_>, day: NaiveDate) -> Result<()> {
+    sqlx::query("DELETE FROM workouts WHERE local_date > $1").bind(day).execute(db).await?;
+    Ok(())
 }
